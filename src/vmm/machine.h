@@ -1,0 +1,40 @@
+/*
+ * What a device model is given when it is created: guest memory, the I/O
+ * buses, the PCI bus, and the few things only the VM can do for it (MSI
+ * routes, irqfds, ioeventfds). In the VMM these hooks are KVM ioctls; in
+ * unit tests they are fakes, so device models are tested without KVM.
+ */
+#ifndef KRUNKIT_VMM_MACHINE_H
+#define KRUNKIT_VMM_MACHINE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "hw/pci.h"
+#include "vmm/evloop.h"
+#include "vmm/guest_mem.h"
+#include "vmm/io_bus.h"
+
+struct vm_hooks {
+    /* Allocate a GSI for an MSI route; returns gsi >= 0 or -errno. */
+    int (*msi_alloc)(void *opaque);
+    /* Point gsi at an MSI message (masked: route disabled). */
+    int (*msi_set)(void *opaque, int gsi, uint64_t addr, uint32_t data, bool masked);
+    /* Writes to efd raise gsi (KVM_IRQFD); assign=false detaches. */
+    int (*irqfd)(void *opaque, int efd, int gsi, bool assign);
+    /* Guest writes of len bytes at addr (MMIO, or port I/O when pio) signal efd. */
+    int (*ioeventfd)(void *opaque, uint64_t addr, unsigned len, bool pio, int efd, bool assign);
+    /* Raise an ISA/IOAPIC interrupt line (level: assert/deassert). */
+    int (*set_irq_line)(void *opaque, unsigned line, bool level);
+    void *opaque;
+};
+
+struct machine {
+    struct guest_mem *mem;
+    struct io_bus *mmio;
+    struct io_bus *pio;
+    struct pci_bus *pci;
+    const struct vm_hooks *hooks;
+};
+
+#endif
