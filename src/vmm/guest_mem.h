@@ -19,6 +19,7 @@ struct guest_mem_region {
     uint64_t gpa;
     uint64_t size;
     uint8_t *host;
+    uint64_t fd_offset; /* offset of this region in the memfd */
 };
 
 struct guest_mem {
