@@ -1,0 +1,207 @@
+/*
+ * epoll event loop for I/O threads (see evloop.h). Handlers are kept in a
+ * small table indexed through epoll's data pointer; an eventfd wakes the
+ * loop for stop requests.
+ */
+#include "vmm/evloop.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "cli/log.h"
+
+struct evloop_handler {
+    int fd;
+    evloop_cb cb;
+    void *opaque;
+    struct evloop_handler *next;
+};
+
+struct evloop {
+    int epfd;
+    int stopfd;
+    pthread_mutex_t lock;
+    struct evloop_handler *handlers;
+    /* Handlers removed while the loop may still hold a pointer: freed at destroy. */
+    struct evloop_handler *retired;
+    pthread_t thread;
+    bool has_thread;
+    char name[16];
+};
+
+int evloop_create(struct evloop **out)
+{
+    struct evloop *l = calloc(1, sizeof(*l));
+    if (!l)
+        return -ENOMEM;
+    l->epfd = epoll_create1(EPOLL_CLOEXEC);
+    l->stopfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (l->epfd < 0 || l->stopfd < 0) {
+        int err = -errno;
+        if (l->epfd >= 0)
+            close(l->epfd);
+        if (l->stopfd >= 0)
+            close(l->stopfd);
+        free(l);
+        return err;
+    }
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
+    epoll_ctl(l->epfd, EPOLL_CTL_ADD, l->stopfd, &ev);
+    pthread_mutex_init(&l->lock, NULL);
+    *out = l;
+    return 0;
+}
+
+static void free_list(struct evloop_handler *h)
+{
+    while (h) {
+        struct evloop_handler *n = h->next;
+        free(h);
+        h = n;
+    }
+}
+
+void evloop_destroy(struct evloop *l)
+{
+    if (!l)
+        return;
+    evloop_stop(l);
+    close(l->epfd);
+    close(l->stopfd);
+    free_list(l->handlers);
+    free_list(l->retired);
+    pthread_mutex_destroy(&l->lock);
+    free(l);
+}
+
+int evloop_add(struct evloop *l, int fd, uint32_t events, evloop_cb cb, void *opaque)
+{
+    struct evloop_handler *h = calloc(1, sizeof(*h));
+    if (!h)
+        return -ENOMEM;
+    h->fd = fd;
+    h->cb = cb;
+    h->opaque = opaque;
+    struct epoll_event ev = {.events = events, .data.ptr = h};
+    pthread_mutex_lock(&l->lock);
+    if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+        int err = -errno;
+        pthread_mutex_unlock(&l->lock);
+        free(h);
+        return err;
+    }
+    h->next = l->handlers;
+    l->handlers = h;
+    pthread_mutex_unlock(&l->lock);
+    return 0;
+}
+
+static struct evloop_handler *find_handler(struct evloop *l, int fd, struct evloop_handler ***link)
+{
+    for (struct evloop_handler **p = &l->handlers; *p; p = &(*p)->next) {
+        if ((*p)->fd == fd) {
+            if (link)
+                *link = p;
+            return *p;
+        }
+    }
+    return NULL;
+}
+
+int evloop_mod(struct evloop *l, int fd, uint32_t events)
+{
+    pthread_mutex_lock(&l->lock);
+    struct evloop_handler *h = find_handler(l, fd, NULL);
+    int rc = -ENOENT;
+    if (h) {
+        struct epoll_event ev = {.events = events, .data.ptr = h};
+        rc = epoll_ctl(l->epfd, EPOLL_CTL_MOD, fd, &ev) < 0 ? -errno : 0;
+    }
+    pthread_mutex_unlock(&l->lock);
+    return rc;
+}
+
+int evloop_del(struct evloop *l, int fd)
+{
+    pthread_mutex_lock(&l->lock);
+    struct evloop_handler **link;
+    struct evloop_handler *h = find_handler(l, fd, &link);
+    if (!h) {
+        pthread_mutex_unlock(&l->lock);
+        return -ENOENT;
+    }
+    epoll_ctl(l->epfd, EPOLL_CTL_DEL, fd, NULL);
+    *link = h->next;
+    /* The loop may have this handler in its current batch: mark it dead. */
+    h->cb = NULL;
+    h->next = l->retired;
+    l->retired = h;
+    pthread_mutex_unlock(&l->lock);
+    return 0;
+}
+
+int evloop_run(struct evloop *l)
+{
+    struct epoll_event evs[32];
+    for (;;) {
+        int n = epoll_wait(l->epfd, evs, 32, -1);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            int err = -errno;
+            log_error("evloop %s: epoll_wait: %m", l->name);
+            return err;
+        }
+        for (int i = 0; i < n; i++) {
+            struct evloop_handler *h = evs[i].data.ptr;
+            if (!h) {
+                uint64_t v;
+                if (read(l->stopfd, &v, sizeof(v)) == sizeof(v))
+                    return 0;
+                continue;
+            }
+            pthread_mutex_lock(&l->lock);
+            evloop_cb cb = h->cb;
+            void *opaque = h->opaque;
+            pthread_mutex_unlock(&l->lock);
+            if (cb)
+                cb(opaque, evs[i].events);
+        }
+    }
+}
+
+static void *evloop_thread(void *arg)
+{
+    struct evloop *l = arg;
+    evloop_run(l);
+    return NULL;
+}
+
+int evloop_start_thread(struct evloop *l, const char *name)
+{
+    snprintf(l->name, sizeof(l->name), "%s", name);
+    int rc = pthread_create(&l->thread, NULL, evloop_thread, l);
+    if (rc)
+        return -rc;
+    pthread_setname_np(l->thread, l->name);
+    l->has_thread = true;
+    return 0;
+}
+
+void evloop_stop(struct evloop *l)
+{
+    uint64_t one = 1;
+    if (write(l->stopfd, &one, sizeof(one)) < 0)
+        return;
+    if (l->has_thread) {
+        pthread_join(l->thread, NULL);
+        l->has_thread = false;
+    }
+}
