@@ -11,12 +11,13 @@
 #ifndef KRUNKIT_HW_PCI_H
 #define KRUNKIT_HW_PCI_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
 #include "vmm/io_bus.h"
 
-#define PCI_MAX_DEVICES 32
+#define PCI_MAX_DEVFN 256 /* slot << 3 | function */
 #define PCI_NUM_BARS 6
 #define PCI_CONFIG_SIZE 256
 
@@ -68,18 +69,24 @@ struct pci_device {
     struct pci_bar bars[PCI_NUM_BARS];
     const struct pci_device_ops *ops;
     void *opaque;
-    uint8_t slot;       /* set by pci_register */
+    uint8_t devfn;      /* slot << 3 | function, set by pci_register */
     uint8_t next_cap;   /* where the next capability goes (pci_add_cap) */
     struct pci_bus *bus;
 };
 
+
 struct pci_bus {
     struct io_bus *mmio, *pio;
-    struct pci_device *slots[PCI_MAX_DEVICES];
+    struct pci_device *devices[PCI_MAX_DEVFN];
     uint32_t cf8; /* CONFIG_ADDRESS latch */
+    pthread_mutex_t lock; /* config cycles and BAR moves */
+    /* Byte writes to port 0xCF9 (the PIIX reset control register). */
+    void (*reset_ctl_write)(void *opaque, uint8_t value);
+    void *reset_ctl_opaque;
     /* Where pci_register places BARs initially (firmware may move them). */
     uint64_t mmio32_next, mmio32_end, mmio64_next, mmio64_end;
     uint32_t pio_next, pio_end;
+    struct pci_device host_bridge; /* 00:00.0 */
 };
 
 /* Little-endian accessors for config space. */
@@ -132,8 +139,14 @@ void pci_device_set_bar(struct pci_device *dev, int bar, uint64_t size, bool is_
  */
 int pci_add_cap(struct pci_device *dev, uint8_t cap_id, unsigned len);
 
-/* Put the device in the first free slot (or `slot` if >= 0), assign BARs and map them. */
-int pci_register(struct pci_bus *bus, struct pci_device *dev, int slot);
+/*
+ * Put the device at devfn (slot << 3 | function), or at function 0 of the
+ * first free slot when devfn < 0; assign its BARs from the windows, enable
+ * decoding and map them. -ENOSPC / -EEXIST / -ENOMEM.
+ */
+int pci_register(struct pci_bus *bus, struct pci_device *dev, int devfn);
+void pci_unregister(struct pci_bus *bus, struct pci_device *dev);
+void pci_bus_destroy(struct pci_bus *bus);
 
 /* Config space access as the guest sees it (for tests and the 0xCFC handler). */
 uint32_t pci_config_read(struct pci_device *dev, unsigned offset, unsigned len);

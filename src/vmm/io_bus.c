@@ -91,15 +91,21 @@ bool io_bus_access(struct io_bus *bus, uint64_t addr, void *data, unsigned len, 
             memset(data, 0xff, len);
         return false;
     }
-    uint64_t off = addr - r->base;
+    /*
+     * Call the device outside the lock: a handler may itself move ranges
+     * (a BAR write through 0xCFC remaps I/O ranges on this same bus).
+     * Devices outlive the vCPUs, so the copied range stays valid.
+     */
+    struct io_range hit = *r;
+    pthread_rwlock_unlock(&bus->lock);
+    uint64_t off = addr - hit.base;
     if (is_write) {
-        if (r->ops->write)
-            r->ops->write(r->opaque, off, data, len);
-    } else if (r->ops->read) {
-        r->ops->read(r->opaque, off, data, len);
+        if (hit.ops->write)
+            hit.ops->write(hit.opaque, off, data, len);
+    } else if (hit.ops->read) {
+        hit.ops->read(hit.opaque, off, data, len);
     } else {
         memset(data, 0xff, len);
     }
-    pthread_rwlock_unlock(&bus->lock);
     return true;
 }

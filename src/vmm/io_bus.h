@@ -2,8 +2,9 @@
  * Address-range dispatch for port I/O and MMIO exits: devices register a
  * [base, base+len) range with read/write callbacks; a vCPU thread looks the
  * address up and calls the device with the offset into its range.
- * Registration may change at run time (PCI BAR reprogramming): callbacks
- * run under the read lock, so io_bus_unregister waits for running calls.
+ * Registration may change at run time (PCI BAR reprogramming), from inside
+ * a handler too: callbacks run outside the bus lock, so a device must stay
+ * alive until the vCPUs have stopped, even after it is unregistered.
  */
 #ifndef KRUNKIT_VMM_IO_BUS_H
 #define KRUNKIT_VMM_IO_BUS_H
