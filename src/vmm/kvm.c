@@ -1,0 +1,273 @@
+/*
+ * KVM VM-level setup (Documentation/virt/kvm/api.rst): VM creation, the
+ * in-kernel irqchip (PIC + IOAPIC + LAPIC) and PIT, memory slots, GSI
+ * routing, irqfd and ioeventfd.
+ *
+ * GSI routing follows the PC convention the MADT describes: ISA IRQ 0 (the
+ * PIT) reaches IOAPIC pin 2, IRQs 1-15 the PIC and the same IOAPIC pin,
+ * 16-23 the IOAPIC only; MSI routes start at GSI 24. KVM_SET_GSI_ROUTING
+ * replaces the whole table, so the table is kept here and resent whole.
+ */
+#include "vmm/kvm.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "cli/log.h"
+
+#define KVM_TSS_ADDR 0xfffbd000ull
+#define KVM_IDENTITY_MAP_ADDR 0xfffbc000ull
+
+static void route_irqchip(struct kvm_irq_routing *r, unsigned gsi, unsigned chip, unsigned pin)
+{
+    struct kvm_irq_routing_entry *e = &r->entries[r->nr++];
+    memset(e, 0, sizeof(*e));
+    e->gsi = gsi;
+    e->type = KVM_IRQ_ROUTING_IRQCHIP;
+    e->u.irqchip.irqchip = chip;
+    e->u.irqchip.pin = pin;
+}
+
+static int routing_commit(struct kvm_vm *k)
+{
+    if (ioctl(k->vm_fd, KVM_SET_GSI_ROUTING, k->routing) < 0) {
+        int err = -errno;
+        log_error("KVM_SET_GSI_ROUTING: %m");
+        return err;
+    }
+    return 0;
+}
+
+static int routing_init(struct kvm_vm *k)
+{
+    size_t n = KVM_MAX_GSI + 48;
+    k->routing = calloc(1, sizeof(*k->routing) + n * sizeof(struct kvm_irq_routing_entry));
+    if (!k->routing)
+        return -ENOMEM;
+    struct kvm_irq_routing *r = k->routing;
+    for (unsigned i = 0; i < 16; i++) {
+        if (i == 2)
+            continue; /* the cascade */
+        route_irqchip(r, i, i < 8 ? KVM_IRQCHIP_PIC_MASTER : KVM_IRQCHIP_PIC_SLAVE, i % 8);
+    }
+    for (unsigned i = 0; i < 24; i++) {
+        if (i == 2)
+            continue;
+        route_irqchip(r, i, KVM_IRQCHIP_IOAPIC, i == 0 ? 2 : i);
+    }
+    k->next_gsi = KVM_FIRST_MSI_GSI;
+    return routing_commit(k);
+}
+
+int kvm_vm_create(struct kvm_vm *k)
+{
+    memset(k, 0, sizeof(*k));
+    k->vm_fd = -1;
+    pthread_mutex_init(&k->gsi_lock, NULL);
+    k->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+    if (k->kvm_fd < 0) {
+        int err = -errno;
+        log_error("cannot open /dev/kvm: %m (KVM is required: load kvm_intel or kvm_amd and "
+                  "check permissions)");
+        return err;
+    }
+    int rc = -ENODEV;
+    if (ioctl(k->kvm_fd, KVM_GET_API_VERSION, 0) != KVM_API_VERSION) {
+        log_error("/dev/kvm: unsupported KVM API version");
+        goto fail;
+    }
+    static const struct {
+        int cap;
+        const char *name;
+    } needed[] = {
+        {KVM_CAP_IRQCHIP, "KVM_CAP_IRQCHIP"},   {KVM_CAP_PIT2, "KVM_CAP_PIT2"},
+        {KVM_CAP_IRQFD, "KVM_CAP_IRQFD"},       {KVM_CAP_IOEVENTFD, "KVM_CAP_IOEVENTFD"},
+        {KVM_CAP_IRQ_ROUTING, "KVM_CAP_IRQ_ROUTING"},
+        {KVM_CAP_USER_MEMORY, "KVM_CAP_USER_MEMORY"},
+        {KVM_CAP_IMMEDIATE_EXIT, "KVM_CAP_IMMEDIATE_EXIT"},
+    };
+    for (size_t i = 0; i < sizeof(needed) / sizeof(needed[0]); i++) {
+        if (ioctl(k->kvm_fd, KVM_CHECK_EXTENSION, needed[i].cap) <= 0) {
+            log_error("/dev/kvm lacks %s", needed[i].name);
+            goto fail;
+        }
+    }
+    k->vcpu_mmap_size = ioctl(k->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
+    k->vm_fd = ioctl(k->kvm_fd, KVM_CREATE_VM, 0);
+    if (k->vm_fd < 0 || k->vcpu_mmap_size <= 0) {
+        rc = -errno;
+        log_error("KVM_CREATE_VM: %m");
+        goto fail;
+    }
+    if (ioctl(k->vm_fd, KVM_SET_TSS_ADDR, KVM_TSS_ADDR) < 0) {
+        rc = -errno;
+        log_error("KVM_SET_TSS_ADDR: %m");
+        goto fail;
+    }
+    uint64_t idmap = KVM_IDENTITY_MAP_ADDR;
+    if (ioctl(k->vm_fd, KVM_SET_IDENTITY_MAP_ADDR, &idmap) < 0) {
+        rc = -errno;
+        log_error("KVM_SET_IDENTITY_MAP_ADDR: %m");
+        goto fail;
+    }
+    if (ioctl(k->vm_fd, KVM_CREATE_IRQCHIP, 0) < 0) {
+        rc = -errno;
+        log_error("KVM_CREATE_IRQCHIP: %m");
+        goto fail;
+    }
+    struct kvm_pit_config pit = {.flags = KVM_PIT_SPEAKER_DUMMY};
+    if (ioctl(k->vm_fd, KVM_CREATE_PIT2, &pit) < 0) {
+        rc = -errno;
+        log_error("KVM_CREATE_PIT2: %m");
+        goto fail;
+    }
+    rc = routing_init(k);
+    if (rc)
+        goto fail;
+    return 0;
+fail:
+    kvm_vm_destroy(k);
+    return rc;
+}
+
+void kvm_vm_destroy(struct kvm_vm *k)
+{
+    if (k->vm_fd >= 0)
+        close(k->vm_fd);
+    if (k->kvm_fd >= 0)
+        close(k->kvm_fd);
+    k->vm_fd = k->kvm_fd = -1;
+    free(k->routing);
+    k->routing = NULL;
+}
+
+int kvm_vm_map(struct kvm_vm *k, uint64_t gpa, uint64_t size, void *host, bool readonly)
+{
+    struct kvm_userspace_memory_region r = {
+        .slot = k->next_slot,
+        .flags = readonly ? KVM_MEM_READONLY : 0,
+        .guest_phys_addr = gpa,
+        .memory_size = size,
+        .userspace_addr = (uint64_t)(uintptr_t)host,
+    };
+    if (ioctl(k->vm_fd, KVM_SET_USER_MEMORY_REGION, &r) < 0) {
+        int err = -errno;
+        log_error("KVM_SET_USER_MEMORY_REGION at 0x%llx (+0x%llx): %m", (unsigned long long)gpa,
+                  (unsigned long long)size);
+        return err;
+    }
+    k->next_slot++;
+    return 0;
+}
+
+struct kvm_cpuid2 *kvm_supported_cpuid(struct kvm_vm *k)
+{
+    for (unsigned n = 128; n <= 4096; n *= 2) {
+        struct kvm_cpuid2 *c = calloc(1, sizeof(*c) + n * sizeof(struct kvm_cpuid_entry2));
+        if (!c)
+            return NULL;
+        c->nent = n;
+        if (ioctl(k->kvm_fd, KVM_GET_SUPPORTED_CPUID, c) == 0)
+            return c;
+        free(c);
+        if (errno != E2BIG)
+            break;
+    }
+    log_error("KVM_GET_SUPPORTED_CPUID: %m");
+    return NULL;
+}
+
+static int hook_msi_alloc(void *opaque)
+{
+    struct kvm_vm *k = opaque;
+    pthread_mutex_lock(&k->gsi_lock);
+    int gsi = k->next_gsi < KVM_MAX_GSI ? (int)k->next_gsi++ : -ENOSPC;
+    pthread_mutex_unlock(&k->gsi_lock);
+    return gsi;
+}
+
+static int hook_msi_set(void *opaque, int gsi, uint64_t addr, uint32_t data, bool masked)
+{
+    struct kvm_vm *k = opaque;
+    if (gsi < KVM_FIRST_MSI_GSI || gsi >= KVM_MAX_GSI)
+        return -EINVAL;
+    pthread_mutex_lock(&k->gsi_lock);
+    struct kvm_irq_routing *r = k->routing;
+    unsigned i;
+    for (i = 0; i < r->nr; i++)
+        if (r->entries[i].gsi == (unsigned)gsi)
+            break;
+    if (masked) {
+        if (i < r->nr)
+            r->entries[i] = r->entries[--r->nr];
+    } else {
+        if (i == r->nr)
+            r->nr++;
+        struct kvm_irq_routing_entry *e = &r->entries[i];
+        memset(e, 0, sizeof(*e));
+        e->gsi = (unsigned)gsi;
+        e->type = KVM_IRQ_ROUTING_MSI;
+        e->u.msi.address_lo = (uint32_t)addr;
+        e->u.msi.address_hi = (uint32_t)(addr >> 32);
+        e->u.msi.data = data;
+    }
+    int rc = routing_commit(k);
+    pthread_mutex_unlock(&k->gsi_lock);
+    return rc;
+}
+
+static int hook_irqfd(void *opaque, int efd, int gsi, bool assign)
+{
+    struct kvm_vm *k = opaque;
+    struct kvm_irqfd f = {
+        .fd = (uint32_t)efd, .gsi = (uint32_t)gsi, .flags = assign ? 0 : KVM_IRQFD_FLAG_DEASSIGN};
+    if (ioctl(k->vm_fd, KVM_IRQFD, &f) < 0) {
+        int err = -errno;
+        log_error("KVM_IRQFD gsi %d: %m", gsi);
+        return err;
+    }
+    return 0;
+}
+
+static int hook_ioeventfd(void *opaque, uint64_t addr, unsigned len, bool pio, int efd,
+                          bool assign)
+{
+    struct kvm_vm *k = opaque;
+    struct kvm_ioeventfd e = {
+        .addr = addr,
+        .len = len,
+        .fd = efd,
+        .flags = (pio ? KVM_IOEVENTFD_FLAG_PIO : 0) | (assign ? 0 : KVM_IOEVENTFD_FLAG_DEASSIGN),
+    };
+    if (ioctl(k->vm_fd, KVM_IOEVENTFD, &e) < 0) {
+        int err = -errno;
+        log_error("KVM_IOEVENTFD at 0x%llx: %m", (unsigned long long)addr);
+        return err;
+    }
+    return 0;
+}
+
+static int hook_set_irq_line(void *opaque, unsigned line, bool level)
+{
+    struct kvm_vm *k = opaque;
+    struct kvm_irq_level l = {.irq = line, .level = level};
+    if (ioctl(k->vm_fd, KVM_IRQ_LINE, &l) < 0)
+        return -errno;
+    return 0;
+}
+
+void kvm_vm_hooks(struct kvm_vm *k, struct vm_hooks *h)
+{
+    *h = (struct vm_hooks){
+        .msi_alloc = hook_msi_alloc,
+        .msi_set = hook_msi_set,
+        .irqfd = hook_irqfd,
+        .ioeventfd = hook_ioeventfd,
+        .set_irq_line = hook_set_irq_line,
+        .opaque = k,
+    };
+}
