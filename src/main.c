@@ -1,8 +1,336 @@
-/* krunkit entry point: parse -> config -> vm -> run -> exit status. */
+/*
+ * krunkit entry point: parse -> validate -> log -> vmm_create -> REST ->
+ * pidfile -> vmm_run -> teardown (ARCHITECTURE.md "What the program is",
+ * CLIENTS.md "Files").
+ *
+ * A run that fails before the VM starts leaves nothing behind: validation
+ * creates nothing, and whatever startup created (pidfile, a new log file,
+ * the REST socket) is removed again. SIGINT/SIGTERM go to a signal thread
+ * (signalfd): the first asks the VM to stop, the second hard-stops it.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <fcntl.h>
+#include <unistd.h>
 
-int main(void)
+#include "cli/args.h"
+#include "cli/config.h"
+#include "cli/log.h"
+#include "cli/pidfile.h"
+#include "cli/vm_control.h"
+#include "vmm/vmm.h"
+
+#if __has_include("cli/rest.c")
+#include "cli/rest.h"
+#else
+/* TEMPORARY until src/cli/rest.c lands: refuse a REST URI rather than ignore it. */
+struct rest_server;
+static int rest_start(const struct rest_config *rc, const struct vm_control *ctl,
+                      const char *inspect_json, struct rest_server **out)
 {
-    fprintf(stderr, "krunkit: not implemented yet\n");
+    (void)ctl;
+    (void)inspect_json;
+    *out = NULL;
+    if (rc->scheme == REST_NONE)
+        return 0;
+    log_error("the REST service is not built in yet");
+    return -ENOSYS;
+}
+static void rest_stop(struct rest_server *srv)
+{
+    (void)srv;
+}
+#endif
+
+struct sig_thread {
+    pthread_t thread;
+    int sfd; /* signalfd for SIGINT, SIGTERM */
+    int efd; /* eventfd: main asks the thread to exit */
+    pthread_mutex_t lock;
+    const struct vm_control *ctl; /* NULL until the VMM exists */
+    unsigned count;               /* signals received so far */
+};
+
+static void *sig_thread_main(void *arg)
+{
+    struct sig_thread *st = arg;
+    struct pollfd fds[2] = {{.fd = st->sfd, .events = POLLIN}, {.fd = st->efd, .events = POLLIN}};
+    for (;;) {
+        if (poll(fds, 2, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            log_error("signal thread: poll: %m");
+            return NULL;
+        }
+        if (fds[1].revents)
+            return NULL;
+        struct signalfd_siginfo si;
+        if (read(st->sfd, &si, sizeof(si)) != (ssize_t)sizeof(si))
+            continue;
+        pthread_mutex_lock(&st->lock);
+        unsigned n = ++st->count;
+        const struct vm_control *ctl = st->ctl;
+        pthread_mutex_unlock(&st->lock);
+        const char *sig = si.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM";
+        if (!ctl) {
+            log_info("%s before the VM started: not starting it", sig);
+            continue;
+        }
+        enum vm_request req = n == 1 ? VM_REQ_STOP : VM_REQ_HARD_STOP;
+        log_info("%s: requesting %s", sig, n == 1 ? "a graceful stop" : "a hard stop");
+        int r = ctl->request(ctl->opaque, req);
+        if (r < 0)
+            log_warn("%s: the VM refused the %s request: %s", sig, n == 1 ? "stop" : "hard stop",
+                     strerror(-r));
+    }
+}
+
+/*
+ * Blocks SIGINT/SIGTERM in this thread before any other thread exists, so
+ * every thread inherits the mask and only the signalfd sees them.
+ */
+static int sig_thread_start(struct sig_thread *st)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    int r = pthread_sigmask(SIG_BLOCK, &set, NULL);
+    if (r)
+        return -r;
+    st->ctl = NULL;
+    st->count = 0;
+    st->sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+    if (st->sfd < 0)
+        return -errno;
+    st->efd = eventfd(0, EFD_CLOEXEC);
+    if (st->efd < 0) {
+        r = -errno;
+        close(st->sfd);
+        return r;
+    }
+    pthread_mutex_init(&st->lock, NULL);
+    r = pthread_create(&st->thread, NULL, sig_thread_main, st);
+    if (r) {
+        close(st->sfd);
+        close(st->efd);
+        pthread_mutex_destroy(&st->lock);
+        return -r;
+    }
+    return 0;
+}
+
+/* Returns how many signals arrived before the VM was handed over. */
+static unsigned sig_thread_attach(struct sig_thread *st, const struct vm_control *ctl)
+{
+    pthread_mutex_lock(&st->lock);
+    st->ctl = ctl;
+    unsigned n = st->count;
+    pthread_mutex_unlock(&st->lock);
+    return n;
+}
+
+static void sig_thread_stop(struct sig_thread *st)
+{
+    uint64_t one = 1;
+    if (write(st->efd, &one, sizeof(one)) != sizeof(one))
+        log_error("signal thread: cannot wake it: %m");
+    pthread_join(st->thread, NULL);
+    close(st->sfd);
+    close(st->efd);
+    pthread_mutex_destroy(&st->lock);
+}
+
+/* Our own log file; remembered so a failed start can take it back. */
+struct log_file {
+    int fd;
+    bool created;
+};
+
+static int log_file_open(const char *path, struct log_file *lf)
+{
+    struct stat st;
+    lf->created = stat(path, &st) < 0 && errno == ENOENT;
+    /* O_RDWR: log_file_discard reads it back. */
+    lf->fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0644);
+    if (lf->fd < 0)
+        return -errno;
+    return 0;
+}
+
+/*
+ * The start failed: a log file this run created must go, but its messages
+ * explain the failure, so they are copied to stderr first.
+ */
+static void log_file_discard(const char *path, struct log_file *lf)
+{
+    if (lf->fd < 0)
+        return;
+    if (lf->created) {
+        char buf[4096];
+        off_t off = 0;
+        ssize_t n;
+        while ((n = pread(lf->fd, buf, sizeof(buf), off)) > 0) {
+            if (write(STDERR_FILENO, buf, (size_t)n) != n)
+                break;
+            off += n;
+        }
+        unlink(path);
+    }
+    log_init(log_level(), -1);
+    close(lf->fd);
+    lf->fd = -1;
+}
+
+static int print_config(const struct vm_config *cfg)
+{
+    char *json = vm_config_to_json(cfg);
+    if (!json) {
+        fprintf(stderr, "krunkit: --print-config: out of memory\n");
+        return 1;
+    }
+    int r = printf("%s\n", json) < 0 || fflush(stdout) != 0;
+    free(json);
+    if (r)
+        fprintf(stderr, "krunkit: --print-config: cannot write to stdout: %s\n", strerror(errno));
+    return r ? 1 : 0;
+}
+
+/* Everything from the log file to the end of the VM; cfg is valid. */
+static int run_vm(const struct vm_config *cfg)
+{
+    struct log_file lf = {.fd = -1, .created = false};
+    struct sig_thread sigs;
+    struct vmm *vmm = NULL;
+    struct rest_server *rest = NULL;
+    struct vm_control ctl;
+    char *inspect = NULL;
+    char why[600]; /* the one-line reason printed when the start fails */
+    bool pidfile_written = false;
+    int r, status = 1;
+
+    if (cfg->log_file) {
+        r = log_file_open(cfg->log_file, &lf);
+        if (r < 0) {
+            fprintf(stderr, "krunkit: --log-file \"%s\": %s\n", cfg->log_file, strerror(-r));
+            return 1;
+        }
+    }
+    log_init(cfg->log_level, lf.fd);
+
+    r = sig_thread_start(&sigs);
+    if (r < 0) {
+        log_error("cannot set up signal handling: %s", strerror(-r));
+        fprintf(stderr, "krunkit: cannot set up signal handling: %s\n", strerror(-r));
+        log_file_discard(cfg->log_file, &lf);
+        return 1;
+    }
+
+    r = vmm_create(cfg, &vmm);
+    if (r < 0) {
+        snprintf(why, sizeof(why), "cannot create the VM: %s", strerror(-r));
+        goto fail;
+    }
+    ctl = vmm_control(vmm);
+
+    inspect = vm_config_to_json(cfg);
+    if (!inspect) {
+        r = -ENOMEM;
+        snprintf(why, sizeof(why), "out of memory");
+        goto fail;
+    }
+    r = rest_start(&cfg->rest, &ctl, inspect, &rest);
+    if (r < 0) {
+        snprintf(why, sizeof(why), "--restful-uri \"%s\": cannot start the REST service: %s",
+                 cfg->rest.uri, strerror(-r));
+        goto fail;
+    }
+
+    if (cfg->pidfile) {
+        r = pidfile_write(cfg->pidfile, getpid());
+        if (r < 0) {
+            log_error("--pidfile \"%s\": %s", cfg->pidfile, strerror(-r));
+            snprintf(why, sizeof(why), "--pidfile \"%s\": %s", cfg->pidfile, strerror(-r));
+            goto fail;
+        }
+        pidfile_written = true;
+    }
+
+    if (sig_thread_attach(&sigs, &ctl) > 0) {
+        log_info("interrupted before the VM started");
+        snprintf(why, sizeof(why), "interrupted before the VM started");
+        goto fail;
+    }
+
+    status = vmm_run(vmm);
+    log_info("VM finished with status %d", status);
+
+    /* Stop taking requests before the VM's state goes away. */
+    rest_stop(rest);
+    if (pidfile_written && (r = pidfile_remove(cfg->pidfile)) < 0)
+        log_warn("--pidfile \"%s\": cannot remove it: %s", cfg->pidfile, strerror(-r));
+    sig_thread_stop(&sigs);
+    vmm_destroy(vmm);
+    free(inspect);
+    if (lf.fd >= 0) {
+        log_init(log_level(), -1);
+        close(lf.fd);
+    }
+    return status;
+
+fail:
+    rest_stop(rest);
+    if (pidfile_written)
+        pidfile_remove(cfg->pidfile);
+    sig_thread_stop(&sigs);
+    if (vmm)
+        vmm_destroy(vmm);
+    free(inspect);
+    log_file_discard(cfg->log_file, &lf);
+    fprintf(stderr, "krunkit: %s\n", why);
     return 1;
+}
+
+int main(int argc, char **argv)
+{
+    struct vm_config cfg;
+    enum cli_action action;
+    char err[512];
+
+    if (cli_parse(argc, argv, &cfg, &action, err, sizeof(err)) < 0) {
+        fprintf(stderr, "krunkit: %s\n", err);
+        return 1;
+    }
+    int status;
+    switch (action) {
+    case CLI_HELP:
+        fputs(cli_usage(), stdout);
+        return fflush(stdout) ? 1 : 0;
+    case CLI_VERSION:
+        printf("krunkit %s\n", KRUNKIT_VERSION);
+        return fflush(stdout) ? 1 : 0;
+    case CLI_PRINT_CONFIG:
+        status = print_config(&cfg);
+        vm_config_free(&cfg);
+        return status;
+    case CLI_RUN:
+        break;
+    }
+    if (cli_validate(&cfg, err, sizeof(err)) < 0) {
+        fprintf(stderr, "krunkit: %s\n", err);
+        vm_config_free(&cfg);
+        return 1;
+    }
+    status = run_vm(&cfg);
+    vm_config_free(&cfg);
+    return status;
 }

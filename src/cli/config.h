@@ -144,6 +144,8 @@ enum cli_action { CLI_RUN, CLI_PRINT_CONFIG, CLI_HELP, CLI_VERSION };
 
 void vm_config_init(struct vm_config *cfg);
 void vm_config_free(struct vm_config *cfg);
+/* Frees the strings one device owns (not the device itself). */
+void dev_config_free(struct dev_config *dev);
 
 /* Name of a device type as written on the command line ("virtio-blk"). */
 const char *dev_type_name(enum dev_type type);
