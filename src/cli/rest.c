@@ -1,0 +1,971 @@
+/*
+ * The REST service: vfkit's and krunkit's HTTP/1.1 API (shared/compat/
+ * CLIENTS.md) on one thread with epoll and non-blocking sockets, so a slow
+ * or hostile client costs a buffer and a slot, never the service.
+ *
+ * Endpoints and answers (every error body is {"error":"..."}):
+ *   GET|HEAD /vm/state    200 {"state":NAME,"canStart":..,"canPause":..,
+ *                         "canResume":..,"canStop":..,"canHardStop":..}
+ *                         (vfkit's object; krunkit's {"state"} is a subset)
+ *   POST /vm/state        body {"state":"Stop"|"HardStop"|"Pause"|"Resume"}
+ *                         200 {"state":NAME} read after the request (krunkit)
+ *                         400 bad JSON, not an object, no/non-string "state",
+ *                             unknown action, duplicate key
+ *                         409 the VM refused the action in its state
+ *                         411 no Content-Length
+ *                         500 any other failure of the request
+ *   GET|HEAD /vm/inspect  200 the configuration JSON
+ *   other path 404; known path, other method 405 with Allow.
+ * Framing errors from the parser (400, 411 for Transfer-Encoding, 413 for a
+ * head over 8 KiB or a body over 64 KiB, 505) are answered and the connection
+ * closed, as is a request not finished within the idle timeout (408).
+ * Keep-alive follows the version and Connection; pipelined requests are
+ * answered in order.
+ */
+#include "cli/rest.h"
+
+#include "cli/http.h"
+#include "cli/log.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#define REST_MAX_LISTENERS 8
+#define REST_BACKLOG 64
+/* Whole request in memory at most: a full head plus a full body. */
+#define CONN_IN_MAX (HTTP_MAX_HEAD_BYTES + HTTP_MAX_BODY_BYTES)
+#define CONN_IN_INITIAL 2048
+/* Stop answering pipelined requests while this much output is unsent. */
+#define CONN_OUT_HIGH_WATER 65536
+/* After the last response: how long and how much to read and discard before
+ * closing, so unread input does not turn our close into a reset that eats
+ * the response (RFC 9112 9.6). */
+#define CONN_LINGER_MS 2000
+#define CONN_LINGER_MAX_BYTES (1u << 20)
+/* accept() failing for lack of fds: retry after this long, not in a spin. */
+#define ACCEPT_BACKOFF_MS 100
+
+enum rest_fd_kind { REST_FD_WAKE, REST_FD_LISTENER, REST_FD_CONN };
+
+/* What an epoll event points at; first member of whatever owns the fd. */
+struct rest_fd {
+    enum rest_fd_kind kind;
+    int fd;
+};
+
+struct rest_conn {
+    struct rest_fd ev;
+    struct rest_conn *prev, *next;
+    struct rest_server *srv;
+    char *in;
+    size_t in_len, in_cap;
+    char *out;
+    size_t out_len, out_off, out_cap;
+    struct http_parser parser;
+    bool sent_continue; /* 100 Continue already sent for the current request */
+    bool peer_eof;      /* the client shut its side */
+    bool closing;       /* the last response is queued: flush, then drain */
+    bool draining;      /* our side is shut: discard input until EOF */
+    bool dead;          /* closed; freed at the end of the event batch */
+    size_t drained;
+    uint32_t epoll_mask;
+    uint64_t deadline_ms;
+};
+
+struct rest_server {
+    struct vm_control ctl;
+    char *inspect_json;
+    struct rest_limits limits;
+    int epfd;
+    struct rest_fd wake;
+    struct rest_fd listeners[REST_MAX_LISTENERS];
+    size_t n_listeners;
+    bool listeners_paused;
+    uint64_t listeners_resume_ms;
+    char *unix_path; /* set once the socket file is ours */
+    dev_t unix_dev;
+    ino_t unix_ino;
+    unsigned port;
+    pthread_t thread;
+    struct rest_conn *conns; /* live connections, oldest last */
+    unsigned n_conns;
+    struct rest_conn *dead; /* closed this batch, linked through next */
+};
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* ---- connections ---- */
+
+static void conn_set_mask(struct rest_conn *c, uint32_t mask)
+{
+    if (c->epoll_mask == mask)
+        return;
+    struct epoll_event ev = {.events = mask, .data.ptr = &c->ev};
+    if (epoll_ctl(c->srv->epfd, EPOLL_CTL_MOD, c->ev.fd, &ev) == 0)
+        c->epoll_mask = mask;
+    else
+        log_warn("rest: epoll_ctl on connection fd %d: %s", c->ev.fd, strerror(errno));
+}
+
+static void conn_kill(struct rest_conn *c)
+{
+    struct rest_server *srv = c->srv;
+    if (c->dead)
+        return;
+    c->dead = true;
+    epoll_ctl(srv->epfd, EPOLL_CTL_DEL, c->ev.fd, NULL);
+    close(c->ev.fd);
+    c->ev.fd = -1;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        srv->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    srv->n_conns--;
+    c->prev = NULL;
+    c->next = srv->dead;
+    srv->dead = c;
+}
+
+static void conn_free(struct rest_conn *c)
+{
+    free(c->in);
+    free(c->out);
+    free(c);
+}
+
+static int out_reserve(struct rest_conn *c, size_t more)
+{
+    if (c->out_cap - c->out_len >= more)
+        return 0;
+    if (c->out_off > 0) {
+        memmove(c->out, c->out + c->out_off, c->out_len - c->out_off);
+        c->out_len -= c->out_off;
+        c->out_off = 0;
+        if (c->out_cap - c->out_len >= more)
+            return 0;
+    }
+    size_t cap = c->out_cap ? c->out_cap : 1024;
+    while (cap - c->out_len < more)
+        cap *= 2;
+    char *p = realloc(c->out, cap);
+    if (!p)
+        return -ENOMEM;
+    c->out = p;
+    c->out_cap = cap;
+    return 0;
+}
+
+static int out_append(struct rest_conn *c, const char *data, size_t len)
+{
+    int r = out_reserve(c, len);
+    if (r < 0)
+        return r;
+    memcpy(c->out + c->out_len, data, len);
+    c->out_len += len;
+    return 0;
+}
+
+static size_t out_pending(const struct rest_conn *c)
+{
+    return c->out_len - c->out_off;
+}
+
+/*
+ * Queue one response. head_only (HEAD) sends the headers of the body
+ * without it. close adds "Connection: close" and makes it the last one.
+ */
+static void queue_response(struct rest_conn *c, int status, const char *allow, const char *body,
+                           bool head_only, bool close, bool http10_keep_alive)
+{
+    char head[512];
+    size_t body_len = body ? strlen(body) : 0;
+    int n = snprintf(
+        head, sizeof(head),
+        "HTTP/1.1 %d %s\r\n"
+        "%s"
+        "Content-Length: %zu\r\n"
+        "%s%s%s"
+        "%s"
+        "\r\n",
+        status, http_status_reason(status), body ? "Content-Type: application/json\r\n" : "",
+        body_len, allow ? "Allow: " : "", allow ? allow : "", allow ? "\r\n" : "",
+        close ? "Connection: close\r\n" : (http10_keep_alive ? "Connection: keep-alive\r\n" : ""));
+    if (n < 0 || (size_t)n >= sizeof(head) || out_append(c, head, (size_t)n) < 0 ||
+        (!head_only && body_len && out_append(c, body, body_len) < 0)) {
+        log_error("rest: out of memory queueing a %d response", status);
+        conn_kill(c);
+        return;
+    }
+    if (close)
+        c->closing = true;
+}
+
+/* {"error": msg} as a malloc'ed string, or NULL on ENOMEM. */
+static char *error_body(const char *msg)
+{
+    json_t *o = json_pack("{s:s}", "error", msg);
+    /* msg may quote the client's bytes (jansson's parse errors do); when
+     * they are not UTF-8 the message goes without them. */
+    if (!o)
+        o = json_pack("{s:s}", "error", "invalid request");
+    char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    return s;
+}
+
+static void queue_error(struct rest_conn *c, int status, const char *allow, const char *msg,
+                        bool head_only, bool close, bool http10_keep_alive)
+{
+    char *body = error_body(msg);
+    if (!body) {
+        log_error("rest: out of memory building a %d response", status);
+        conn_kill(c);
+        return;
+    }
+    queue_response(c, status, allow, body, head_only, close, http10_keep_alive);
+    free(body);
+}
+
+/* ---- endpoints ---- */
+
+static char *state_body(const struct rest_server *srv)
+{
+    enum vm_state st = srv->ctl.get_state(srv->ctl.opaque);
+    /* The can* flags describe what POST /vm/state may ask for now; there is
+     * no Start action over this API, so canStart is always false. */
+    json_t *o = json_pack("{s:s,s:b,s:b,s:b,s:b,s:b}", "state", vm_state_name(st), "canStart", 0,
+                          "canPause", st == VM_STATE_RUNNING, "canResume", st == VM_STATE_PAUSED,
+                          "canStop", st == VM_STATE_RUNNING, "canHardStop", st != VM_STATE_STOPPED);
+    char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    return s;
+}
+
+static const char *request_name(enum vm_request req)
+{
+    switch (req) {
+    case VM_REQ_STOP:
+        return "Stop";
+    case VM_REQ_HARD_STOP:
+        return "HardStop";
+    case VM_REQ_PAUSE:
+        return "Pause";
+    case VM_REQ_RESUME:
+        return "Resume";
+    }
+    return "?";
+}
+
+/* Status and malloc'ed body for POST /vm/state. */
+static int post_state(struct rest_server *srv, const struct http_request *r, char **body)
+{
+    char msg[256];
+    json_error_t jerr;
+    int status = 400;
+
+    *body = NULL;
+    if (!r->has_content_length) {
+        *body = error_body("POST needs a Content-Length");
+        return 411;
+    }
+    json_t *doc = json_loadb(r->body, (size_t)r->content_length, JSON_REJECT_DUPLICATES, &jerr);
+    if (!doc) {
+        snprintf(msg, sizeof(msg), "invalid JSON: %s", jerr.text);
+        *body = error_body(msg);
+        return 400;
+    }
+    json_t *state = json_object_get(doc, "state");
+    if (!json_is_object(doc)) {
+        *body = error_body("body must be a JSON object");
+    } else if (!state) {
+        *body = error_body("missing \"state\"");
+    } else if (!json_is_string(state)) {
+        *body = error_body("\"state\" must be a string");
+    } else {
+        int req = vm_request_from_name(json_string_value(state));
+        if (req < 0) {
+            *body = error_body("unknown state; expected Stop, HardStop, Pause or Resume");
+        } else {
+            int rc = srv->ctl.request(srv->ctl.opaque, (enum vm_request)req);
+            enum vm_state now = srv->ctl.get_state(srv->ctl.opaque);
+            if (rc == 0) {
+                log_info("rest: %s requested, VM now %s", request_name((enum vm_request)req),
+                         vm_state_name(now));
+                json_t *o = json_pack("{s:s}", "state", vm_state_name(now));
+                *body = o ? json_dumps(o, JSON_COMPACT) : NULL;
+                json_decref(o);
+                status = 200;
+            } else {
+                status = rc == -EINVAL ? 409 : 500;
+                snprintf(msg, sizeof(msg), "%s refused in state %s: %s",
+                         request_name((enum vm_request)req), vm_state_name(now), strerror(-rc));
+                log_warn("rest: %s", msg);
+                *body = error_body(msg);
+            }
+        }
+    }
+    json_decref(doc);
+    return status;
+}
+
+static bool path_is(const char *path, size_t len, const char *lit)
+{
+    return strlen(lit) == len && memcmp(path, lit, len) == 0;
+}
+
+static void handle_request(struct rest_conn *c, const struct http_request *r)
+{
+    struct rest_server *srv = c->srv;
+    const char *q = memchr(r->target, '?', r->target_len);
+    size_t path_len = q ? (size_t)(q - r->target) : r->target_len;
+    bool head_only = r->method == HTTP_METHOD_HEAD;
+    bool is_get = r->method == HTTP_METHOD_GET || head_only;
+    bool close = !r->keep_alive;
+    bool ka10 = r->keep_alive && r->version_minor == 0;
+    char *body = NULL;
+    int status;
+    const char *allow = NULL;
+
+    log_debug("rest: %.*s %.*s", (int)r->method_len, r->method_str,
+              (int)(r->target_len > 200 ? 200 : r->target_len), r->target);
+
+    if (path_is(r->target, path_len, "/vm/state")) {
+        if (is_get) {
+            body = state_body(srv);
+            status = 200;
+        } else if (r->method == HTTP_METHOD_POST) {
+            status = post_state(srv, r, &body);
+        } else {
+            allow = "GET, HEAD, POST";
+            status = 405;
+            body = error_body("method not allowed");
+        }
+    } else if (path_is(r->target, path_len, "/vm/inspect")) {
+        if (is_get) {
+            body = strdup(srv->inspect_json);
+            status = 200;
+        } else {
+            allow = "GET, HEAD";
+            status = 405;
+            body = error_body("method not allowed");
+        }
+    } else {
+        status = 404;
+        body = error_body("not found");
+    }
+    if (!body) {
+        log_error("rest: out of memory answering a request");
+        conn_kill(c);
+        return;
+    }
+    queue_response(c, status, allow, body, head_only, close, ka10);
+    free(body);
+}
+
+/* ---- I/O ---- */
+
+static void conn_update_mask(struct rest_conn *c)
+{
+    uint32_t mask = 0;
+    if (c->draining) {
+        mask = EPOLLIN;
+    } else {
+        if (out_pending(c))
+            mask |= EPOLLOUT;
+        /* Read more only when there is room and the output is flowing. */
+        if (!c->closing && !c->peer_eof && c->in_len < CONN_IN_MAX &&
+            out_pending(c) < CONN_OUT_HIGH_WATER)
+            mask |= EPOLLIN;
+    }
+    conn_set_mask(c, mask);
+}
+
+/* Answer every complete request in the input buffer, in order. */
+static void conn_process(struct rest_conn *c)
+{
+    while (!c->dead && !c->closing && c->in_len > 0 && out_pending(c) < CONN_OUT_HIGH_WATER) {
+        enum http_parse_result res = http_parse(&c->parser, c->in, c->in_len);
+        if (res == HTTP_PARSE_INCOMPLETE) {
+            if (http_head_done(&c->parser) && c->parser.req.expect_continue && !c->sent_continue) {
+                static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+                c->sent_continue = true;
+                if (out_append(c, cont, sizeof(cont) - 1) < 0)
+                    conn_kill(c);
+            }
+            break;
+        }
+        if (res == HTTP_PARSE_ERROR) {
+            log_debug("rest: bad request on fd %d: %d %s", c->ev.fd, c->parser.error_status,
+                      c->parser.error_reason);
+            queue_error(c, c->parser.error_status, NULL, c->parser.error_reason, false, true,
+                        false);
+            break;
+        }
+        struct http_request req = c->parser.req;
+        handle_request(c, &req);
+        if (c->dead)
+            return;
+        memmove(c->in, c->in + req.total_len, c->in_len - req.total_len);
+        c->in_len -= req.total_len;
+        http_parser_init(&c->parser);
+        c->sent_continue = false;
+        c->deadline_ms = now_ms() + c->srv->limits.idle_timeout_ms;
+    }
+    /* A request cut short by the client's EOF can never complete. */
+    if (!c->dead && c->peer_eof && !c->closing && out_pending(c) < CONN_OUT_HIGH_WATER)
+        c->closing = true;
+}
+
+static void conn_start_drain(struct rest_conn *c)
+{
+    shutdown(c->ev.fd, SHUT_WR);
+    c->draining = true;
+    c->drained = 0;
+    free(c->in);
+    c->in = NULL;
+    c->in_len = c->in_cap = 0;
+    c->deadline_ms = now_ms() + CONN_LINGER_MS;
+    if (c->peer_eof)
+        conn_kill(c);
+}
+
+static void conn_flush(struct rest_conn *c)
+{
+    while (out_pending(c)) {
+        ssize_t n = send(c->ev.fd, c->out + c->out_off, out_pending(c), MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                break;
+            conn_kill(c); /* EPIPE, ECONNRESET: the client is gone */
+            return;
+        }
+        c->out_off += (size_t)n;
+        if (!c->closing)
+            c->deadline_ms = now_ms() + c->srv->limits.idle_timeout_ms;
+    }
+    if (!out_pending(c)) {
+        c->out_len = c->out_off = 0;
+        if (c->closing && !c->draining)
+            conn_start_drain(c);
+    }
+}
+
+static void conn_read(struct rest_conn *c)
+{
+    if (c->draining) {
+        char sink[4096];
+        ssize_t n = recv(c->ev.fd, sink, sizeof(sink), 0);
+        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+            conn_kill(c);
+        else if (n > 0 && (c->drained += (size_t)n) > CONN_LINGER_MAX_BYTES)
+            conn_kill(c);
+        return;
+    }
+    if (c->closing || c->in_len >= CONN_IN_MAX)
+        return;
+    if (c->in_cap - c->in_len == 0) {
+        size_t cap = c->in_cap ? c->in_cap * 2 : CONN_IN_INITIAL;
+        if (cap > CONN_IN_MAX)
+            cap = CONN_IN_MAX;
+        char *p = realloc(c->in, cap);
+        if (!p) {
+            log_error("rest: out of memory for a request buffer");
+            conn_kill(c);
+            return;
+        }
+        c->in = p;
+        c->in_cap = cap;
+    }
+    ssize_t n = recv(c->ev.fd, c->in + c->in_len, c->in_cap - c->in_len, 0);
+    if (n < 0) {
+        if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+            conn_kill(c);
+        return;
+    }
+    if (n == 0)
+        c->peer_eof = true;
+    else
+        c->in_len += (size_t)n;
+}
+
+static void conn_event(struct rest_conn *c, uint32_t events)
+{
+    if (events & EPOLLERR) {
+        conn_kill(c);
+        return;
+    }
+    if (events & (EPOLLIN | EPOLLHUP))
+        conn_read(c);
+    if (!c->dead && (events & EPOLLHUP) && !(events & EPOLLIN)) {
+        conn_kill(c);
+        return;
+    }
+    /* Answer, send, and once the output has drained, answer what pipelined
+     * requests were held back by it. */
+    for (int round = 0; round < 2 && !c->dead; round++) {
+        conn_process(c);
+        if (!c->dead)
+            conn_flush(c);
+    }
+    if (!c->dead)
+        conn_update_mask(c);
+}
+
+static void conn_timeout(struct rest_conn *c)
+{
+    if (c->draining || c->closing || out_pending(c) || c->in_len == 0) {
+        /* Lingering done, or the client neither reads nor sends: drop it. */
+        conn_kill(c);
+        return;
+    }
+    log_debug("rest: request on fd %d not finished in time", c->ev.fd);
+    queue_error(c, 408, NULL, "request not finished in time", false, true, false);
+    if (c->dead)
+        return;
+    c->deadline_ms = now_ms() + CONN_LINGER_MS;
+    conn_flush(c);
+    if (!c->dead)
+        conn_update_mask(c);
+}
+
+/* ---- listeners ---- */
+
+static void listeners_set(struct rest_server *srv, bool on)
+{
+    for (size_t i = 0; i < srv->n_listeners; i++) {
+        struct epoll_event ev = {.events = on ? EPOLLIN : 0, .data.ptr = &srv->listeners[i]};
+        epoll_ctl(srv->epfd, EPOLL_CTL_MOD, srv->listeners[i].fd, &ev);
+    }
+    srv->listeners_paused = !on;
+}
+
+static struct rest_conn *stalest_conn(struct rest_server *srv)
+{
+    struct rest_conn *best = NULL;
+    for (struct rest_conn *c = srv->conns; c; c = c->next) {
+        if (!best || c->deadline_ms <= best->deadline_ms)
+            best = c;
+    }
+    return best;
+}
+
+static void accept_all(struct rest_server *srv, struct rest_fd *l)
+{
+    for (;;) {
+        int fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED)
+                continue;
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                log_warn("rest: accept: %s; pausing for %d ms", strerror(errno), ACCEPT_BACKOFF_MS);
+                listeners_set(srv, false);
+                srv->listeners_resume_ms = now_ms() + ACCEPT_BACKOFF_MS;
+            }
+            return;
+        }
+        if (srv->n_conns >= srv->limits.max_connections) {
+            struct rest_conn *victim = stalest_conn(srv);
+            log_warn("rest: %u connections open; closing the stalest", srv->n_conns);
+            if (victim)
+                conn_kill(victim);
+        }
+        struct rest_conn *c = calloc(1, sizeof(*c));
+        if (!c) {
+            close(fd);
+            continue;
+        }
+        c->ev.kind = REST_FD_CONN;
+        c->ev.fd = fd;
+        c->srv = srv;
+        c->epoll_mask = EPOLLIN;
+        c->deadline_ms = now_ms() + srv->limits.idle_timeout_ms;
+        http_parser_init(&c->parser);
+        struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &c->ev};
+        if (epoll_ctl(srv->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+            log_warn("rest: epoll_ctl add: %s", strerror(errno));
+            close(fd);
+            free(c);
+            continue;
+        }
+        c->next = srv->conns;
+        if (srv->conns)
+            srv->conns->prev = c;
+        srv->conns = c;
+        srv->n_conns++;
+    }
+}
+
+/* ---- the thread ---- */
+
+static int next_timeout_ms(struct rest_server *srv, uint64_t now)
+{
+    uint64_t next = UINT64_MAX;
+    for (struct rest_conn *c = srv->conns; c; c = c->next) {
+        if (c->deadline_ms < next)
+            next = c->deadline_ms;
+    }
+    if (srv->listeners_paused && srv->listeners_resume_ms < next)
+        next = srv->listeners_resume_ms;
+    if (next == UINT64_MAX)
+        return -1;
+    if (next <= now)
+        return 0;
+    return next - now > 60000 ? 60000 : (int)(next - now);
+}
+
+static void *rest_thread(void *arg)
+{
+    struct rest_server *srv = arg;
+    struct epoll_event evs[32];
+
+    for (;;) {
+        int n = epoll_wait(srv->epfd, evs, 32, next_timeout_ms(srv, now_ms()));
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            log_error("rest: epoll_wait: %s; service stopped", strerror(errno));
+            return NULL;
+        }
+        for (int i = 0; i < n; i++) {
+            struct rest_fd *f = evs[i].data.ptr;
+            if (f->kind == REST_FD_WAKE)
+                return NULL;
+            if (f->kind == REST_FD_LISTENER) {
+                accept_all(srv, f);
+            } else {
+                struct rest_conn *c = (struct rest_conn *)f;
+                if (!c->dead)
+                    conn_event(c, evs[i].events);
+            }
+        }
+        uint64_t now = now_ms();
+        for (struct rest_conn *c = srv->conns, *next; c; c = next) {
+            next = c->next;
+            if (c->deadline_ms <= now)
+                conn_timeout(c);
+        }
+        if (srv->listeners_paused && srv->listeners_resume_ms <= now)
+            listeners_set(srv, true);
+        while (srv->dead) {
+            struct rest_conn *c = srv->dead;
+            srv->dead = c->next;
+            conn_free(c);
+        }
+    }
+}
+
+/* ---- start and stop ---- */
+
+static void server_free(struct rest_server *srv)
+{
+    while (srv->conns)
+        conn_kill(srv->conns);
+    while (srv->dead) {
+        struct rest_conn *c = srv->dead;
+        srv->dead = c->next;
+        conn_free(c);
+    }
+    for (size_t i = 0; i < srv->n_listeners; i++)
+        close(srv->listeners[i].fd);
+    if (srv->unix_path) {
+        struct stat st;
+        /* Remove only the socket we made, not one another process put there since. */
+        if (lstat(srv->unix_path, &st) == 0 && S_ISSOCK(st.st_mode) && st.st_dev == srv->unix_dev &&
+            st.st_ino == srv->unix_ino)
+            unlink(srv->unix_path);
+        free(srv->unix_path);
+    }
+    if (srv->wake.fd >= 0)
+        close(srv->wake.fd);
+    if (srv->epfd >= 0)
+        close(srv->epfd);
+    free(srv->inspect_json);
+    free(srv);
+}
+
+static int add_listener(struct rest_server *srv, int fd)
+{
+    struct rest_fd *l = &srv->listeners[srv->n_listeners];
+    l->kind = REST_FD_LISTENER;
+    l->fd = fd;
+    srv->n_listeners++;
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = l};
+    if (epoll_ctl(srv->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
+        return -errno;
+    return 0;
+}
+
+static int listen_tcp(struct rest_server *srv, const struct rest_config *rc)
+{
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
+    struct addrinfo *res = NULL;
+    char port[8];
+    int err;
+
+    if (!rc->host || !*rc->host) {
+        log_error("rest: %s: no host to listen on", rc->uri ? rc->uri : "tcp://");
+        return -EINVAL;
+    }
+    snprintf(port, sizeof(port), "%u", rc->port);
+    err = getaddrinfo(rc->host, port, &hints, &res);
+    if (err) {
+        log_error("rest: cannot resolve %s: %s", rc->host, gai_strerror(err));
+        return err == EAI_SYSTEM ? -errno : -EADDRNOTAVAIL;
+    }
+    srv->port = rc->port;
+    int ret = 0;
+    for (struct addrinfo *ai = res; ai && srv->n_listeners < REST_MAX_LISTENERS; ai = ai->ai_next) {
+        bool seen = false;
+        for (struct addrinfo *p = res; p != ai; p = p->ai_next)
+            seen |=
+                p->ai_addrlen == ai->ai_addrlen && !memcmp(p->ai_addr, ai->ai_addr, ai->ai_addrlen);
+        if (seen || (ai->ai_family != AF_INET && ai->ai_family != AF_INET6))
+            continue;
+        /* Port 0 (tests): every address gets the port the first one got. */
+        if (ai->ai_family == AF_INET)
+            ((struct sockaddr_in *)ai->ai_addr)->sin_port = htons((uint16_t)srv->port);
+        else
+            ((struct sockaddr_in6 *)ai->ai_addr)->sin6_port = htons((uint16_t)srv->port);
+
+        int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0) {
+            if (errno == EAFNOSUPPORT)
+                continue;
+            ret = -errno;
+            log_error("rest: socket: %s", strerror(errno));
+            break;
+        }
+        int one = 1;
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        if (ai->ai_family == AF_INET6)
+            setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+        char addr[NI_MAXHOST] = "?";
+        getnameinfo(ai->ai_addr, ai->ai_addrlen, addr, sizeof(addr), NULL, 0, NI_NUMERICHOST);
+        if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, REST_BACKLOG) < 0) {
+            int e = errno;
+            close(fd);
+            /* An address family the host has no address in (::1 with IPv6 off). */
+            if (e == EADDRNOTAVAIL || e == EAFNOSUPPORT) {
+                log_debug("rest: skipping %s: %s", addr, strerror(e));
+                continue;
+            }
+            log_error("rest: cannot listen on %s port %u: %s", addr, srv->port, strerror(e));
+            ret = -e;
+            break;
+        }
+        if (srv->port == 0) {
+            struct sockaddr_storage ss;
+            socklen_t sl = sizeof(ss);
+            if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
+                srv->port =
+                    ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
+                                                  : ((struct sockaddr_in6 *)&ss)->sin6_port);
+        }
+        ret = add_listener(srv, fd);
+        if (ret < 0)
+            break;
+        log_info("rest: listening on %s port %u", addr, srv->port);
+    }
+    freeaddrinfo(res);
+    if (ret == 0 && srv->n_listeners == 0) {
+        log_error("rest: no usable address for %s", rc->host);
+        ret = -EADDRNOTAVAIL;
+    }
+    return ret;
+}
+
+/* A socket file at path: is a process listening on it? */
+static bool unix_socket_live(const char *path)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return true; /* cannot tell: do not remove it */
+    memcpy(sa.sun_path, path, strlen(path));
+    int r = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+    int e = errno;
+    close(fd);
+    return r == 0 || (e != ECONNREFUSED && e != ENOENT);
+}
+
+static int listen_unix(struct rest_server *srv, const struct rest_config *rc)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    struct stat st;
+    const char *path = rc->path;
+
+    if (!path || !*path) {
+        log_error("rest: %s: no socket path", rc->uri ? rc->uri : "unix://");
+        return -EINVAL;
+    }
+    if (strlen(path) >= sizeof(sa.sun_path)) {
+        log_error("rest: socket path %s is longer than %zu bytes", path, sizeof(sa.sun_path) - 1);
+        return -ENAMETOOLONG;
+    }
+    memcpy(sa.sun_path, path, strlen(path));
+    if (lstat(path, &st) == 0) {
+        if (!S_ISSOCK(st.st_mode)) {
+            log_error("rest: %s exists and is not a socket", path);
+            return -EEXIST;
+        }
+        if (unix_socket_live(path)) {
+            log_error("rest: %s is in use by another process", path);
+            return -EADDRINUSE;
+        }
+        log_info("rest: removing stale socket %s", path);
+        if (unlink(path) < 0 && errno != ENOENT) {
+            int e = errno;
+            log_error("rest: cannot remove stale socket %s: %s", path, strerror(e));
+            return -e;
+        }
+    }
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        int e = errno;
+        log_error("rest: socket: %s", strerror(e));
+        return -e;
+    }
+    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+        int e = errno;
+        log_error("rest: cannot bind %s: %s", path, strerror(e));
+        close(fd);
+        return -e;
+    }
+    srv->unix_path = strdup(path);
+    if (!srv->unix_path || lstat(path, &st) < 0) {
+        int e = srv->unix_path ? errno : ENOMEM;
+        unlink(path);
+        close(fd);
+        return -e;
+    }
+    srv->unix_dev = st.st_dev;
+    srv->unix_ino = st.st_ino;
+    if (listen(fd, REST_BACKLOG) < 0) {
+        int e = errno;
+        log_error("rest: cannot listen on %s: %s", path, strerror(e));
+        close(fd);
+        return -e; /* server_free removes the file */
+    }
+    int r = add_listener(srv, fd);
+    if (r == 0)
+        log_info("rest: listening on %s", path);
+    return r;
+}
+
+int rest_start_with_limits(const struct rest_config *rc, const struct vm_control *ctl,
+                           const char *inspect_json, const struct rest_limits *limits,
+                           struct rest_server **out)
+{
+    *out = NULL;
+    if (rc->scheme == REST_NONE)
+        return 0;
+    if (!ctl || !ctl->get_state || !ctl->request || !inspect_json) {
+        log_error("rest: started without a VM to control");
+        return -EINVAL;
+    }
+    struct rest_server *srv = calloc(1, sizeof(*srv));
+    if (!srv)
+        return -ENOMEM;
+    srv->epfd = -1;
+    srv->wake.fd = -1;
+    srv->wake.kind = REST_FD_WAKE;
+    srv->ctl = *ctl;
+    srv->limits.max_connections = REST_DEFAULT_MAX_CONNECTIONS;
+    srv->limits.idle_timeout_ms = REST_DEFAULT_IDLE_TIMEOUT_MS;
+    if (limits) {
+        if (limits->max_connections)
+            srv->limits.max_connections = limits->max_connections;
+        if (limits->idle_timeout_ms)
+            srv->limits.idle_timeout_ms = limits->idle_timeout_ms;
+    }
+    int r = -ENOMEM;
+    srv->inspect_json = strdup(inspect_json);
+    if (!srv->inspect_json)
+        goto fail;
+    srv->epfd = epoll_create1(EPOLL_CLOEXEC);
+    srv->wake.fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (srv->epfd < 0 || srv->wake.fd < 0) {
+        r = -errno;
+        log_error("rest: epoll/eventfd: %s", strerror(errno));
+        goto fail;
+    }
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &srv->wake};
+    if (epoll_ctl(srv->epfd, EPOLL_CTL_ADD, srv->wake.fd, &ev) < 0) {
+        r = -errno;
+        goto fail;
+    }
+    if (rc->scheme == REST_TCP) {
+        r = listen_tcp(srv, rc);
+    } else if (rc->scheme == REST_UNIX) {
+        r = listen_unix(srv, rc);
+    } else {
+        log_error("rest: unknown URI scheme %d", (int)rc->scheme);
+        r = -EINVAL;
+    }
+    if (r < 0)
+        goto fail;
+
+    /* Signals are for the main thread: the service thread blocks them all. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int e = pthread_create(&srv->thread, NULL, rest_thread, srv);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (e) {
+        log_error("rest: cannot start the service thread: %s", strerror(e));
+        r = -e;
+        goto fail;
+    }
+    *out = srv;
+    return 0;
+fail:
+    server_free(srv);
+    return r;
+}
+
+int rest_start(const struct rest_config *rc, const struct vm_control *ctl, const char *inspect_json,
+               struct rest_server **out)
+{
+    return rest_start_with_limits(rc, ctl, inspect_json, NULL, out);
+}
+
+unsigned rest_tcp_port(const struct rest_server *srv)
+{
+    return srv && !srv->unix_path ? srv->port : 0;
+}
+
+void rest_stop(struct rest_server *srv)
+{
+    if (!srv)
+        return;
+    uint64_t one = 1;
+    while (write(srv->wake.fd, &one, sizeof(one)) < 0 && errno == EINTR)
+        ;
+    pthread_join(srv->thread, NULL);
+    server_free(srv);
+}
