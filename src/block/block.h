@@ -1,0 +1,78 @@
+/*
+ * Block layer: disk images (raw, qcow2) behind one small interface, used by
+ * virtio-blk. Synchronous calls return 0 or -errno and transfer the full
+ * length or fail. The asynchronous calls queue requests on per-image workers
+ * and report completions through one fd an event loop can wait on.
+ *
+ * Images are locked on open with the same OFD byte locks QEMU uses
+ * (block/file-posix.c), so krunkit and QEMU refuse each other's writers.
+ */
+#ifndef KRUNKIT_BLOCK_BLOCK_H
+#define KRUNKIT_BLOCK_BLOCK_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "cli/config.h"
+
+struct blk_image;
+
+/*
+ * Opens `path` as `fmt`. On failure returns -errno after a log_error naming
+ * the file and the reason (locked by another process, unsupported qcow2
+ * feature, corrupt header, ...). Backing files are opened read-only.
+ */
+int blk_open(const char *path, enum blk_format fmt, bool readonly, struct blk_image **out);
+/* Virtual size in bytes. */
+uint64_t blk_size(const struct blk_image *img);
+bool blk_readonly(const struct blk_image *img);
+const char *blk_path(const struct blk_image *img);
+
+/* Synchronous I/O. Requests must lie within [0, blk_size). */
+int blk_preadv(struct blk_image *img, const struct iovec *iov, int iovcnt, uint64_t offset);
+int blk_pwritev(struct blk_image *img, const struct iovec *iov, int iovcnt, uint64_t offset);
+/* Makes every completed write durable (fdatasync; for qcow2 also metadata). */
+int blk_flush(struct blk_image *img);
+/* Advisory: the range may read back as zeroes or as its old contents. */
+int blk_discard(struct blk_image *img, uint64_t offset, uint64_t len);
+/* The range reads back as zeroes; may_unmap lets the image free the space. */
+int blk_write_zeroes(struct blk_image *img, uint64_t offset, uint64_t len, bool may_unmap);
+/*
+ * Finishes queued asynchronous requests (their done() runs before this
+ * returns), flushes, unlocks and frees.
+ */
+void blk_close(struct blk_image *img);
+
+/* Asynchronous I/O. */
+enum blk_op {
+    BLK_OP_READ,
+    BLK_OP_WRITE,
+    BLK_OP_FLUSH,
+    BLK_OP_DISCARD,
+    BLK_OP_WRITE_ZEROES, /* may unmap */
+};
+
+struct blk_req {
+    int op; /* enum blk_op */
+    uint64_t offset, len;    /* len: DISCARD/WRITE_ZEROES only; READ/WRITE use iov */
+    const struct iovec *iov; /* READ/WRITE; must stay valid until done() */
+    int iovcnt;
+    int result; /* 0 or -errno, set before done() runs */
+    void (*done)(struct blk_req *req);
+    void *opaque;
+    struct blk_req *link; /* private to the block layer */
+};
+
+/*
+ * Queues req; done() runs later from blk_complete(). Returns 0, or -errno
+ * when the request cannot be queued (done() then never runs). Call from one
+ * thread per image.
+ */
+int blk_submit(struct blk_image *img, struct blk_req *req);
+/* Readable when completions are waiting; put it in an epoll loop. */
+int blk_completion_fd(struct blk_image *img);
+/* Runs done() for every finished request; call when the fd is readable. */
+void blk_complete(struct blk_image *img);
+
+#endif
