@@ -406,7 +406,7 @@ int cli_parse(int argc, char **argv, struct vm_config *cfg, enum cli_action *act
         if (r < 0)
             goto fail;
         if (seen[d->id] && !d->repeatable) {
-            r = errf(err, errlen, "option %s given more than once", name);
+            r = errf(err, errlen, "option --%s given more than once", d->name);
             goto fail;
         }
         seen[d->id] = true;
