@@ -461,8 +461,8 @@ static int zero_whole_cluster(struct qcow2 *q, uint64_t gc, enum zero_mode mode)
 
     if ((r = lookup(q, gc, &e)) < 0)
         return r;
-    if (mode == ZERO_DISCARD && e == 0)
-        return 0; /* nothing to release; the backing file may show through */
+    if (mode == ZERO_DISCARD && (e == 0 || (q->backing && q->h.version < 3)))
+        return 0; /* nothing to release, or v2 cannot hide the backing file's data */
     if (mode != ZERO_DISCARD && reads_zero(q, e) && !(mode == ZERO_UNMAP && e))
         return 0;
     if (q->h.version < 3 && (mode != ZERO_DISCARD && q->backing))
