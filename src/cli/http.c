@@ -55,16 +55,6 @@ static bool token_equals(const char *s, size_t len, const char *lit)
     return true;
 }
 
-/* Length of the line at s (up to len), without its CRLF or LF. */
-static size_t line_length(const char *s, size_t len)
-{
-    const char *nl = memchr(s, '\n', len);
-    size_t n = nl ? (size_t)(nl - s) : len;
-    if (n > 0 && s[n - 1] == '\r')
-        n--;
-    return n;
-}
-
 static enum http_method method_from_token(const char *s, size_t len)
 {
     /* Methods are case-sensitive (RFC 9110 9.1). */
@@ -129,16 +119,9 @@ static void parse_connection(const char *v, size_t len, bool *close, bool *keep_
     }
 }
 
-struct head_flags {
-    bool conn_close, conn_keep_alive;
-    bool has_transfer_encoding;
-    bool content_length_too_big;
-    unsigned n_fields;
-};
-
-static enum http_parse_result parse_field(struct http_parser *p, struct head_flags *f,
-                                          const char *s, size_t len)
+static enum http_parse_result parse_field(struct http_parser *p, const char *s, size_t len)
 {
+    struct http_head_flags *f = &p->flags;
     struct http_request *r = &p->req;
 
     if (len > 0 && is_ows(s[0]))
@@ -201,61 +184,66 @@ static enum http_parse_result parse_field(struct http_parser *p, struct head_fla
     return HTTP_PARSE_COMPLETE;
 }
 
-/* The head is buf[request_start, head_len): validate it and fill p->req. */
-static enum http_parse_result parse_head(struct http_parser *p, const char *buf)
+/* The blank line ending the head: checks that need every field. */
+static enum http_parse_result finish_head(struct http_parser *p)
 {
     struct http_request *r = &p->req;
-    struct head_flags f = {0};
-    const char *s = buf + p->request_start;
-    size_t left = p->head_len - p->request_start;
-    enum http_parse_result res;
+    const struct http_head_flags *f = &p->flags;
 
-    size_t n = line_length(s, left);
-    res = parse_request_line(p, s, n);
-    if (res != HTTP_PARSE_COMPLETE)
-        return res;
-    const char *nl = memchr(s, '\n', left);
-    left -= (size_t)(nl + 1 - s);
-    s = nl + 1;
-
-    for (;;) {
-        n = line_length(s, left);
-        if (n == 0)
-            break; /* the blank line */
-        for (size_t k = 0; k < n; k++) {
-            if (s[k] == '\r' || s[k] == '\0')
-                return fail(p, 400, "stray CR or NUL in header");
-        }
-        res = parse_field(p, &f, s, n);
-        if (res != HTTP_PARSE_COMPLETE)
-            return res;
-        nl = memchr(s, '\n', left);
-        left -= (size_t)(nl + 1 - s);
-        s = nl + 1;
-    }
-
-    if (f.has_transfer_encoding) {
+    if (f->has_transfer_encoding) {
         if (r->has_content_length)
             return fail(p, 400, "both Transfer-Encoding and Content-Length");
         return fail(p, 411, "Transfer-Encoding is not supported; send Content-Length");
     }
     if (r->version_minor == 1 && !r->has_host)
         return fail(p, 400, "HTTP/1.1 request without Host");
-    if (f.content_length_too_big)
+    if (f->content_length_too_big)
         return fail(p, 413, "request body too large");
     if (r->version_minor == 1)
-        r->keep_alive = !f.conn_close;
+        r->keep_alive = !f->conn_close;
     else
-        r->keep_alive = f.conn_keep_alive && !f.conn_close;
-    p->method_off = (size_t)(r->method_str - buf);
-    p->target_off = (size_t)(r->target - buf);
+        r->keep_alive = f->conn_keep_alive && !f->conn_close;
     r->head_len = p->head_len;
     r->total_len = p->head_len + (size_t)r->content_length;
     return HTTP_PARSE_COMPLETE;
 }
 
-/* Look for the blank line ending the head, from where the last call stopped. */
-static enum http_parse_result find_head_end(struct http_parser *p, const char *buf, size_t len)
+/* One complete line of the head, without its CRLF or LF, at buf[start]. */
+static enum http_parse_result parse_line(struct http_parser *p, const char *buf, size_t start,
+                                         size_t n, size_t next)
+{
+    const char *line = buf + start;
+    enum http_parse_result res;
+
+    if (!p->in_request) {
+        if (n == 0)
+            return HTTP_PARSE_INCOMPLETE; /* an empty line before the request */
+        p->in_request = true;
+        res = parse_request_line(p, line, n);
+        if (res == HTTP_PARSE_COMPLETE) {
+            p->method_off = (size_t)(p->req.method_str - buf);
+            p->target_off = (size_t)(p->req.target - buf);
+            res = HTTP_PARSE_INCOMPLETE;
+        }
+        return res;
+    }
+    if (n == 0) {
+        p->head_len = next;
+        return finish_head(p);
+    }
+    for (size_t k = 0; k < n; k++) {
+        if (line[k] == '\r' || line[k] == '\0')
+            return fail(p, 400, "stray CR or NUL in header");
+    }
+    res = parse_field(p, line, n);
+    return res == HTTP_PARSE_COMPLETE ? HTTP_PARSE_INCOMPLETE : res;
+}
+
+/*
+ * Parse the head line by line from where the last call stopped, so garbage
+ * is refused as soon as its line ends. COMPLETE once the blank line is seen.
+ */
+static enum http_parse_result parse_head(struct http_parser *p, const char *buf, size_t len)
 {
     size_t limit = len < HTTP_MAX_HEAD_BYTES ? len : HTTP_MAX_HEAD_BYTES;
 
@@ -265,19 +253,11 @@ static enum http_parse_result find_head_end(struct http_parser *p, const char *b
         size_t n = i - p->line_start;
         if (n > 0 && buf[i - 1] == '\r')
             n--;
-        if (n != 0) {
-            if (!p->in_request) {
-                p->in_request = true;
-                p->request_start = p->line_start;
-            }
-        } else if (!p->in_request) {
-            p->request_start = i + 1; /* an empty line before the request */
-        } else {
-            p->head_len = i + 1;
-            p->scanned = i + 1;
-            return HTTP_PARSE_COMPLETE;
-        }
+        p->scanned = i + 1;
+        enum http_parse_result res = parse_line(p, buf, p->line_start, n, i + 1);
         p->line_start = i + 1;
+        if (res != HTTP_PARSE_INCOMPLETE)
+            return res;
     }
     p->scanned = limit;
     if (len >= HTTP_MAX_HEAD_BYTES)
@@ -292,10 +272,7 @@ enum http_parse_result http_parse(struct http_parser *p, const char *buf, size_t
     if (len < p->scanned)
         return fail(p, 400, "request buffer shrank"); /* a caller bug, not a peer's */
     if (!http_head_done(p)) {
-        enum http_parse_result res = find_head_end(p, buf, len);
-        if (res != HTTP_PARSE_COMPLETE)
-            return res;
-        res = parse_head(p, buf);
+        enum http_parse_result res = parse_head(p, buf, len);
         if (res != HTTP_PARSE_COMPLETE)
             return res;
     }

@@ -61,15 +61,23 @@ struct http_request {
     size_t total_len; /* head_len + content_length: bytes this request used */
 };
 
+/* What the head's fields said, gathered line by line. */
+struct http_head_flags {
+    bool conn_close, conn_keep_alive;
+    bool has_transfer_encoding;
+    bool content_length_too_big;
+    unsigned n_fields;
+};
+
 struct http_parser {
     size_t scanned;                /* bytes of the head already searched for its end */
     size_t line_start;             /* where the line being scanned begins */
-    size_t request_start;          /* first byte of the request line */
     bool in_request;               /* the request line has begun (leading empty lines are over) */
     size_t head_len;               /* 0 until the blank line ending the head was seen */
     size_t method_off, target_off; /* so req can follow a buffer that moved */
     int error_status;              /* HTTP_PARSE_ERROR: 400, 411, 413 or 505 */
     const char *error_reason;
+    struct http_head_flags flags;
     struct http_request req; /* head fields valid once head_len != 0 */
 };
 
