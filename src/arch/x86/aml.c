@@ -104,7 +104,7 @@ static bool aml_reserve(struct aml *a, size_t extra)
 
 void aml_raw(struct aml *a, const void *p, size_t n)
 {
-    if (!aml_reserve(a, n))
+    if (n == 0 || !aml_reserve(a, n))
         return;
     memcpy(a->buf + a->len, p, n);
     a->len += n;
