@@ -20,6 +20,7 @@
 #include <errno.h>
 
 #include "arch/x86/acpi.h"
+#include "support/fake_guest_mem.h"
 
 #define TEST_GPA 0xe0000u
 #define TEST_ROOM 0x20000u
@@ -369,6 +370,25 @@ static void test_intx_routing(void **state)
     }
 }
 
+static void test_install_in_guest_mem(void **state)
+{
+    (void)state;
+    struct guest_mem gm;
+    assert_int_equal(fake_guest_mem_init(&gm, 0, 0x100000), 0);
+    struct acpi_layout l = {.ncpus = 2, .pci_hole_start = 0xc0000000u};
+    uint64_t rsdp = 0;
+    assert_int_equal(acpi_install(&l, &gm, 0xe0000, 0x20000, &rsdp), 0);
+    assert_int_equal(rsdp, 0xe0000);
+    struct fake_mem m = {.r = {{0xe0000, gm_ptr(&gm, 0xe0000, 0x20000), 0x20000}}, .n = 1};
+    check_from_rsdp(&m, rsdp, 2, false);
+    /* Too little room, or not in guest RAM at all. */
+    assert_int_equal(acpi_install(&l, &gm, 0xe0000, 256, &rsdp), -ENOSPC);
+    assert_int_equal(acpi_install(&l, &gm, 0xfffc0, 0x20000, &rsdp), -ENOSPC);
+    l.ncpus = 0;
+    assert_int_equal(acpi_install(&l, &gm, 0xe0000, 0x20000, &rsdp), -EINVAL);
+    fake_guest_mem_free(&gm);
+}
+
 /* ---- fw_cfg table-loader ---- */
 
 struct loader_file {
@@ -560,11 +580,17 @@ static void test_fwcfg_script_order(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_place_1cpu),         cmocka_unit_test(test_place_2cpus_mmio64),
-        cmocka_unit_test(test_place_9cpus),        cmocka_unit_test(test_place_255cpus),
-        cmocka_unit_test(test_place_x2apic),       cmocka_unit_test(test_layout_rejected),
-        cmocka_unit_test(test_place_rejected),     cmocka_unit_test(test_intx_routing),
-        cmocka_unit_test(test_fwcfg_1cpu),         cmocka_unit_test(test_fwcfg_many_cpus),
+        cmocka_unit_test(test_place_1cpu),
+        cmocka_unit_test(test_place_2cpus_mmio64),
+        cmocka_unit_test(test_place_9cpus),
+        cmocka_unit_test(test_place_255cpus),
+        cmocka_unit_test(test_place_x2apic),
+        cmocka_unit_test(test_layout_rejected),
+        cmocka_unit_test(test_place_rejected),
+        cmocka_unit_test(test_intx_routing),
+        cmocka_unit_test(test_install_in_guest_mem),
+        cmocka_unit_test(test_fwcfg_1cpu),
+        cmocka_unit_test(test_fwcfg_many_cpus),
         cmocka_unit_test(test_fwcfg_script_order),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -629,6 +629,26 @@ int acpi_place(const struct acpi_tables *t, uint8_t *dst, size_t room, uint64_t 
     return 0;
 }
 
+int acpi_install(const struct acpi_layout *l, const struct guest_mem *gm, uint64_t gpa,
+                 uint64_t room, uint64_t *rsdp_gpa)
+{
+    struct acpi_tables t;
+    int rc = acpi_build(l, &t);
+    if (rc)
+        return rc;
+    size_t need = acpi_placed_size(&t);
+    uint8_t *dst = need <= room ? gm_ptr(gm, gpa, need) : NULL;
+    if (!dst) {
+        log_error("acpi: no room for %zu bytes of tables in guest RAM at 0x%llx", need,
+                  (unsigned long long)gpa);
+        rc = -ENOSPC;
+    } else {
+        rc = acpi_place(&t, dst, need, gpa, rsdp_gpa);
+    }
+    acpi_tables_free(&t);
+    return rc;
+}
+
 /* One 128-byte loader command; the rest of the entry stays zero. */
 static uint8_t *loader_entry(struct acpi_blob *l, size_t *used, uint32_t cmd)
 {

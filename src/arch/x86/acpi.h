@@ -15,6 +15,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "vmm/guest_mem.h"
+
 /* Interrupt controllers. */
 #define ACPI_LAPIC_ADDR 0xfee00000u
 #define ACPI_IOAPIC_ADDR 0xfec00000u
@@ -122,6 +124,14 @@ size_t acpi_placed_size(const struct acpi_tables *t);
  */
 int acpi_place(const struct acpi_tables *t, uint8_t *dst, size_t room, uint64_t gpa,
                uint64_t *rsdp_gpa);
+
+/*
+ * Direct boot in one call: build the tables for l and place them in guest
+ * memory at gpa (room bytes there must be RAM that the e820 map reserves;
+ * the legacy BIOS area 0xE0000-0xFFFFF is the usual place).
+ */
+int acpi_install(const struct acpi_layout *l, const struct guest_mem *gm, uint64_t gpa,
+                 uint64_t room, uint64_t *rsdp_gpa);
 
 /* Build the fw_cfg files: blobs with relative pointers and a loader script. */
 int acpi_build_fwcfg(const struct acpi_tables *t, struct acpi_fwcfg *out);
