@@ -580,18 +580,12 @@ static void test_fwcfg_script_order(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_place_1cpu),
-        cmocka_unit_test(test_place_2cpus_mmio64),
-        cmocka_unit_test(test_place_9cpus),
-        cmocka_unit_test(test_place_255cpus),
-        cmocka_unit_test(test_place_x2apic),
-        cmocka_unit_test(test_layout_rejected),
-        cmocka_unit_test(test_place_rejected),
-        cmocka_unit_test(test_intx_routing),
-        cmocka_unit_test(test_install_in_guest_mem),
-        cmocka_unit_test(test_fwcfg_1cpu),
-        cmocka_unit_test(test_fwcfg_many_cpus),
-        cmocka_unit_test(test_fwcfg_script_order),
+        cmocka_unit_test(test_place_1cpu),           cmocka_unit_test(test_place_2cpus_mmio64),
+        cmocka_unit_test(test_place_9cpus),          cmocka_unit_test(test_place_255cpus),
+        cmocka_unit_test(test_place_x2apic),         cmocka_unit_test(test_layout_rejected),
+        cmocka_unit_test(test_place_rejected),       cmocka_unit_test(test_intx_routing),
+        cmocka_unit_test(test_install_in_guest_mem), cmocka_unit_test(test_fwcfg_1cpu),
+        cmocka_unit_test(test_fwcfg_many_cpus),      cmocka_unit_test(test_fwcfg_script_order),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
