@@ -26,30 +26,9 @@
 #include "cli/config.h"
 #include "cli/log.h"
 #include "cli/pidfile.h"
+#include "cli/rest.h"
 #include "cli/vm_control.h"
 #include "vmm/vmm.h"
-
-#if __has_include("cli/rest.c")
-#include "cli/rest.h"
-#else
-/* TEMPORARY until src/cli/rest.c lands: refuse a REST URI rather than ignore it. */
-struct rest_server;
-static int rest_start(const struct rest_config *rc, const struct vm_control *ctl,
-                      const char *inspect_json, struct rest_server **out)
-{
-    (void)ctl;
-    (void)inspect_json;
-    *out = NULL;
-    if (rc->scheme == REST_NONE)
-        return 0;
-    log_error("the REST service is not built in yet");
-    return -ENOSYS;
-}
-static void rest_stop(struct rest_server *srv)
-{
-    (void)srv;
-}
-#endif
 
 struct sig_thread {
     pthread_t thread;
