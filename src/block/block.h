@@ -54,7 +54,7 @@ enum blk_op {
 };
 
 struct blk_req {
-    int op; /* enum blk_op */
+    int op;                  /* enum blk_op */
     uint64_t offset, len;    /* len: DISCARD/WRITE_ZEROES only; READ/WRITE use iov */
     const struct iovec *iov; /* READ/WRITE; must stay valid until done() */
     int iovcnt;

@@ -270,15 +270,13 @@ static int read_from_entry(struct qcow2 *q, uint64_t gc, uint64_t e, uint64_t co
     if (host == 0)
         return read_backing(q, (gc << q->cluster_bits) + co, iov, iovcnt, skip, len);
     if ((e & QCOW2_L2_STD_RESERVED) && q->h.version >= 3)
-        log_debug("%s: qcow2 L2 entry with reserved bits %llx", q->name,
-                  (unsigned long long)e);
+        log_debug("%s: qcow2 L2 entry with reserved bits %llx", q->name, (unsigned long long)e);
     if ((r = check_host_cluster(q, host, "data cluster")) < 0)
         return r;
     return read_host(q, host + co, iov, iovcnt, skip, len);
 }
 
-static int qcow2_preadv(struct blk_image *img, const struct iovec *iov, int iovcnt,
-                        uint64_t offset)
+static int qcow2_preadv(struct blk_image *img, const struct iovec *iov, int iovcnt, uint64_t offset)
 {
     struct qcow2 *q = img->state;
     int64_t total = blk_iov_length(iov, iovcnt);
@@ -528,8 +526,7 @@ static int qcow2_discard(struct blk_image *img, uint64_t offset, uint64_t len)
     return zero_range(img->state, offset, len, ZERO_DISCARD);
 }
 
-static int qcow2_write_zeroes(struct blk_image *img, uint64_t offset, uint64_t len,
-                              bool may_unmap)
+static int qcow2_write_zeroes(struct blk_image *img, uint64_t offset, uint64_t len, bool may_unmap)
 {
     return zero_range(img->state, offset, len, may_unmap ? ZERO_UNMAP : ZERO_KEEP);
 }
@@ -575,8 +572,8 @@ static int read_table(struct qcow2 *q, uint64_t offset, uint64_t entries, uint64
         return -ENOMEM;
     int r = blk_file_pread(q->fd, t, entries * 8, offset);
     if (r < 0) {
-        log_error("%s: reading qcow2 table at %llu failed: %s", q->name,
-                  (unsigned long long)offset, strerror(-r));
+        log_error("%s: reading qcow2 table at %llu failed: %s", q->name, (unsigned long long)offset,
+                  strerror(-r));
         free(t);
         return r;
     }
@@ -657,8 +654,8 @@ static int qcow2_open(struct blk_image *img, const struct blk_chain *chain)
     q->cluster_size = 1ull << q->cluster_bits;
     q->l2_bits = q->cluster_bits - 3;
     q->refblock_bits = q->cluster_bits + 3 - q->h.refcount_order;
-    q->refcount_max = q->h.refcount_order == 6 ? UINT64_MAX
-                                               : (1ull << (1u << q->h.refcount_order)) - 1;
+    q->refcount_max =
+        q->h.refcount_order == 6 ? UINT64_MAX : (1ull << (1u << q->h.refcount_order)) - 1;
     q->csize_shift = 62 - (q->cluster_bits - 8);
     q->csize_mask = (1ull << (q->cluster_bits - 8)) - 1;
     q->coffset_mask = (1ull << q->csize_shift) - 1;

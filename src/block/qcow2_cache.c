@@ -55,8 +55,8 @@ static int write_entry(struct qcow2 *q, struct qcow2_cache_entry *e)
     return 0;
 }
 
-int qcow2_cache_get(struct qcow2 *q, struct qcow2_cache *c, uint64_t offset, bool fresh,
-                    bool is_l2, uint64_t **table)
+int qcow2_cache_get(struct qcow2 *q, struct qcow2_cache *c, uint64_t offset, bool fresh, bool is_l2,
+                    uint64_t **table)
 {
     struct qcow2_cache_entry *victim = NULL;
     int r;

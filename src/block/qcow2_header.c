@@ -229,8 +229,7 @@ int qcow2_parse_header(const uint8_t *buf, size_t len, uint64_t file_size, const
     uint64_t unsupported = h->incompatible_features & ~known;
     if (h->incompatible_features & QCOW2_INCOMPAT_COMPRESSION) {
         if (h->header_length <= QCOW2_V3_HEADER_LEN) {
-            log_error("%s: qcow2 compression type bit set without a compression type field",
-                      name);
+            log_error("%s: qcow2 compression type bit set without a compression type field", name);
             return -EINVAL;
         }
         if (buf[104] != 0) {

@@ -57,7 +57,7 @@ struct qcow2 {
     /* Clusters to dereference once the tables no longer pointing to them are durable. */
     struct qcow2_free {
         uint64_t offset, len;
-    } *pending_free;
+    } * pending_free;
     size_t n_pending_free, cap_pending_free;
     bool data_written; /* since the last fdatasync */
 
@@ -83,8 +83,8 @@ void qcow2_cache_fini(struct qcow2_cache *c);
  * zero-filled and dirty when `fresh`). Evicting a dirty table calls
  * qcow2_flush_metadata when is_l2, else writes it.
  */
-int qcow2_cache_get(struct qcow2 *q, struct qcow2_cache *c, uint64_t offset, bool fresh,
-                    bool is_l2, uint64_t **table);
+int qcow2_cache_get(struct qcow2 *q, struct qcow2_cache *c, uint64_t offset, bool fresh, bool is_l2,
+                    uint64_t **table);
 void qcow2_cache_put(struct qcow2_cache *c, uint64_t *table);
 void qcow2_cache_mark_dirty(struct qcow2_cache *c, uint64_t *table);
 /* Writes every dirty table; returns 0 or -errno. */

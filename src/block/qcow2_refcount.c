@@ -279,8 +279,7 @@ static int grow_reftable(struct qcow2 *q, uint64_t need)
     for (uint64_t c = 0; c < old_clusters; c++)
         if ((r = refcount_add(q, (old_offset >> cb) + c, -1)) < 0)
             goto out;
-    log_debug("%s: qcow2 refcount table grown to %llu clusters", q->name,
-              (unsigned long long)n);
+    log_debug("%s: qcow2 refcount table grown to %llu clusters", q->name, (unsigned long long)n);
 out:
     free(table);
     free(blocks);
@@ -385,8 +384,8 @@ static int write_table(struct qcow2 *q, const uint64_t *table, uint64_t entries,
     int r = blk_file_pwrite(q->fd, disk, entries * 8, offset);
     free(disk);
     if (r < 0)
-        log_error("%s: writing qcow2 table at %llu failed: %s", q->name,
-                  (unsigned long long)offset, strerror(-r));
+        log_error("%s: writing qcow2 table at %llu failed: %s", q->name, (unsigned long long)offset,
+                  strerror(-r));
     q->data_written = true;
     return r;
 }
@@ -402,8 +401,7 @@ int qcow2_flush_metadata(struct qcow2 *q)
         return r;
     if (q->reftable_dirty) {
         if ((r = sync_file(q)) < 0 ||
-            (r = write_table(q, q->reftable, q->reftable_entries, q->h.refcount_table_offset)) <
-                0)
+            (r = write_table(q, q->reftable, q->reftable_entries, q->h.refcount_table_offset)) < 0)
             return r;
         q->reftable_dirty = false;
     }
@@ -430,8 +428,7 @@ int qcow2_flush_metadata(struct qcow2 *q)
                 qcow2_cache_discard(&q->l2_cache, off);
                 r = refcount_add(q, off >> q->cluster_bits, -1);
                 if (r < 0)
-                    log_warn("%s: leaking qcow2 cluster at %llu", q->name,
-                             (unsigned long long)off);
+                    log_warn("%s: leaking qcow2 cluster at %llu", q->name, (unsigned long long)off);
             }
         }
         q->n_pending_free = 0;

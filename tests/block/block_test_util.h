@@ -22,14 +22,14 @@
 
 static char bt_dir[256];
 
-static int bt_make_dir(void)
+static __attribute__((unused)) int bt_make_dir(void)
 {
     const char *base = getenv("TMPDIR");
     snprintf(bt_dir, sizeof(bt_dir), "%s/krunkit-blk-XXXXXX", base ? base : "/tmp");
     return mkdtemp(bt_dir) ? 0 : -errno;
 }
 
-static void bt_remove_dir(void)
+static __attribute__((unused)) void bt_remove_dir(void)
 {
     char cmd[512];
     if (!bt_dir[0])
@@ -41,7 +41,7 @@ static void bt_remove_dir(void)
 }
 
 /* A path inside the scratch directory (static buffers, rotating). */
-static const char *bt_path(const char *name)
+static __attribute__((unused)) const char *bt_path(const char *name)
 {
     static char bufs[8][512];
     static int next;
@@ -54,7 +54,7 @@ static const char *bt_path(const char *name)
  * `out` when given, else is discarded unless BT_VERBOSE is set. */
 static int bt_sh_out(char *out, size_t outlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-static int bt_sh_out(char *out, size_t outlen, const char *fmt, ...)
+static __attribute__((unused)) int bt_sh_out(char *out, size_t outlen, const char *fmt, ...)
 {
     char cmd[4096];
     va_list ap;
@@ -85,13 +85,13 @@ static int bt_sh_out(char *out, size_t outlen, const char *fmt, ...)
 
 #define bt_sh(...) bt_sh_out(NULL, 0, __VA_ARGS__)
 
-static bool bt_have_qemu_img(void)
+static __attribute__((unused)) bool bt_have_qemu_img(void)
 {
     return bt_sh("qemu-img --version") == 0 && bt_sh("qemu-io --version") == 0;
 }
 
 /* xorshift64*: reproducible from the seed. */
-static uint64_t bt_rand(uint64_t *s)
+static __attribute__((unused)) uint64_t bt_rand(uint64_t *s)
 {
     uint64_t x = *s;
     x ^= x >> 12;
@@ -101,7 +101,7 @@ static uint64_t bt_rand(uint64_t *s)
     return x * 0x2545F4914F6CDD1Dull;
 }
 
-static void bt_fill(uint8_t *buf, size_t len, uint64_t seed)
+static __attribute__((unused)) void bt_fill(uint8_t *buf, size_t len, uint64_t seed)
 {
     uint64_t s = seed * 0x9E3779B97F4A7C15ull + 1;
     for (size_t i = 0; i < len; i += 8) {
@@ -110,7 +110,7 @@ static void bt_fill(uint8_t *buf, size_t len, uint64_t seed)
     }
 }
 
-static int bt_write_file(const char *path, const void *buf, size_t len)
+static __attribute__((unused)) int bt_write_file(const char *path, const void *buf, size_t len)
 {
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (fd < 0)
@@ -128,7 +128,7 @@ static int bt_write_file(const char *path, const void *buf, size_t len)
     return 0;
 }
 
-static uint8_t *bt_read_file(const char *path, size_t *len)
+static __attribute__((unused)) uint8_t *bt_read_file(const char *path, size_t *len)
 {
     struct stat st;
     int fd = open(path, O_RDONLY);
@@ -148,7 +148,7 @@ static uint8_t *bt_read_file(const char *path, size_t *len)
 }
 
 /* A raw test image: patterned data with holes and zero runs (sizes in MiB). */
-static uint8_t *bt_make_pattern(size_t len, uint64_t seed)
+static __attribute__((unused)) uint8_t *bt_make_pattern(size_t len, uint64_t seed)
 {
     uint8_t *buf = calloc(1, len);
     uint64_t s = seed + 7;
@@ -166,7 +166,7 @@ static uint8_t *bt_make_pattern(size_t len, uint64_t seed)
 }
 
 /* qemu-img check: 0 only with no corruption and no leaked clusters. */
-static int bt_qemu_check(const char *img)
+static __attribute__((unused)) int bt_qemu_check(const char *img)
 {
     char out[8192];
     int st = bt_sh_out(out, sizeof(out), "qemu-img check -f qcow2 '%s'", img);
@@ -175,7 +175,8 @@ static int bt_qemu_check(const char *img)
     return st;
 }
 
-static int bt_qemu_compare(const char *img, const char *fmt, const char *raw)
+static __attribute__((unused)) int bt_qemu_compare(const char *img, const char *fmt,
+                                                   const char *raw)
 {
     char out[4096];
     int st = bt_sh_out(out, sizeof(out), "qemu-img compare -f %s -F raw '%s' '%s'", fmt, img, raw);
@@ -185,7 +186,8 @@ static int bt_qemu_compare(const char *img, const char *fmt, const char *raw)
 }
 
 /* Reads the whole image and compares it with `expect`; returns the first bad offset or -1. */
-static int64_t bt_image_differs(struct blk_image *img, const uint8_t *expect, size_t len)
+static __attribute__((unused)) int64_t bt_image_differs(struct blk_image *img,
+                                                        const uint8_t *expect, size_t len)
 {
     const size_t chunk = 1 << 20;
     uint8_t *buf = malloc(chunk);
@@ -219,8 +221,9 @@ struct bt_ops_stats {
  * old or zero; the mirror takes what the image returns after checking that.
  * Returns 0, or -1 after printing the first mismatch.
  */
-static int bt_random_ops(struct blk_image *img, uint8_t *m, uint64_t size, uint64_t seed,
-                         unsigned nops, uint64_t cluster, struct bt_ops_stats *st)
+static __attribute__((unused)) int bt_random_ops(struct blk_image *img, uint8_t *m, uint64_t size,
+                                                 uint64_t seed, unsigned nops, uint64_t cluster,
+                                                 struct bt_ops_stats *st)
 {
     uint64_t s = seed * 2654435761u + 11;
     size_t maxlen = 4 * cluster > (1 << 20) ? 4 * cluster : (1 << 20);

@@ -70,19 +70,18 @@ static uint8_t *make_image(const struct interop_case *c, const char *img)
                                c->create_opts ? c->create_opts : "", img),
                          0);
         /* Some clusters of the overlay hold their own data, one is zeroed. */
-        assert_int_equal(bt_sh("qemu-io -f qcow2 -c 'write -P 0x5a 0 %llu' -c 'write -P 0xa5 "
-                               "%llu 3000' -c 'write -z %llu %llu' '%s'",
-                               (unsigned long long)c->cluster,
-                               (unsigned long long)(3 * c->cluster + 100),
-                               (unsigned long long)(8 * c->cluster),
-                               (unsigned long long)c->cluster, img),
-                         0);
+        assert_int_equal(
+            bt_sh("qemu-io -f qcow2 -c 'write -P 0x5a 0 %llu' -c 'write -P 0xa5 "
+                  "%llu 3000' -c 'write -z %llu %llu' '%s'",
+                  (unsigned long long)c->cluster, (unsigned long long)(3 * c->cluster + 100),
+                  (unsigned long long)(8 * c->cluster), (unsigned long long)c->cluster, img),
+            0);
     } else {
         assert_int_equal(bt_sh("qemu-img convert %s -f raw -O qcow2 -o cluster_size=%llu%s%s "
                                "'%s' '%s'",
                                c->compressed ? "-c" : "", (unsigned long long)c->cluster,
-                               c->create_opts ? "," : "", c->create_opts ? c->create_opts : "",
-                               raw, img),
+                               c->create_opts ? "," : "", c->create_opts ? c->create_opts : "", raw,
+                               img),
                          0);
     }
     assert_int_equal(bt_sh("qemu-img convert -O raw '%s' '%s'", img, expect), 0);
@@ -124,9 +123,8 @@ static void writes_pass_qemu_check(void **state)
     struct bt_ops_stats st = {0};
 
     assert_int_equal(blk_open(img, BLK_FMT_QCOW2, false, &bi), 0);
-    assert_int_equal(bt_random_ops(bi, mirror, c->size, c->cluster ^ c->size, c->ops, c->cluster,
-                                   &st),
-                     0);
+    assert_int_equal(
+        bt_random_ops(bi, mirror, c->size, c->cluster ^ c->size, c->ops, c->cluster, &st), 0);
     /* Everything still reads back before and after close. */
     assert_int_equal(bt_image_differs(bi, mirror, c->size), -1);
     blk_close(bi);
@@ -188,9 +186,9 @@ static void backing_chain_reads_through(void **state)
                            "'write -P 2 100000 5000' -c 'write -z 4096 8192' chain2.qcow2",
                            bt_dir, (unsigned long long)(size + MIB)),
                      0);
-    assert_int_equal(bt_sh("qemu-img convert -O raw '%s' '%s'", bt_path("chain2.qcow2"),
-                           bt_path("chain.raw")),
-                     0);
+    assert_int_equal(
+        bt_sh("qemu-img convert -O raw '%s' '%s'", bt_path("chain2.qcow2"), bt_path("chain.raw")),
+        0);
     uint8_t *expect = bt_read_file(bt_path("chain.raw"), &len);
     assert_int_equal(len, size + MIB);
     assert_int_equal(blk_open(bt_path("chain2.qcow2"), BLK_FMT_QCOW2, false, &bi), 0);
@@ -258,8 +256,8 @@ CASE(compressed4k, .cluster = 4096, .compressed = true, .size = 8 * MIB, .ops = 
 CASE(backing64k, .cluster = 65536, .with_backing = true, .size = 16 * MIB, .ops = 300);
 CASE(backing4k_v2, .cluster = 4096, .with_backing = true, .create_opts = "compat=0.10",
      .size = 8 * MIB, .ops = 300);
-CASE(prealloc_metadata, .cluster = 65536, .create_opts = "preallocation=metadata",
-     .size = 16 * MIB, .ops = 300);
+CASE(prealloc_metadata, .cluster = 65536, .create_opts = "preallocation=metadata", .size = 16 * MIB,
+     .ops = 300);
 CASE(prealloc_falloc, .cluster = 65536, .create_opts = "preallocation=falloc", .size = 16 * MIB,
      .ops = 200);
 CASE(prealloc_full, .cluster = 65536, .create_opts = "preallocation=full", .size = 16 * MIB,
