@@ -1,0 +1,90 @@
+/*
+ * virtio-rng, the entropy device (virtio 1.2, section 5.4): one request
+ * queue of device-writable buffers, which we fill from getrandom(2). No
+ * feature bits and no configuration space.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "cli/log.h"
+#include "virtio/devices.h"
+#include "virtio/pci.h"
+
+/* Per-request cap, so one huge buffer does not stall the thread. */
+#define RNG_MAX_REQUEST 65536
+
+struct virtio_rng {
+    struct virtio_dev vdev;
+};
+
+static size_t fill_random(struct virtq_elem *e)
+{
+    size_t done = 0;
+    for (unsigned i = e->nr_out; i < e->nr_out + e->nr_in && done < RNG_MAX_REQUEST; i++) {
+        size_t want = e->iov[i].iov_len;
+        if (want > RNG_MAX_REQUEST - done)
+            want = RNG_MAX_REQUEST - done;
+        uint8_t *p = e->iov[i].iov_base;
+        size_t got = 0;
+        while (got < want) {
+            ssize_t n = getrandom(p + got, want - got, 0);
+            if (n < 0) {
+                if (errno == EINTR)
+                    continue;
+                log_warn("virtio-rng: getrandom: %m");
+                return done + got;
+            }
+            got += (size_t)n;
+        }
+        done += got;
+    }
+    return done;
+}
+
+static void rng_queue_notify(struct virtio_dev *dev, unsigned q)
+{
+    struct virtq *vq = virtio_vq(dev, q);
+    for (;;) {
+        struct virtq_elem *e;
+        int rc;
+        virtq_disable_notify(vq);
+        while ((rc = virtq_pop(vq, &e)) > 0) {
+            virtq_push(vq, e->head, (uint32_t)fill_random(e));
+            free(e);
+        }
+        if (rc < 0 || !virtq_enable_notify(vq))
+            break;
+    }
+    virtio_queue_flush(dev, q);
+}
+
+static void rng_destroy(struct virtio_dev *dev)
+{
+    free(dev);
+}
+
+static const struct virtio_dev_ops rng_ops = {
+    .queue_notify = rng_queue_notify,
+    .destroy = rng_destroy,
+};
+
+int virtio_rng_create(struct machine *m, struct virtio_dev **out)
+{
+    struct virtio_rng *r = calloc(1, sizeof(*r));
+    if (!r)
+        return -ENOMEM;
+    struct virtio_dev *dev = &r->vdev;
+    /* Class "other" (0xff00): there is no PCI class for entropy sources. */
+    int rc = virtio_pci_init(dev, m, "virtio-rng", VIRTIO_ID_RNG, 0xff0000, 1, 256, 0, 0, &rng_ops);
+    if (rc == 0)
+        rc = virtio_pci_start(dev);
+    if (rc) {
+        log_error("virtio-rng: cannot create: %s", strerror(-rc));
+        virtio_pci_destroy(dev);
+        return rc;
+    }
+    *out = dev;
+    return 0;
+}
