@@ -1,0 +1,179 @@
+/*
+ * Asynchronous block requests: many in flight on raw and qcow2 images,
+ * completions reported through the completion fd and run in blk_complete,
+ * each done() exactly once with the right result, and close finishing
+ * whatever is still queued.
+ */
+#include <poll.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "../block/block_test_util.h"
+
+#define NREQ 96
+#define BLK 4096
+
+struct tracked {
+    struct blk_req req;
+    struct iovec iov[2];
+    unsigned done_calls;
+};
+
+static unsigned completed;
+
+static void on_done(struct blk_req *req)
+{
+    struct tracked *t = req->opaque;
+    t->done_calls++;
+    completed++;
+}
+
+static int group_setup(void **state)
+{
+    (void)state;
+    if (!bt_have_qemu_img())
+        return -1;
+    return bt_make_dir();
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    bt_remove_dir();
+    return 0;
+}
+
+/* Waits on the completion fd and runs completions until `target` are done. */
+static unsigned wait_for(struct blk_image *img, unsigned target)
+{
+    unsigned wakeups = 0;
+    int fd = blk_completion_fd(img);
+    assert_true(fd >= 0);
+    while (completed < target) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        assert_int_equal(poll(&p, 1, 10000), 1);
+        blk_complete(img);
+        wakeups++;
+    }
+    return wakeups;
+}
+
+static void run_batch(struct blk_image *img, struct tracked *t, uint8_t *data, int op)
+{
+    completed = 0;
+    for (unsigned i = 0; i < NREQ; i++) {
+        memset(&t[i], 0, sizeof(t[i]));
+        /* Two segments per request; requests interleave over the disk. */
+        uint64_t off = (uint64_t)((i * 37) % NREQ) * BLK * 3;
+        t[i].iov[0] = (struct iovec){data + i * BLK, 1000};
+        t[i].iov[1] = (struct iovec){data + i * BLK + 1000, BLK - 1000};
+        t[i].req = (struct blk_req){.op = op, .offset = off, .iov = t[i].iov, .iovcnt = 2,
+                                    .done = on_done, .opaque = &t[i]};
+        assert_int_equal(blk_submit(img, &t[i].req), 0);
+    }
+    unsigned wakeups = wait_for(img, NREQ);
+    assert_true(wakeups >= 1 && wakeups <= NREQ);
+    for (unsigned i = 0; i < NREQ; i++) {
+        assert_int_equal(t[i].done_calls, 1);
+        assert_int_equal(t[i].req.result, 0);
+    }
+}
+
+static void async_roundtrip(const char *path, enum blk_format fmt)
+{
+    struct blk_image *img;
+    struct tracked *t = calloc(NREQ, sizeof(*t));
+    uint8_t *wdata = malloc(NREQ * BLK), *rdata = calloc(NREQ, BLK);
+
+    bt_fill(wdata, NREQ * BLK, fmt + 1);
+    assert_int_equal(blk_open(path, fmt, false, &img), 0);
+    run_batch(img, t, wdata, BLK_OP_WRITE);
+    run_batch(img, t, rdata, BLK_OP_READ);
+    assert_memory_equal(wdata, rdata, NREQ * BLK);
+
+    /* Flush, write-zeroes and discard through the same path. */
+    struct tracked z = {0}, d = {0}, f = {0};
+    completed = 0;
+    z.req = (struct blk_req){.op = BLK_OP_WRITE_ZEROES, .offset = 0, .len = 3 * BLK,
+                             .done = on_done, .opaque = &z};
+    d.req = (struct blk_req){.op = BLK_OP_DISCARD, .offset = 65536, .len = 65536,
+                             .done = on_done, .opaque = &d};
+    f.req = (struct blk_req){.op = BLK_OP_FLUSH, .done = on_done, .opaque = &f};
+    assert_int_equal(blk_submit(img, &z.req), 0);
+    assert_int_equal(blk_submit(img, &d.req), 0);
+    assert_int_equal(blk_submit(img, &f.req), 0);
+    wait_for(img, 3);
+    assert_int_equal(z.req.result, 0);
+    assert_int_equal(d.req.result, 0);
+    assert_int_equal(f.req.result, 0);
+    uint8_t buf[3 * BLK];
+    struct iovec v = {buf, sizeof(buf)};
+    assert_int_equal(blk_preadv(img, &v, 1, 0), 0);
+    for (size_t i = 0; i < sizeof(buf); i++)
+        assert_int_equal(buf[i], 0);
+
+    /* A bad request completes with its error; others are unaffected. */
+    struct tracked bad = {0};
+    completed = 0;
+    bad.iov[0] = (struct iovec){buf, BLK};
+    bad.req = (struct blk_req){.op = BLK_OP_READ, .offset = blk_size(img), .iov = bad.iov,
+                               .iovcnt = 1, .done = on_done, .opaque = &bad};
+    assert_int_equal(blk_submit(img, &bad.req), 0);
+    wait_for(img, 1);
+    assert_int_equal(bad.req.result, -EINVAL);
+    assert_int_equal(blk_submit(img, &(struct blk_req){.op = 99, .done = on_done}), -EINVAL);
+
+    /* Close with requests still queued: all of them complete first. */
+    completed = 0;
+    for (unsigned i = 0; i < NREQ; i++) {
+        memset(&t[i], 0, sizeof(t[i]));
+        t[i].iov[0] = (struct iovec){wdata + i * BLK, BLK};
+        t[i].req = (struct blk_req){.op = BLK_OP_WRITE, .offset = (uint64_t)i * BLK,
+                                    .iov = t[i].iov, .iovcnt = 1, .done = on_done,
+                                    .opaque = &t[i]};
+        assert_int_equal(blk_submit(img, &t[i].req), 0);
+    }
+    blk_close(img);
+    assert_int_equal(completed, NREQ);
+    for (unsigned i = 0; i < NREQ; i++)
+        assert_int_equal(t[i].req.result, 0);
+
+    assert_int_equal(blk_open(path, fmt, true, &img), 0);
+    v = (struct iovec){rdata, NREQ * BLK};
+    assert_int_equal(blk_preadv(img, &v, 1, 0), 0);
+    assert_memory_equal(wdata, rdata, NREQ * BLK);
+    blk_close(img);
+    free(t);
+    free(wdata);
+    free(rdata);
+}
+
+static void async_raw(void **state)
+{
+    (void)state;
+    const char *p = bt_path("a.raw");
+    assert_int_equal(bt_sh("truncate -s 8M '%s'", p), 0);
+    async_roundtrip(p, BLK_FMT_RAW);
+}
+
+static void async_qcow2(void **state)
+{
+    (void)state;
+    const char *p = bt_path("a.qcow2");
+    assert_int_equal(bt_sh("qemu-img create -q -f qcow2 '%s' 8M", p), 0);
+    async_roundtrip(p, BLK_FMT_QCOW2);
+    assert_int_equal(bt_qemu_check(p), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(async_raw),
+        cmocka_unit_test(async_qcow2),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
