@@ -175,6 +175,9 @@ bool vdrv_wait_used(struct vdrv *d, unsigned q, uint16_t want, int timeout_ms, u
             if (len)
                 memcpy(len, used + 4 + 8 * ((uint16_t)(want - 1) % vq->size) + 4, 4);
             vq->used_seen = idx;
+            /* Like Linux with EVENT_IDX: interrupt me for the next completion. */
+            uint16_t *avail = vdrv_host(d, vq->avail, 6ull + 2ull * vq->size);
+            __atomic_store_n(&avail[2 + vq->size], idx, __ATOMIC_RELEASE);
             return true;
         }
         if (waited >= timeout_ms)
