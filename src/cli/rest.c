@@ -409,7 +409,9 @@ static void conn_process(struct rest_conn *c)
     while (!c->dead && !c->closing && c->in_len > 0 && out_pending(c) < CONN_OUT_HIGH_WATER) {
         enum http_parse_result res = http_parse(&c->parser, c->in, c->in_len);
         if (res == HTTP_PARSE_INCOMPLETE) {
-            if (http_head_done(&c->parser) && c->parser.req.expect_continue && !c->sent_continue) {
+            /* HTTP/1.0 clients do not know interim responses (RFC 9110 10.1.1). */
+            if (http_head_done(&c->parser) && c->parser.req.expect_continue &&
+                c->parser.req.version_minor == 1 && !c->sent_continue) {
                 static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
                 c->sent_continue = true;
                 if (out_append(c, cont, sizeof(cont) - 1) < 0)
@@ -731,10 +733,21 @@ static int listen_tcp(struct rest_server *srv, const struct rest_config *rc)
         log_error("rest: %s: no host to listen on", rc->uri ? rc->uri : "tcp://");
         return -EINVAL;
     }
+    /* An IPv6 literal may come bracketed as in the URI ("[::1]"). */
+    char host[256];
+    size_t hlen = strlen(rc->host);
+    if (hlen >= sizeof(host)) {
+        log_error("rest: host name %.64s... is too long", rc->host);
+        return -ENAMETOOLONG;
+    }
+    if (hlen > 2 && rc->host[0] == '[' && rc->host[hlen - 1] == ']')
+        snprintf(host, sizeof(host), "%.*s", (int)(hlen - 2), rc->host + 1);
+    else
+        snprintf(host, sizeof(host), "%s", rc->host);
     snprintf(port, sizeof(port), "%u", rc->port);
-    err = getaddrinfo(rc->host, port, &hints, &res);
+    err = getaddrinfo(host, port, &hints, &res);
     if (err) {
-        log_error("rest: cannot resolve %s: %s", rc->host, gai_strerror(err));
+        log_error("rest: cannot resolve %s: %s", host, gai_strerror(err));
         return err == EAI_SYSTEM ? -errno : -EADDRNOTAVAIL;
     }
     srv->port = rc->port;
@@ -793,7 +806,7 @@ static int listen_tcp(struct rest_server *srv, const struct rest_config *rc)
     }
     freeaddrinfo(res);
     if (ret == 0 && srv->n_listeners == 0) {
-        log_error("rest: no usable address for %s", rc->host);
+        log_error("rest: no usable address for %s", host);
         ret = -EADDRNOTAVAIL;
     }
     return ret;

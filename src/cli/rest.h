@@ -2,7 +2,7 @@
  * The REST service (--restful-uri): vfkit's and krunkit's HTTP API over TCP
  * or a UNIX socket, on its own thread, reaching the VM only through
  * struct vm_control. Endpoints and bodies follow shared/compat/CLIENTS.md;
- * docs/rest.md (or the comment at the top of rest.c) lists every status code.
+ * the comment at the top of rest.c lists every status code.
  */
 #ifndef KRUNKIT_CLI_REST_H
 #define KRUNKIT_CLI_REST_H
@@ -28,8 +28,9 @@ struct rest_limits {
  * before returning: TCP on every address the host name resolves to; UNIX at
  * rc->path, refusing a path that exists unless it is a socket nobody listens
  * on (a stale one, which is replaced). inspect_json is copied. ctl must stay
- * valid until rest_stop(). Returns 0 or -errno (logged); on failure nothing
- * is left open or on disk.
+ * valid until rest_stop(); its callbacks run on the service thread and must
+ * not block. Returns 0 or -errno (logged); on failure nothing is left open
+ * or on disk.
  */
 int rest_start(const struct rest_config *rc, const struct vm_control *ctl, const char *inspect_json,
                struct rest_server **out);

@@ -49,7 +49,13 @@ class Harness:
             pass
         rc = self.proc.wait(timeout=10)
         self.proc.stdout.close()
+        self.log.seek(0)
+        log = self.log.read().decode(errors="replace")
         self.log.close()
+        # 0: served and stopped; 1: refused to start. Anything else is a
+        # crash or a sanitizer report.
+        if rc not in (0, 1):
+            raise AssertionError("rest_harness exited with %d:\n%s" % (rc, log[-4000:]))
         return rc
 
 
@@ -609,6 +615,21 @@ class Lifecycle(unittest.TestCase):
         status, _, body = curl("http://localhost:%d/vm/state" % h.port)
         self.assertEqual(status, 200)
         self.assertEqual(h.close(), 0)
+
+    def test_tcp_ipv6_literal_bracketed_or_not(self):
+        try:
+            probe = socket.socket(socket.AF_INET6)
+            probe.bind(("::1", 0))
+            probe.close()
+        except OSError:
+            self.skipTest("no IPv6 loopback here")
+        for host in ("::1", "[::1]"):
+            h = Harness("tcp", host, "0")
+            self.assertTrue(h.port, h.ready)
+            self.assertEqual(curl("-g", "http://[::1]:%d/vm/state" % h.port)[0], 200)
+            with self.assertRaises(ConnectionRefusedError):
+                socket.create_connection(("127.0.0.1", h.port), timeout=2)
+            self.assertEqual(h.close(), 0)
 
     def test_tcp_port_in_use_fails(self):
         h = Harness("tcp", "127.0.0.1", "0")
