@@ -173,9 +173,12 @@ rm -f "$T/run.log"
 # ---- a real VM: pidfile while it runs, SIGINT stops it, files removed ----
 kernel=$(ls /boot/vmlinuz-* 2>/dev/null | head -1)
 if [ -r /dev/kvm ] && [ -w /dev/kvm ] && [ -n "$kernel" ]; then
-    timeout 60 "$K" -c 1 -m 256 --bootloader "linux,kernel=$kernel,cmdline=console=ttyS0 panic=-1" \
-        --pidfile "$T/vm.pid" --restful-uri "unix://$T/vm.sock" --log-file "$T/vm.log" \
-        >/dev/null 2>"$T/vm.err" &
+    # No root file system: the guest panics and then waits, so only a signal ends it.
+    vmargs=(-c 1 -m 256 --bootloader "linux,kernel=$kernel,cmdline=console=ttyS0"
+        --pidfile "$T/vm.pid" --restful-uri "unix://$T/vm.sock" --log-file "$T/vm.log")
+    run "${vmargs[@]}" --print-config
+    cp "$T/out" "$T/vm.config.json"
+    timeout 60 "$K" "${vmargs[@]}" >/dev/null 2>"$T/vm.err" &
     pid=$!
     for _ in $(seq 100); do [ -s "$T/vm.pid" ] && break; sleep 0.1; done
     if [ ! -s "$T/vm.pid" ]; then
@@ -185,6 +188,14 @@ if [ -r /dev/kvm ] && [ -w /dev/kvm ] && [ -n "$kernel" ]; then
         # timeout(1) is our parent; krunkit's pid is in the pidfile.
         kpid=$(cat "$T/vm.pid")
         [ -S "$T/vm.sock" ] && ok || bad "running VM: no REST socket"
+        # GET /vm/inspect serves the same document as --print-config.
+        if timeout 10 curl -sf --unix-socket "$T/vm.sock" http://localhost/vm/inspect >"$T/inspect.json" &&
+            python3 -c 'import json,sys; sys.exit(json.load(open(sys.argv[1])) != json.load(open(sys.argv[2])))' \
+                "$T/inspect.json" "$T/vm.config.json"; then
+            ok
+        else
+            bad "/vm/inspect differs from --print-config: $(cat "$T/inspect.json")"
+        fi
         [ "$(cat /proc/"$kpid"/comm 2>/dev/null)" = krunkit ] && ok || bad "pidfile holds $kpid, not krunkit"
         kill -INT "$kpid"
         sleep 1
