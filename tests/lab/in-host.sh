@@ -1,0 +1,41 @@
+#!/bin/sh
+# Runs inside the L1 lab host (started by tests/lab/l1/init from the 9p
+# share mounted on /lab): runs the scenarios tests/lab/run.sh asked for in
+# /lab/build/lab/nested/RUN/scenarios and leaves their results in
+# RUN/results and their logs in RUN/logs/, on the share, for L0 to read.
+#
+# usage: sh /lab/tests/lab/in-host.sh RUN
+set -u
+run=$1
+REPO=/lab
+RUN_DIR=$REPO/build/lab/nested/$run
+if [ ! -f "$RUN_DIR/scenarios" ]; then
+    echo "lab: L1 found no request $RUN_DIR/scenarios"
+    exit 2
+fi
+# Settings L0 passed on (LAB_SCENARIO_TIMEOUT, LAB_VERBOSE, ...).
+[ -f "$RUN_DIR/env" ] && . "$RUN_DIR/env"
+
+echo "lab: L1 $(uname -r), $(kvm-probe --loops 200000 --max-ms 30000 2>&1 | head -1)"
+
+# Local copies: the VMM and the guest images are read from tmpfs, not 9p,
+# so timings do not include the share.
+mkdir -p /tmp/lab
+cp "$REPO/build/lab/guest/vmlinuz" "$REPO/build/lab/guest/initrd.img" /tmp/lab/
+if [ -f "$REPO/build/krunkit" ]; then
+    cp "$REPO/build/krunkit" /tmp/lab/krunkit
+    KRUNKIT=/tmp/lab/krunkit
+else
+    KRUNKIT=$REPO/build/krunkit
+fi
+GUEST_KERNEL=/tmp/lab/vmlinuz
+GUEST_INITRD=/tmp/lab/initrd.img
+QEMU=$(command -v qemu-system-x86_64 || true)
+LAB_MODE=nested
+LAB_DIR=$REPO/tests/lab
+LAB_TMP=/tmp/work
+export KRUNKIT GUEST_KERNEL GUEST_INITRD QEMU LAB_MODE LAB_DIR LAB_TMP
+
+# shellcheck disable=SC2046
+sh "$LAB_DIR/run-scenarios.sh" --results "$RUN_DIR/results" --logs "$RUN_DIR/logs" \
+    $(cat "$RUN_DIR/scenarios")

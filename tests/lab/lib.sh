@@ -1,0 +1,179 @@
+# Helpers for lab scenarios (tests/lab/scenarios/*.sh), sourced with
+#   . "$LAB_DIR/lib.sh"
+# POSIX sh: scenarios run under dash on L0 and busybox ash inside L1.
+#
+# The environment every scenario gets (set by run-scenarios.sh):
+#   KRUNKIT       path of our krunkit binary (may not exist yet)
+#   GUEST_KERNEL  L2 test guest kernel (bzImage)
+#   GUEST_INITRD  L2 test guest initramfs (tests/lab/guest/init as /init)
+#   WORK          a fresh empty directory for this scenario, removed after
+#   QEMU          qemu-system-x86_64 for side-by-side runs, may be empty
+#   LAB_MODE      direct (this host's /dev/kvm) or nested (inside L1)
+#   LAB_DIR       tests/lab of the checkout
+#   LAB_TIMEOUT   seconds this scenario may run before it is killed
+# Exit status: 0 pass, 1 fail, 77 skip. Everything printed is the detail.
+
+lab_fail() {
+    echo "FAIL: $*"
+    exit 1
+}
+
+lab_skip() {
+    echo "SKIP: $*"
+    exit 77
+}
+
+# Seconds since boot with centiseconds; works the same on L0 and in L1.
+lab_now() {
+    cut -d' ' -f1 /proc/uptime
+}
+
+# lab_since START: seconds elapsed since a lab_now value.
+lab_since() {
+    awk -v s="$1" -v n="$(lab_now)" 'BEGIN { printf "%.2f", n - s }'
+}
+
+lab_need_krunkit() {
+    [ -x "$KRUNKIT" ] || lab_fail "krunkit not built ($KRUNKIT missing)"
+}
+
+lab_need_qemu() {
+    [ -n "$QEMU" ] && [ -x "$QEMU" ] || lab_skip "no qemu-system-x86_64 for comparison"
+}
+
+# lab_disk PATH MIB: a sparse raw image.
+lab_disk() {
+    rm -f "$1"
+    truncate -s "${2}M" "$1" || lab_fail "cannot create $1"
+}
+
+# lab_pattern NAME: the 4 KiB block the guest scripts also build.
+lab_pattern() {
+    yes "LAB-PATTERN-$1-0123456789abcdef" | head -c 4096
+}
+
+# lab_wait_log FILE PATTERN SECONDS [PID]: wait until FILE has a line
+# matching the extended regex PATTERN. Returns 0 when found, 1 on timeout,
+# 2 when PID (the VMM) exited first.
+lab_wait_log() {
+    _file=$1 _pat=$2 _limit=$3 _pid=${4:-}
+    _end=$(awk -v n="$(lab_now)" -v l="$_limit" 'BEGIN { print n + l }')
+    while :; do
+        grep -Eq -- "$_pat" "$_file" 2>/dev/null && return 0
+        if [ -n "$_pid" ] && ! kill -0 "$_pid" 2>/dev/null; then
+            grep -Eq -- "$_pat" "$_file" 2>/dev/null && return 0
+            return 2
+        fi
+        awk -v n="$(lab_now)" -v e="$_end" 'BEGIN { exit !(n >= e) }' && return 1
+        sleep 0.1
+    done
+}
+
+# lab_wait_exit PID SECONDS: wait for a child of this shell to exit; its
+# status is left in LAB_EXIT_RC. Returns 1 when it is still running.
+lab_wait_exit() {
+    _pid=$1 _limit=$2
+    _end=$(awk -v n="$(lab_now)" -v l="$_limit" 'BEGIN { print n + l }')
+    while kill -0 "$_pid" 2>/dev/null; do
+        # A zombie still answers kill -0; its state shows it has exited.
+        [ "$(awk '{ print $3 }' "/proc/$_pid/stat" 2>/dev/null)" = Z ] && break
+        awk -v n="$(lab_now)" -v e="$_end" 'BEGIN { exit !(n >= e) }' && return 1
+        sleep 0.1
+    done
+    wait "$_pid"
+    LAB_EXIT_RC=$?
+    return 0
+}
+
+# lab_rss_kib PID: resident set size of a process in KiB.
+lab_rss_kib() {
+    awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null
+}
+
+# lab_rest METHOD PATH [JSON]: one request to the VMM's REST socket
+# ($WORK/rest.sock); prints the body, returns curl's status (7 = refused).
+lab_rest() {
+    if [ -n "${3:-}" ]; then
+        curl -sS --max-time 10 --unix-socket "$WORK/rest.sock" -X "$1" \
+            -H 'Content-Type: application/json' -d "$3" "http://localhost$2"
+    else
+        curl -sS --max-time 10 --unix-socket "$WORK/rest.sock" -X "$1" "http://localhost$2"
+    fi
+}
+
+# lab_result_line NAME: the guest's LAB-RESULT line for NAME in the console.
+lab_result_line() {
+    grep -a "LAB-RESULT $1 " "$WORK/console.log" 2>/dev/null | tail -1 | tr -d '\r'
+}
+
+# Print the tail of the console and the VMM's own output, for a failure.
+lab_show_logs() {
+    for f in "$WORK/console.log" "$WORK/krunkit.log" "$WORK/qemu.log"; do
+        [ -s "$f" ] || continue
+        echo "--- last lines of ${f##*/}"
+        tail -n "${LAB_LOG_LINES:-25}" "$f" | tr -d '\r'
+    done
+}
+
+# krunkit_start GUEST_SCENARIO CPUS [krunkit args...]: boot the test guest
+# with our VMM in the background: console log $WORK/console.log, REST on
+# $WORK/rest.sock, root disk $WORK/root.img (created when missing), VMM
+# output in $WORK/krunkit.log. Extra guest kernel arguments come from
+# LAB_CMDLINE; memory from LAB_MEMORY (MiB, default 512). Sets KRUNKIT_PID.
+krunkit_start() {
+    lab_need_krunkit
+    _scn=$1 _cpus=$2
+    shift 2
+    [ -f "$WORK/root.img" ] || lab_disk "$WORK/root.img" 64
+    KRUNKIT_STARTED=$(lab_now)
+    "$KRUNKIT" --cpus "$_cpus" --memory "${LAB_MEMORY:-512}" \
+        --bootloader "linux,kernel=$GUEST_KERNEL,initrd=$GUEST_INITRD,cmdline=\"console=hvc0 lab.scenario=$_scn lab.cpus=$_cpus ${LAB_CMDLINE:-}\"" \
+        --device "virtio-serial,logFilePath=$WORK/console.log" \
+        --device "virtio-blk,path=$WORK/root.img" \
+        --restful-uri "unix://$WORK/rest.sock" \
+        "$@" >>"$WORK/krunkit.log" 2>&1 </dev/null &
+    KRUNKIT_PID=$!
+}
+
+# krunkit_expect_boot SECONDS: wait for the guest's init marker.
+krunkit_expect_boot() {
+    lab_wait_log "$WORK/console.log" 'KRUNKIT-GUEST-INIT' "$1" "$KRUNKIT_PID"
+    case $? in
+    0) echo "guest init reached after $(lab_since "$KRUNKIT_STARTED") s" ;;
+    1) lab_show_logs; lab_fail "no guest init marker within $1 s" ;;
+    *) lab_show_logs; lab_fail "krunkit exited before the guest reached init" ;;
+    esac
+}
+
+# krunkit_expect_result NAME SECONDS: wait for LAB-RESULT NAME, require PASS.
+krunkit_expect_result() {
+    lab_wait_log "$WORK/console.log" "LAB-RESULT $1 (PASS|FAIL)" "$2" "$KRUNKIT_PID"
+    _line=$(lab_result_line "$1")
+    echo "guest: ${_line:-no result}"
+    case "$_line" in
+    *" PASS"*) return 0 ;;
+    *) lab_show_logs; lab_fail "guest scenario $1 did not pass" ;;
+    esac
+}
+
+# krunkit_expect_exit SECONDS [STATUS]: the VMM exits (with STATUS, default 0).
+krunkit_expect_exit() {
+    if ! lab_wait_exit "$KRUNKIT_PID" "$1"; then
+        lab_show_logs
+        lab_fail "krunkit still running $1 s later"
+    fi
+    if [ "$LAB_EXIT_RC" != "${2:-0}" ]; then
+        lab_show_logs
+        lab_fail "krunkit exited with $LAB_EXIT_RC, want ${2:-0}"
+    fi
+    echo "krunkit exited with $LAB_EXIT_RC after $(lab_since "$KRUNKIT_STARTED") s"
+}
+
+# Kill whatever this scenario started; run-scenarios.sh also kills the
+# scenario's whole process group when it ends.
+lab_cleanup() {
+    [ -n "${KRUNKIT_PID:-}" ] && kill -9 "$KRUNKIT_PID" 2>/dev/null
+    [ -n "${QEMU_PID:-}" ] && kill -9 "$QEMU_PID" 2>/dev/null
+    return 0
+}
+trap lab_cleanup EXIT

@@ -1,0 +1,134 @@
+#!/bin/bash
+# Run lab scenarios (tests/lab/scenarios/NAME.sh): directly when this
+# machine's /dev/kvm really runs guests (kvm-probe), otherwise inside one
+# boot of the L1 lab host under QEMU TCG (the nested lab). Prints one
+# `PASS|FAIL|SKIP NAME (S s)` line per scenario and a summary; exits 1 when
+# any scenario failed or did not report.
+#
+# usage: tests/lab/run.sh [NAME...]      (default: tests/lab/scenarios.list)
+# env:   LAB_FORCE_NESTED=1 / LAB_FORCE_DIRECT=1   choose the mode
+#        LAB_SCENARIO_TIMEOUT  default per-scenario timeout (s), 300
+#        LAB_L1_TIMEOUT        whole L1 boot (s), default: sum of timeouts + 180
+#        LAB_L1_CPUS, LAB_L1_MEM   L1 size (2, 2048)
+#        LAB_VERBOSE=1         print passing scenarios' output too
+set -uo pipefail
+
+LAB=$(cd "$(dirname "$0")" && pwd)
+REPO=$(cd "$LAB/../.." && pwd)
+BUILD=$REPO/build/lab
+mkdir -p "$BUILD"
+
+if [ $# -gt 0 ]; then
+    scenarios=("$@")
+else
+    mapfile -t scenarios < <(sed -e 's/#.*//' -e 's/[[:space:]]//g' -e '/^$/d' "$LAB/scenarios.list")
+fi
+[ ${#scenarios[@]} -gt 0 ] || { echo "lab: no scenarios to run" >&2; exit 2; }
+
+# kvm-probe: static, so the same binary also runs inside L1.
+PROBE=$BUILD/kvm-probe
+if [ ! -x "$PROBE" ] || [ "$LAB/kvm-probe.c" -nt "$PROBE" ]; then
+    ${CC:-cc} -std=gnu11 -O2 -Wall -Wextra -Werror -static -o "$PROBE" "$LAB/kvm-probe.c" ||
+        { echo "lab: cannot build kvm-probe" >&2; exit 2; }
+fi
+
+if [ -n "${LAB_FORCE_NESTED:-}" ]; then
+    mode=nested
+    why="LAB_FORCE_NESTED is set"
+elif [ -n "${LAB_FORCE_DIRECT:-}" ]; then
+    mode=direct
+    why="LAB_FORCE_DIRECT is set"
+elif why=$("$PROBE" 2>&1); then
+    mode=direct
+else
+    mode=nested
+fi
+echo "lab: $mode mode ($(echo "$why" | head -1))"
+
+"$LAB/build-guest.sh" || exit 2
+QEMU_BIN=$(command -v qemu-system-x86_64 || true)
+
+# timeout_of NAME: the scenario's own `# lab-timeout:` or the default.
+timeout_of() {
+    local t
+    t=$(sed -n 's/^# lab-timeout: *\([0-9][0-9]*\).*/\1/p' "$LAB/scenarios/$1.sh" 2>/dev/null | head -1)
+    echo "${t:-${LAB_SCENARIO_TIMEOUT:-300}}"
+}
+
+start=$EPOCHREALTIME
+elapsed() {
+    awk -v s="$start" -v n="$EPOCHREALTIME" 'BEGIN { printf "%.1f", n - s }'
+}
+if [ "$mode" = direct ]; then
+    RUN_DIR=$BUILD/direct
+    rm -rf "$RUN_DIR"
+    mkdir -p "$RUN_DIR"
+    KRUNKIT=$REPO/build/krunkit GUEST_KERNEL=$BUILD/guest/vmlinuz \
+        GUEST_INITRD=$BUILD/guest/initrd.img QEMU=$QEMU_BIN LAB_MODE=direct LAB_DIR=$LAB \
+        LAB_TMP=${TMPDIR:-/tmp} \
+        sh "$LAB/run-scenarios.sh" --results "$RUN_DIR/results" --logs "$RUN_DIR/logs" \
+        "${scenarios[@]}"
+else
+    [ -n "$QEMU_BIN" ] || { echo "lab: qemu-system-x86_64 missing; run tests/lab/setup.sh" >&2; exit 2; }
+    "$LAB/build-l1.sh" || exit 2
+    # Old runs: keep the last few for their logs.
+    ls -1dt "$BUILD"/nested/run-* 2>/dev/null | tail -n +6 | xargs -r rm -rf
+    run=run-$(date +%Y%m%d-%H%M%S)-$$
+    RUN_DIR=$BUILD/nested/$run
+    mkdir -p "$RUN_DIR"
+    printf '%s\n' "${scenarios[@]}" >"$RUN_DIR/scenarios"
+    for v in $(compgen -e | grep -E '^(LAB_SCENARIO_TIMEOUT|LAB_VERBOSE|LAB_FAIL_LINES|LAB_LOG_LINES|LAB_MEMORY|BENCH_[A-Z0-9_]+)$'); do
+        printf "%s='%s'\nexport %s\n" "$v" "${!v}" "$v"
+    done >"$RUN_DIR/env"
+    limit=${LAB_L1_TIMEOUT:-}
+    if [ -z "$limit" ]; then
+        limit=180
+        for s in "${scenarios[@]}"; do
+            limit=$((limit + $(timeout_of "$s")))
+        done
+    fi
+    echo "lab: booting L1 (QEMU TCG, ${LAB_L1_CPUS:-2} vCPUs, ${LAB_L1_MEM:-2048} MiB, limit $limit s); console: $RUN_DIR/l1-console.log"
+    timeout -k 10 "$limit" "$QEMU_BIN" -accel tcg -cpu max -m "${LAB_L1_MEM:-2048}" \
+        -smp "${LAB_L1_CPUS:-2}" -display none -vga none -nodefaults -no-reboot -no-user-config \
+        -serial stdio -monitor none \
+        -kernel "$BUILD/l1/vmlinuz" -initrd "$BUILD/l1/initrd.img" \
+        -append "console=ttyS0 quiet panic=-1 lab.run=$run" \
+        -virtfs "local,path=$REPO,mount_tag=lab,security_model=none" \
+        </dev/null 2>&1 | while IFS= read -r line; do
+        line=${line%$'\r'}
+        printf '%s\n' "$line" >>"$RUN_DIR/l1-console.log"
+        case "$line" in
+        LAB-L1-UP*)
+            echo "lab: L1 up after $(elapsed) s (${line#LAB-L1-UP })"
+            ;;
+        LAB-L1-DONE*)
+            echo "lab: L1 done after $(elapsed) s"
+            ;;
+        "PASS "* | "FAIL "* | "SKIP "* | "    "* | lab:*) printf '%s\n' "$line" ;;
+        esac
+    done
+    l1_rc=${PIPESTATUS[0]}
+    if [ "$l1_rc" = 124 ] || [ "$l1_rc" = 137 ]; then
+        echo "lab: L1 did not finish within $limit s (killed)"
+    elif [ "$l1_rc" != 0 ]; then
+        echo "lab: L1 QEMU exited with $l1_rc; last console lines:"
+        tail -n 20 "$RUN_DIR/l1-console.log" | sed 's/^/    /'
+    fi
+fi
+
+# Summary from the results file; a scenario with no result failed.
+pass=0 fail=0 skip=0
+for s in "${scenarios[@]}"; do
+    status=$(awk -v n="$s" '$2 == n { st = $1 } END { print st }' "$RUN_DIR/results" 2>/dev/null)
+    case "$status" in
+    PASS) pass=$((pass + 1)) ;;
+    SKIP) skip=$((skip + 1)) ;;
+    FAIL) fail=$((fail + 1)) ;;
+    *)
+        echo "FAIL $s (no result)"
+        fail=$((fail + 1))
+        ;;
+    esac
+done
+echo "lab: $pass passed, $fail failed, $skip skipped ($mode mode, $(elapsed) s); logs: $RUN_DIR"
+[ "$fail" = 0 ]
