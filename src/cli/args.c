@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "cli/devopts.h"
 
@@ -27,6 +28,7 @@ enum opt_id {
     OPT_MEMORY,
     OPT_NESTED,
     OPT_LOG_LEVEL,
+    OPT_VFKIT_LOG_LEVEL,
     OPT_LOG_FILE,
     OPT_RESTFUL_URI,
     OPT_PIDFILE,
@@ -58,6 +60,7 @@ static const struct opt_def opt_defs[] = {
     {"memory", 'm', true, false, OPT_MEMORY},
     {"nested", 'n', false, false, OPT_NESTED},
     {"krun-log-level", 0, true, false, OPT_LOG_LEVEL},
+    {"log-level", 0, true, false, OPT_VFKIT_LOG_LEVEL},
     {"log-file", 0, true, false, OPT_LOG_FILE},
     {"restful-uri", 0, true, false, OPT_RESTFUL_URI},
     {"pidfile", 0, true, false, OPT_PIDFILE},
@@ -156,6 +159,23 @@ static int parse_log_level(const struct optctx *c, int *out)
         return opt_error(c, "log level out of range");
     *out = v > 5 ? 5 : (int)v;
     return 0;
+}
+
+/* vfkit's --log-level takes names (logrus: any case); older krunkit had it too. */
+static int parse_log_level_name(const struct optctx *c, int *out)
+{
+    static const char *const names[] = {"off", "error", "warn", "info", "debug", "trace"};
+    for (int i = 0; i < 6; i++) {
+        if (!strcasecmp(c->arg, names[i])) {
+            *out = i;
+            return 0;
+        }
+    }
+    if (!strcasecmp(c->arg, "warning")) {
+        *out = 2;
+        return 0;
+    }
+    return opt_error(c, "not a log level (off, error, warn, info, debug or trace)");
 }
 
 int cli_parse_restful_uri(const char *uri, struct rest_config *rc, char *err, size_t errlen)
@@ -263,6 +283,8 @@ static int apply_option(const struct opt_def *d, const struct optctx *c, struct 
         return 0;
     case OPT_LOG_LEVEL:
         return parse_log_level(c, &cfg->log_level);
+    case OPT_VFKIT_LOG_LEVEL:
+        return parse_log_level_name(c, &cfg->log_level);
     case OPT_LOG_FILE:
         return dup_value(c, &cfg->log_file);
     case OPT_PIDFILE:
@@ -410,6 +432,10 @@ int cli_parse(int argc, char **argv, struct vm_config *cfg, enum cli_action *act
             goto fail;
         }
         seen[d->id] = true;
+        if (seen[OPT_LOG_LEVEL] && seen[OPT_VFKIT_LOG_LEVEL]) {
+            r = errf(err, errlen, "--log-level and --krun-log-level cannot be combined");
+            goto fail;
+        }
 
         bool flag = true;
         if (!d->has_arg && value && parse_bool(value, &flag) < 0) {
@@ -485,6 +511,7 @@ const char *cli_usage(void)
            "      --pidfile PATH           write the PID here while the VM runs\n"
            "      --krun-log-level N       0 off, 1 error, 2 warn, 3 info (default), 4 debug,\n"
            "                               5 or more trace\n"
+           "      --log-level NAME         vfkit's form: off, error, warn, info, debug, trace\n"
            "      --log-file PATH          append the log here instead of stderr\n"
            "      --timesync vsockPort=N   guest time synchronisation port\n"
            "      --oem-string STR         SMBIOS OEM string (repeatable)\n"

@@ -230,6 +230,25 @@ static void test_log_level(void **state)
     ERR("--krun-log-level", "\"4294967296\"", "--krun-log-level", "4294967296");
     ERR("--krun-log-level", "empty value", "--krun-log-level", "");
     ERR("--krun-log-level", "more than once", "--krun-log-level", "1", "--krun-log-level", "2");
+
+    /* vfkit's (and older krunkit's) --log-level NAME. */
+    static const struct {
+        const char *name;
+        int level;
+    } names[] = {{"off", 0},  {"error", 1}, {"warn", 2},  {"warning", 2},
+                 {"info", 3}, {"debug", 4}, {"DEBUG", 4}, {"trace", 5}};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        OK("--log-level", names[i].name);
+        assert_int_equal(cfg.log_level, names[i].level);
+    }
+    OK("--log-level=debug");
+    assert_int_equal(cfg.log_level, 4);
+    ERR("--log-level \"verbose\"", "not a log level", "--log-level", "verbose");
+    ERR("--log-level \"4\"", "not a log level", "--log-level", "4");
+    ERR("--log-level and --krun-log-level cannot be combined", NULL, "--log-level", "debug",
+        "--krun-log-level", "4");
+    ERR("--log-level and --krun-log-level cannot be combined", NULL, "--krun-log-level", "4",
+        "--log-level", "debug");
 }
 
 static void test_paths(void **state)
