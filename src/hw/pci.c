@@ -119,9 +119,9 @@ void pci_device_init(struct pci_device *dev, uint16_t vendor, uint16_t device, u
     memset(dev->bars, 0, sizeof(dev->bars));
     pci_set_u16(dev, PCI_VENDOR_ID, vendor);
     pci_set_u16(dev, PCI_DEVICE_ID, device);
-    pci_set_u8(dev, PCI_REVISION_ID, (uint8_t)class_code);
-    pci_set_u8(dev, PCI_CLASS_PROG, (uint8_t)(class_code >> 8));
-    pci_set_u16(dev, PCI_CLASS_DEVICE, (uint16_t)(class_code >> 16));
+    /* class_code is base class << 16 | subclass << 8 | programming interface. */
+    pci_set_u8(dev, PCI_CLASS_PROG, (uint8_t)class_code);
+    pci_set_u16(dev, PCI_CLASS_DEVICE, (uint16_t)(class_code >> 8));
     pci_set_u16(dev, PCI_SUBSYSTEM_VENDOR_ID, subsys_vendor);
     pci_set_u16(dev, PCI_SUBSYSTEM_ID, subsys_id);
     /* I/O, memory, bus master, INTx disable. */

@@ -122,7 +122,7 @@ int pci_bus_init(struct pci_bus *bus, struct io_bus *mmio, struct io_bus *pio,
                  uint64_t mmio64_end);
 
 /*
- * Prepare a type-0 header: ids, class, subsystem, header type, interrupt pin
+ * Prepare a type-0 header: ids, class (base << 16 | sub << 8 | prog-if), subsystem, header type, interrupt pin
  * (0 = none), capability list empty, write masks for command/BARs/int line.
  */
 void pci_device_init(struct pci_device *dev, uint16_t vendor, uint16_t device, uint32_t class_code,

@@ -1,52 +1,334 @@
-/* Placeholder until the VMM core lands: refuses to run a VM. */
+/*
+ * The VM: builds the machine from a vm_config (KVM, RAM, board devices,
+ * virtio devices, boot payload), runs the vCPUs, and implements the
+ * lifecycle behind struct vm_control:
+ *
+ *   Starting -> Running <-> Paused          (Pause / Resume)
+ *   Running  -> Stopping -> Stopped         (Stop: ACPI power button, guest powers off)
+ *   any      -> Stopped                     (HardStop, guest power-off)
+ *   any      -> Error                       (a vCPU failed)
+ *
+ * Pausing parks every vCPU outside KVM_RUN and freezes the guest clock
+ * (KVM_GET_CLOCK / KVM_SET_CLOCK), so guest time does not advance while
+ * paused.
+ */
 #include "vmm/vmm.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
+#include "arch/x86/cpuid.h"
+#include "arch/x86/e820.h"
+#include "arch/x86/linux_boot.h"
 #include "cli/log.h"
+#include "vmm/board.h"
+#include "vmm/memory.h"
+#include "vmm/vm_internal.h"
 
-int vmm_create(const struct vm_config *cfg, struct vmm **out)
+static void set_state_locked(struct vmm *vmm, enum vm_state s)
 {
-    (void)cfg;
-    *out = NULL;
-    int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
-    if (fd < 0) {
-        log_error("cannot open /dev/kvm: %m (KVM is required to run a VM)");
-        return -errno;
+    if (vmm->state != s)
+        log_debug("VM state %s -> %s", vm_state_name(vmm->state), vm_state_name(s));
+    vmm->state = s;
+    pthread_cond_broadcast(&vmm->cond);
+}
+
+static void kick_all(struct vmm *vmm)
+{
+    for (unsigned i = 0; i < vmm->ncpus; i++)
+        vcpu_kick(&vmm->vcpus[i]);
+}
+
+/* End the VM once: every vCPU leaves, vmm_run returns status. */
+static void vmm_end(struct vmm *vmm, int status, enum vm_state final)
+{
+    pthread_mutex_lock(&vmm->lock);
+    if (!vmm->ending) {
+        vmm->ending = true;
+        vmm->exit_status = status;
+        set_state_locked(vmm, final);
     }
-    close(fd);
-    log_error("the VMM is not implemented yet");
-    return -ENOSYS;
+    pthread_mutex_unlock(&vmm->lock);
+    kick_all(vmm);
 }
 
-static enum vm_state stub_state(void *opaque)
+void vmm_guest_poweroff(struct vmm *vmm)
 {
-    (void)opaque;
-    return VM_STATE_STOPPED;
+    log_info("guest powered off");
+    vmm_end(vmm, 0, VM_STATE_STOPPED);
 }
 
-static int stub_request(void *opaque, enum vm_request req)
+void vmm_guest_reset(struct vmm *vmm)
 {
-    (void)opaque;
-    (void)req;
-    return -EINVAL;
+    /* A reboot ends the VM like a power-off; the launcher decides what next. */
+    log_info("guest requested a reset; stopping the VM");
+    vmm_end(vmm, 0, VM_STATE_STOPPED);
+}
+
+void vmm_fail(struct vmm *vmm, const char *why)
+{
+    log_error("%s", why);
+    vmm_end(vmm, 1, VM_STATE_ERROR);
+}
+
+bool vmm_vcpu_may_run(struct vmm *vmm)
+{
+    pthread_mutex_lock(&vmm->lock);
+    while (vmm->pause_requested && !vmm->ending) {
+        vmm->parked++;
+        pthread_cond_broadcast(&vmm->cond);
+        pthread_cond_wait(&vmm->cond, &vmm->lock);
+        vmm->parked--;
+    }
+    bool run = !vmm->ending;
+    pthread_mutex_unlock(&vmm->lock);
+    return run;
+}
+
+static enum vm_state control_state(void *opaque)
+{
+    struct vmm *vmm = opaque;
+    pthread_mutex_lock(&vmm->lock);
+    enum vm_state s = vmm->state;
+    pthread_mutex_unlock(&vmm->lock);
+    return s;
+}
+
+static int do_pause_locked(struct vmm *vmm)
+{
+    set_state_locked(vmm, VM_STATE_PAUSING);
+    vmm->pause_requested = true;
+    pthread_mutex_unlock(&vmm->lock);
+    kick_all(vmm);
+    pthread_mutex_lock(&vmm->lock);
+    while (vmm->parked < vmm->ncpus && !vmm->ending)
+        pthread_cond_wait(&vmm->cond, &vmm->lock);
+    if (vmm->ending)
+        return -EINVAL;
+    if (ioctl(vmm->kvm.vm_fd, KVM_GET_CLOCK, &vmm->paused_clock) < 0)
+        log_warn("KVM_GET_CLOCK: %m (guest time will jump across the pause)");
+    set_state_locked(vmm, VM_STATE_PAUSED);
+    return 0;
+}
+
+static void do_resume_locked(struct vmm *vmm)
+{
+    set_state_locked(vmm, VM_STATE_RESUMING);
+    struct kvm_clock_data c = {.clock = vmm->paused_clock.clock};
+    if (vmm->paused_clock.clock && ioctl(vmm->kvm.vm_fd, KVM_SET_CLOCK, &c) < 0)
+        log_warn("KVM_SET_CLOCK: %m");
+    vmm->pause_requested = false;
+    set_state_locked(vmm, VM_STATE_RUNNING);
+}
+
+static int control_request(void *opaque, enum vm_request req)
+{
+    struct vmm *vmm = opaque;
+    int rc = 0;
+    if (req == VM_REQ_HARD_STOP) {
+        log_info("hard stop requested");
+        vmm_end(vmm, 0, VM_STATE_STOPPED);
+        return 0;
+    }
+    pthread_mutex_lock(&vmm->lock);
+    enum vm_state s = vmm->state;
+    switch (req) {
+    case VM_REQ_PAUSE:
+        if (s != VM_STATE_RUNNING)
+            rc = -EINVAL;
+        else
+            rc = do_pause_locked(vmm);
+        break;
+    case VM_REQ_RESUME:
+        if (s != VM_STATE_PAUSED)
+            rc = -EINVAL;
+        else
+            do_resume_locked(vmm);
+        break;
+    case VM_REQ_STOP:
+        if (s == VM_STATE_PAUSED)
+            do_resume_locked(vmm);
+        else if (s != VM_STATE_RUNNING && s != VM_STATE_STOPPING)
+            rc = -EINVAL;
+        if (rc == 0) {
+            log_info("stop requested: pressing the ACPI power button");
+            set_state_locked(vmm, VM_STATE_STOPPING);
+            pthread_mutex_unlock(&vmm->lock);
+            board_press_power_button(vmm->platform);
+            return 0;
+        }
+        break;
+    default:
+        rc = -EINVAL;
+    }
+    pthread_mutex_unlock(&vmm->lock);
+    return rc;
 }
 
 struct vm_control vmm_control(struct vmm *vmm)
 {
-    return (struct vm_control){.get_state = stub_state, .request = stub_request, .opaque = vmm};
+    return (struct vm_control){
+        .get_state = control_state, .request = control_request, .opaque = vmm};
+}
+
+/* Devices the VMM cannot build yet are refused by name, never dropped. */
+static int check_supported(const struct vm_config *cfg)
+{
+    if (cfg->boot.kind != BOOT_LINUX) {
+        log_error("EFI boot (--bootloader efi, or no --bootloader) is not implemented yet; "
+                  "use --bootloader linux,kernel=...");
+        return -ENOTSUP;
+    }
+    for (size_t i = 0; i < cfg->n_devices; i++) {
+        if (!board_device_supported(cfg->devices[i].type)) {
+            log_error("--device %s is not implemented yet by this VMM",
+                      dev_type_name(cfg->devices[i].type));
+            return -ENOTSUP;
+        }
+    }
+    return 0;
+}
+
+static int build_machine(struct vmm *vmm)
+{
+    const struct vm_config *cfg = vmm->cfg;
+    int rc = kvm_vm_create(&vmm->kvm);
+    if (rc)
+        return rc;
+    kvm_vm_hooks(&vmm->kvm, &vmm->hooks);
+    vmm->cpuid = kvm_supported_cpuid(&vmm->kvm);
+    if (!vmm->cpuid)
+        return -ENODEV;
+    if (cfg->nested && !cpuid_has_nested(vmm->cpuid)) {
+        log_error("--nested: this host's KVM does not expose SVM/VMX to guests (load kvm_amd or "
+                  "kvm_intel with nested=1)");
+        return -ENOTSUP;
+    }
+    rc = guest_mem_create(&vmm->mem, cfg->memory_mib << 20);
+    if (rc)
+        return rc;
+    for (unsigned i = 0; i < vmm->mem.nr_regions; i++) {
+        rc = kvm_vm_map(&vmm->kvm, vmm->mem.regions[i].gpa, vmm->mem.regions[i].size,
+                        vmm->mem.regions[i].host, false);
+        if (rc)
+            return rc;
+    }
+    io_bus_init(&vmm->mmio);
+    io_bus_init(&vmm->pio);
+    uint64_t high_end = guest_mem_high_end(&vmm->mem);
+    uint64_t mmio64 = high_end ? (high_end + (1ull << 30) - 1) & ~((1ull << 30) - 1) : MEM_4G;
+    rc = pci_bus_init(&vmm->pci, &vmm->mmio, &vmm->pio, MEM_PCI_HOLE_START, BOARD_MMIO32_END,
+                      mmio64, mmio64 + (64ull << 30));
+    if (rc)
+        return rc;
+    vmm->machine = (struct machine){.mem = &vmm->mem, .mmio = &vmm->mmio, .pio = &vmm->pio,
+                                    .pci = &vmm->pci, .hooks = &vmm->hooks};
+    return board_create(vmm);
+}
+
+static int load_boot_payload(struct vmm *vmm)
+{
+    const struct boot_config *b = &vmm->cfg->boot;
+    struct e820_map e820;
+    int rc = e820_build(&e820, &vmm->mem);
+    if (rc) {
+        log_error("cannot build the memory map for %llu MiB",
+                  (unsigned long long)vmm->cfg->memory_mib);
+        return rc;
+    }
+    uint64_t rsdp = 0;
+    rc = board_write_acpi(vmm, &rsdp);
+    if (rc)
+        return rc;
+    struct linux_boot lb;
+    rc = linux_boot_load(&vmm->mem, b->kernel, b->initrd, b->cmdline, &e820, rsdp, &lb);
+    if (rc)
+        return rc;
+    return vcpu_setup_linux(&vmm->vcpus[0], lb.entry, lb.zero_page);
+}
+
+int vmm_create(const struct vm_config *cfg, struct vmm **out)
+{
+    *out = NULL;
+    int rc = check_supported(cfg);
+    if (rc)
+        return rc;
+    struct vmm *vmm = calloc(1, sizeof(*vmm));
+    if (!vmm)
+        return -ENOMEM;
+    vmm->cfg = cfg;
+    vmm->mem.fd = -1;
+    vmm->console_fd = -1;
+    vmm->state = VM_STATE_STARTING;
+    pthread_mutex_init(&vmm->lock, NULL);
+    pthread_cond_init(&vmm->cond, NULL);
+    vmm->ncpus = cfg->cpus;
+    rc = build_machine(vmm);
+    if (rc == 0) {
+        vmm->vcpus = calloc(vmm->ncpus, sizeof(*vmm->vcpus));
+        if (!vmm->vcpus)
+            rc = -ENOMEM;
+        for (unsigned i = 0; rc == 0 && i < vmm->ncpus; i++)
+            rc = vcpu_create(&vmm->vcpus[i], vmm, i);
+    }
+    if (rc == 0)
+        rc = board_create_devices(vmm);
+    if (rc == 0)
+        rc = load_boot_payload(vmm);
+    if (rc) {
+        vmm_destroy(vmm);
+        return rc;
+    }
+    *out = vmm;
+    return 0;
 }
 
 int vmm_run(struct vmm *vmm)
 {
-    (void)vmm;
-    return 1;
+    pthread_mutex_lock(&vmm->lock);
+    set_state_locked(vmm, VM_STATE_RUNNING);
+    pthread_mutex_unlock(&vmm->lock);
+    for (unsigned i = 0; i < vmm->ncpus; i++) {
+        int rc = vcpu_start(&vmm->vcpus[i]);
+        if (rc) {
+            log_error("starting vCPU %u: %s", i, strerror(-rc));
+            vmm_end(vmm, 1, VM_STATE_ERROR);
+            break;
+        }
+    }
+    for (unsigned i = 0; i < vmm->ncpus; i++)
+        vcpu_join(&vmm->vcpus[i]);
+    return vmm->exit_status;
 }
 
 void vmm_destroy(struct vmm *vmm)
 {
-    (void)vmm;
+    if (!vmm)
+        return;
+    vmm_end(vmm, vmm->exit_status, vmm->state == VM_STATE_ERROR ? VM_STATE_ERROR : VM_STATE_STOPPED);
+    for (unsigned i = 0; vmm->vcpus && i < vmm->ncpus; i++)
+        vcpu_join(&vmm->vcpus[i]);
+    board_destroy(vmm);
+    for (unsigned i = 0; vmm->vcpus && i < vmm->ncpus; i++)
+        if (vmm->vcpus[i].vmm)
+            vcpu_destroy(&vmm->vcpus[i]);
+    free(vmm->vcpus);
+    if (vmm->pci.mmio)
+        pci_bus_destroy(&vmm->pci);
+    if (vmm->mmio.cap || vmm->pio.cap) {
+        io_bus_destroy(&vmm->mmio);
+        io_bus_destroy(&vmm->pio);
+    }
+    if (vmm->mem.nr_regions)
+        guest_mem_destroy(&vmm->mem);
+    free(vmm->cpuid);
+    if (vmm->kvm.routing)
+        kvm_vm_destroy(&vmm->kvm);
+    pthread_mutex_destroy(&vmm->lock);
+    pthread_cond_destroy(&vmm->cond);
+    free(vmm);
 }

@@ -1,0 +1,221 @@
+/*
+ * PC board assembly (see board.h): legacy devices at their ISA ports,
+ * machine events (S5 power-off, reset) routed to the VM lifecycle, and the
+ * virtio devices from the config, in command-line order (so the first
+ * virtio-blk is /dev/vda).
+ */
+#include "vmm/board.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "arch/x86/acpi.h"
+#include "arch/x86/e820.h"
+#include "cli/log.h"
+#include "hw/acpi_pm.h"
+#include "hw/cmos.h"
+#include "hw/i8042.h"
+#include "hw/piix.h"
+#include "hw/platform.h"
+#include "hw/reset.h"
+#include "hw/serial.h"
+#include "virtio/devices.h"
+#include "vmm/memory.h"
+#include "vmm/vm_internal.h"
+
+struct platform {
+    struct platform_events events;
+    struct serial *com1;
+    struct i8042 *kbc;
+    struct cmos *cmos;
+    struct acpi_pm *pm;
+    struct reset_ctl *reset;
+    struct pci_device piix_isa, piix_pm;
+};
+
+static void on_poweroff(void *opaque)
+{
+    vmm_guest_poweroff(opaque);
+}
+
+static void on_reset(void *opaque)
+{
+    vmm_guest_reset(opaque);
+}
+
+static void com1_write(void *opaque, const uint8_t *buf, size_t len)
+{
+    struct vmm *vmm = opaque;
+    if (vmm->console_fd < 0)
+        return;
+    while (len) {
+        ssize_t n = write(vmm->console_fd, buf, len);
+        if (n <= 0)
+            return;
+        buf += n;
+        len -= (size_t)n;
+    }
+}
+
+/* COM1 goes where the virtio console goes (firmware and early kernel output). */
+static int open_console_sink(struct vmm *vmm)
+{
+    const struct vm_config *cfg = vmm->cfg;
+    for (size_t i = 0; i < cfg->n_devices; i++) {
+        const struct dev_config *d = &cfg->devices[i];
+        if (d->type != DEV_SERIAL)
+            continue;
+        if (d->serial.mode == SERIAL_LOGFILE) {
+            vmm->console_fd = open(d->serial.log_file_path,
+                                   O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+            if (vmm->console_fd < 0) {
+                int err = -errno;
+                log_error("virtio-serial logFilePath %s: %m", d->serial.log_file_path);
+                return err;
+            }
+        } else if (d->serial.mode == SERIAL_STDIO) {
+            vmm->console_fd = dup(STDOUT_FILENO);
+        }
+        break;
+    }
+    return 0;
+}
+
+int board_create(struct vmm *vmm)
+{
+    struct platform *p = calloc(1, sizeof(*p));
+    if (!p)
+        return -ENOMEM;
+    vmm->platform = p;
+    p->events = (struct platform_events){.poweroff = on_poweroff, .reset = on_reset, .opaque = vmm};
+    int rc = open_console_sink(vmm);
+    if (rc)
+        return rc;
+    struct serial_backend sb = {.write = com1_write, .opaque = vmm};
+    p->com1 = serial_create(&vmm->hooks, SERIAL_COM1_IRQ, &sb);
+    p->kbc = i8042_create(&vmm->hooks, &p->events);
+    p->cmos = cmos_create(NULL, NULL);
+    p->pm = acpi_pm_create(&vmm->hooks, &p->events, NULL, NULL);
+    p->reset = reset_ctl_create(&p->events);
+    if (!p->com1 || !p->kbc || !p->cmos || !p->pm || !p->reset)
+        return -ENOMEM;
+    /* Port 0x61 is the in-kernel PIT's (KVM_PIT_SPEAKER_DUMMY), so not mapped here. */
+    rc = serial_register(p->com1, &vmm->pio, SERIAL_COM1_BASE);
+    rc = rc ?: i8042_register(p->kbc, &vmm->pio);
+    rc = rc ?: cmos_register(p->cmos, &vmm->pio);
+    rc = rc ?: acpi_pm_register(p->pm, &vmm->pio);
+    rc = rc ?: reset_ctl_register(p->reset, &vmm->pio);
+    if (rc)
+        return rc;
+    uint64_t low = guest_mem_low_end(&vmm->mem);
+    cmos_set_memory(p->cmos, low, vmm->mem.ram_size - low);
+    cmos_set_cpus(p->cmos, vmm->ncpus);
+    vmm->pci.reset_ctl_write = reset_ctl_write;
+    vmm->pci.reset_ctl_opaque = p->reset;
+    /* PIIX functions first: they own slot 1, before virtio takes free slots. */
+    piix3_isa_init(&p->piix_isa);
+    rc = pci_register(&vmm->pci, &p->piix_isa, PIIX_ISA_DEVFN);
+    if (rc == 0) {
+        piix4_pm_init(&p->piix_pm, p->pm);
+        rc = pci_register(&vmm->pci, &p->piix_pm, PIIX_PM_DEVFN);
+    }
+    return rc;
+}
+
+bool board_device_supported(enum dev_type type)
+{
+    switch (type) {
+    case DEV_BLK:
+    case DEV_SERIAL:
+    case DEV_RNG:
+    case DEV_BALLOON:
+        return true;
+    default:
+        return false;
+    }
+}
+
+static int create_virtio(struct vmm *vmm, const struct dev_config *d, struct virtio_dev **out)
+{
+    switch (d->type) {
+    case DEV_BLK:
+        return virtio_blk_create(&vmm->machine, &d->blk, out);
+    case DEV_SERIAL:
+        return virtio_console_create(&vmm->machine, &d->serial, out);
+    case DEV_RNG:
+        return virtio_rng_create(&vmm->machine, out);
+    case DEV_BALLOON:
+        return virtio_balloon_create(&vmm->machine, out);
+    default:
+        return -ENOTSUP;
+    }
+}
+
+int board_create_devices(struct vmm *vmm)
+{
+    const struct vm_config *cfg = vmm->cfg;
+    vmm->virtio = calloc(cfg->n_devices ? cfg->n_devices : 1, sizeof(*vmm->virtio));
+    if (!vmm->virtio)
+        return -ENOMEM;
+    for (size_t i = 0; i < cfg->n_devices; i++) {
+        const struct dev_config *d = &cfg->devices[i];
+        int rc = create_virtio(vmm, d, &vmm->virtio[vmm->nr_virtio]);
+        if (rc) {
+            log_error("--device %s: cannot create the device: %s", dev_type_name(d->type),
+                      strerror(-rc));
+            return rc;
+        }
+        vmm->nr_virtio++;
+    }
+    return 0;
+}
+
+int board_write_acpi(struct vmm *vmm, uint64_t *rsdp)
+{
+    struct acpi_layout l = {
+        .ncpus = vmm->ncpus,
+        .pci_hole_start = MEM_PCI_HOLE_START,
+        .pci_hole_end = BOARD_MMIO32_END,
+        .mmio64_base = vmm->pci.mmio64_next,
+        .mmio64_size = vmm->pci.mmio64_end - vmm->pci.mmio64_next,
+    };
+    int rc = acpi_install(&l, &vmm->mem, E820_BIOS_START, E820_1M - E820_BIOS_START, rsdp);
+    if (rc)
+        log_error("cannot build the ACPI tables: %s", strerror(-rc));
+    return rc;
+}
+
+void board_press_power_button(struct platform *p)
+{
+    acpi_pm_press_power_button(p->pm);
+}
+
+void board_destroy(struct vmm *vmm)
+{
+    for (unsigned i = 0; i < vmm->nr_virtio; i++)
+        virtio_dev_destroy(vmm->virtio[i]);
+    free(vmm->virtio);
+    vmm->virtio = NULL;
+    vmm->nr_virtio = 0;
+    struct platform *p = vmm->platform;
+    if (!p)
+        return;
+    if (p->com1)
+        serial_destroy(p->com1);
+    if (p->kbc)
+        i8042_destroy(p->kbc);
+    if (p->cmos)
+        cmos_destroy(p->cmos);
+    if (p->pm)
+        acpi_pm_destroy(p->pm);
+    if (p->reset)
+        reset_ctl_destroy(p->reset);
+    if (vmm->console_fd >= 0)
+        close(vmm->console_fd);
+    vmm->console_fd = -1;
+    free(p);
+    vmm->platform = NULL;
+}

@@ -1,0 +1,35 @@
+/*
+ * vCPU threads: one per vCPU, running KVM_RUN and handling the exits that
+ * need userspace (port I/O and MMIO of emulated devices, shutdown and
+ * system events). A vCPU parks when the VM is paused and leaves when it
+ * ends; vcpu_kick() forces it out of KVM_RUN to notice.
+ */
+#ifndef KRUNKIT_VMM_VCPU_H
+#define KRUNKIT_VMM_VCPU_H
+
+#include <linux/kvm.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+struct vmm;
+
+struct vcpu {
+    struct vmm *vmm;
+    unsigned index;
+    int fd;
+    struct kvm_run *run;
+    pthread_t thread;
+    bool started;
+};
+
+/* Create the KVM vCPU, map its run area, set CPUID and MSRs. */
+int vcpu_create(struct vcpu *v, struct vmm *vmm, unsigned index);
+void vcpu_destroy(struct vcpu *v);
+/* Registers for the 64-bit Linux entry (boot vCPU only). */
+int vcpu_setup_linux(struct vcpu *v, uint64_t entry, uint64_t zero_page);
+int vcpu_start(struct vcpu *v);
+void vcpu_kick(struct vcpu *v);
+void vcpu_join(struct vcpu *v);
+
+#endif

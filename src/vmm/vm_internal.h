@@ -1,0 +1,58 @@
+/*
+ * The VM as the VMM's own files see it (vm.c, vcpu.c): the machine's parts
+ * and the lifecycle state shared between vCPU threads and control callers.
+ */
+#ifndef KRUNKIT_VMM_VM_INTERNAL_H
+#define KRUNKIT_VMM_VM_INTERNAL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+
+#include "cli/config.h"
+#include "cli/vm_control.h"
+#include "hw/pci.h"
+#include "vmm/guest_mem.h"
+#include "vmm/io_bus.h"
+#include "vmm/kvm.h"
+#include "vmm/machine.h"
+#include "vmm/vcpu.h"
+
+struct kvm_cpuid2;
+
+struct vmm {
+    const struct vm_config *cfg;
+    struct kvm_vm kvm;
+    struct guest_mem mem;
+    struct io_bus mmio, pio;
+    struct pci_bus pci;
+    struct vm_hooks hooks;
+    struct machine machine;
+    struct kvm_cpuid2 *cpuid;
+
+    struct vcpu *vcpus;
+    unsigned ncpus;
+
+    /* Lifecycle: guarded by lock; cond wakes parked vCPUs and waiters. */
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    enum vm_state state;
+    bool pause_requested;
+    unsigned parked;
+    bool ending;
+    int exit_status;
+    struct kvm_clock_data paused_clock;
+
+    struct platform *platform; /* serial, i8042, cmos, pm */
+    struct virtio_dev **virtio;
+    unsigned nr_virtio;
+    int console_fd; /* where COM1 output goes, -1 = nowhere */
+};
+
+/* Called by vCPU threads: the guest powered off / reset / the VM failed. */
+void vmm_guest_poweroff(struct vmm *vmm);
+void vmm_guest_reset(struct vmm *vmm);
+void vmm_fail(struct vmm *vmm, const char *why);
+/* vCPU threads wait here while the VM is paused; false when the VM is ending. */
+bool vmm_vcpu_may_run(struct vmm *vmm);
+
+#endif
