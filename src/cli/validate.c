@@ -78,6 +78,18 @@ static int check_creatable(const char *what, const char *path, char *err, size_t
     return check_parent_dir(what, path, err, errlen);
 }
 
+/*
+ * A UNIX socket we bind at start: its directory must exist, and a file
+ * already there may only be a (stale) socket, which start replaces.
+ */
+static int check_socket_to_bind(const char *what, const char *path, char *err, size_t errlen)
+{
+    struct stat st;
+    if (lstat(path, &st) == 0 && !S_ISSOCK(st.st_mode))
+        return fail(err, errlen, EEXIST, "%s \"%s\": exists and is not a socket", what, path);
+    return check_parent_dir(what, path, err, errlen);
+}
+
 static int check_blk(const struct dev_blk *b, char *err, size_t errlen)
 {
     return check_openable("--device virtio-blk path", b->path, b->readonly ? O_RDONLY : O_RDWR,
@@ -144,8 +156,8 @@ static int check_device(const struct dev_config *d, char *err, size_t errlen)
     case DEV_VSOCK:
         /* In listen mode we create the socket; in connect mode it may appear later. */
         if (d->vsock.listen)
-            return check_parent_dir("--device virtio-vsock socketURL", d->vsock.socket_url, err,
-                                    errlen);
+            return check_socket_to_bind("--device virtio-vsock socketURL", d->vsock.socket_url, err,
+                                        errlen);
         return 0;
     case DEV_FS:
         if (stat(d->fs.shared_dir, &st) < 0) {
@@ -233,7 +245,7 @@ int cli_validate(const struct vm_config *cfg, char *err, size_t errlen)
             return r;
     }
     if (cfg->rest.scheme == REST_UNIX) {
-        r = check_parent_dir("--restful-uri", cfg->rest.path, err, errlen);
+        r = check_socket_to_bind("--restful-uri", cfg->rest.path, err, errlen);
         if (r < 0)
             return r;
     }

@@ -251,6 +251,22 @@ static void test_created_files_need_their_directory(void **state)
                 ENOENT, "socketURL", "nodir");
 }
 
+static void test_sockets_we_bind(void **state)
+{
+    (void)state;
+    /* A stale socket is fine (start replaces it); any other file is not. */
+    assert_int_equal(VALIDATE("--restful-uri", P("unix://%s/net.sock", dir)), 0);
+    expect_fail(VALIDATE("--restful-uri", P("unix://%s/file.txt", dir)), EEXIST, "--restful-uri",
+                "exists and is not a socket");
+    expect_fail(VALIDATE("--restful-uri", P("unix://%s/shared", dir)), EEXIST, "--restful-uri",
+                "shared");
+    expect_fail(VALIDATE("--device", P("virtio-vsock,port=1,socketURL=%s/file.txt,listen", dir)),
+                EEXIST, "socketURL", "exists and is not a socket");
+    /* connect: the socket belongs to someone else and may appear later. */
+    assert_int_equal(
+        VALIDATE("--device", P("virtio-vsock,port=1,socketURL=%s/file.txt,connect", dir)), 0);
+}
+
 static void test_memory_above_host(void **state)
 {
     (void)state;
@@ -267,6 +283,7 @@ int main(void)
         cmocka_unit_test(test_net),
         cmocka_unit_test(test_boot_files),
         cmocka_unit_test(test_created_files_need_their_directory),
+        cmocka_unit_test(test_sockets_we_bind),
         cmocka_unit_test(test_memory_above_host),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
