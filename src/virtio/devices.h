@@ -18,6 +18,8 @@ struct virtio_dev;
 int virtio_blk_create(struct machine *m, const struct dev_blk *cfg, struct virtio_dev **out);
 /* virtio-console (5.3), one port (hvc0): log file, stdio or a pty. */
 int virtio_console_create(struct machine *m, const struct dev_serial *cfg, struct virtio_dev **out);
+/* The pty a console in pty mode created (for inspection), else NULL. */
+const char *virtio_console_pty_path(const struct virtio_dev *dev);
 /* virtio-rng (5.4) fed by getrandom(2). */
 int virtio_rng_create(struct machine *m, struct virtio_dev **out);
 /* virtio-balloon (5.5): inflated pages are punched out of the guest memfd. */
