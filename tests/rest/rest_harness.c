@@ -5,6 +5,8 @@
  *
  *   rest_harness tcp HOST PORT [IDLE_MS MAX_CONNS]
  *   rest_harness unix PATH [IDLE_MS MAX_CONNS]
+ *   rest_harness none            (prints "READY none" and exits 0 when
+ *                                 rest_start serves nothing, as it must)
  *
  * Prints "READY <tcp port>" once listening (or "FAIL <errno>" and exits 1),
  * then answers one line per command read from stdin:
@@ -59,8 +61,11 @@ int main(int argc, char **argv)
         rc.scheme = REST_UNIX;
         rc.path = argv[2];
         extra = 3;
+    } else if (argc >= 2 && strcmp(argv[1], "none") == 0) {
+        extra = 2; /* none://: no service, no server object */
     } else {
-        fprintf(stderr, "usage: %s tcp HOST PORT | unix PATH [IDLE_MS MAX_CONNS]\n", argv[0]);
+        fprintf(stderr, "usage: %s tcp HOST PORT | unix PATH [IDLE_MS MAX_CONNS] | none\n",
+                argv[0]);
         return 2;
     }
     if (argc == extra + 2) {
@@ -80,6 +85,11 @@ int main(int argc, char **argv)
         printf("FAIL %d\n", -r);
         fake_vm_free(vm);
         return 1;
+    }
+    if (rc.scheme == REST_NONE) {
+        printf(srv ? "FAIL server object for none://\n" : "READY none\n");
+        fake_vm_free(vm);
+        return srv ? 1 : 0;
     }
     printf("READY %u\n", rest_tcp_port(srv));
 

@@ -35,7 +35,8 @@ class Harness:
         self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=self.log, text=True, bufsize=1)
         self.ready = self.proc.stdout.readline().strip()
-        self.port = int(self.ready.split()[1]) if self.ready.startswith("READY") else None
+        fields = self.ready.split()
+        self.port = int(fields[1]) if fields[:1] == ["READY"] and fields[1].isdigit() else None
 
     def cmd(self, line):
         self.proc.stdin.write(line + "\n")
@@ -607,6 +608,11 @@ class Lifecycle(unittest.TestCase):
         self.assertTrue(partial.closed_by_peer())
         with self.assertRaises(ConnectionRefusedError):
             socket.create_connection(("127.0.0.1", port), timeout=2)
+        self.assertEqual(h.close(), 0)
+
+    def test_none_scheme_starts_nothing(self):
+        h = Harness("none")
+        self.assertEqual(h.ready, "READY none")
         self.assertEqual(h.close(), 0)
 
     def test_tcp_host_name_is_resolved(self):
