@@ -206,6 +206,8 @@ static int run_vm(const struct vm_config *cfg)
     }
     log_init(cfg->log_level, lf.fd);
 
+    /* A peer closing a socket (REST client, network backend) is an error to handle, not death. */
+    signal(SIGPIPE, SIG_IGN);
     r = sig_thread_start(&sigs);
     if (r < 0) {
         log_error("cannot set up signal handling: %s", strerror(-r));
