@@ -71,8 +71,12 @@ static void run_batch(struct blk_image *img, struct tracked *t, uint8_t *data, i
         uint64_t off = (uint64_t)((i * 37) % NREQ) * BLK * 3;
         t[i].iov[0] = (struct iovec){data + i * BLK, 1000};
         t[i].iov[1] = (struct iovec){data + i * BLK + 1000, BLK - 1000};
-        t[i].req = (struct blk_req){.op = op, .offset = off, .iov = t[i].iov, .iovcnt = 2,
-                                    .done = on_done, .opaque = &t[i]};
+        t[i].req = (struct blk_req){.op = op,
+                                    .offset = off,
+                                    .iov = t[i].iov,
+                                    .iovcnt = 2,
+                                    .done = on_done,
+                                    .opaque = &t[i]};
         assert_int_equal(blk_submit(img, &t[i].req), 0);
     }
     unsigned wakeups = wait_for(img, NREQ);
@@ -98,10 +102,10 @@ static void async_roundtrip(const char *path, enum blk_format fmt)
     /* Flush, write-zeroes and discard through the same path. */
     struct tracked z = {0}, d = {0}, f = {0};
     completed = 0;
-    z.req = (struct blk_req){.op = BLK_OP_WRITE_ZEROES, .offset = 0, .len = 3 * BLK,
-                             .done = on_done, .opaque = &z};
-    d.req = (struct blk_req){.op = BLK_OP_DISCARD, .offset = 65536, .len = 65536,
-                             .done = on_done, .opaque = &d};
+    z.req = (struct blk_req){
+        .op = BLK_OP_WRITE_ZEROES, .offset = 0, .len = 3 * BLK, .done = on_done, .opaque = &z};
+    d.req = (struct blk_req){
+        .op = BLK_OP_DISCARD, .offset = 65536, .len = 65536, .done = on_done, .opaque = &d};
     f.req = (struct blk_req){.op = BLK_OP_FLUSH, .done = on_done, .opaque = &f};
     assert_int_equal(blk_submit(img, &z.req), 0);
     assert_int_equal(blk_submit(img, &d.req), 0);
@@ -120,8 +124,12 @@ static void async_roundtrip(const char *path, enum blk_format fmt)
     struct tracked bad = {0};
     completed = 0;
     bad.iov[0] = (struct iovec){buf, BLK};
-    bad.req = (struct blk_req){.op = BLK_OP_READ, .offset = blk_size(img), .iov = bad.iov,
-                               .iovcnt = 1, .done = on_done, .opaque = &bad};
+    bad.req = (struct blk_req){.op = BLK_OP_READ,
+                               .offset = blk_size(img),
+                               .iov = bad.iov,
+                               .iovcnt = 1,
+                               .done = on_done,
+                               .opaque = &bad};
     assert_int_equal(blk_submit(img, &bad.req), 0);
     wait_for(img, 1);
     assert_int_equal(bad.req.result, -EINVAL);
@@ -132,8 +140,11 @@ static void async_roundtrip(const char *path, enum blk_format fmt)
     for (unsigned i = 0; i < NREQ; i++) {
         memset(&t[i], 0, sizeof(t[i]));
         t[i].iov[0] = (struct iovec){wdata + i * BLK, BLK};
-        t[i].req = (struct blk_req){.op = BLK_OP_WRITE, .offset = (uint64_t)i * BLK,
-                                    .iov = t[i].iov, .iovcnt = 1, .done = on_done,
+        t[i].req = (struct blk_req){.op = BLK_OP_WRITE,
+                                    .offset = (uint64_t)i * BLK,
+                                    .iov = t[i].iov,
+                                    .iovcnt = 1,
+                                    .done = on_done,
                                     .opaque = &t[i]};
         assert_int_equal(blk_submit(img, &t[i].req), 0);
     }
