@@ -15,6 +15,7 @@
 
 #include "cli/args.h"
 #include "cli/config.h"
+#include "cli/devopts.h"
 
 static struct vm_config cfg;
 static enum cli_action act;
@@ -753,6 +754,88 @@ static void test_device_grammar_errors(void **state)
     expect_err(parse_argv(argv), "--device", "too many devices");
 }
 
+/* Every key of every device: given bare where a value is needed, or a bad boolean. */
+static void test_device_key_value_errors(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *spec, *why;
+    } bad[] = {
+        {"virtio-blk,path=/a,format", "format needs a value"},
+        {"virtio-blk,path=/a,deviceId", "deviceId needs a value"},
+        {"virtio-net,unixSocketPath", "unixSocketPath needs a value"},
+        {"virtio-net,type", "type needs a value"},
+        {"virtio-net,type=unixgram,path", "path needs a value"},
+        {"virtio-net,type=unixgram,fd", "fd needs a value"},
+        {"virtio-net,nat=maybe", "invalid value nat=maybe"},
+        {"virtio-net,nat,mac", "mac needs a value"},
+        {"virtio-net,unixSocketPath=/s,vfkitMagic=2", "invalid value vfkitMagic=2"},
+        {"virtio-serial,logFilePath", "logFilePath needs a value"},
+        {"virtio-serial,stdio=maybe", "invalid value stdio=maybe"},
+        {"virtio-serial,pty=maybe", "invalid value pty=maybe"},
+        {"virtio-vsock,port", "port needs a value"},
+        {"virtio-vsock,port=1,socketURL", "socketURL needs a value"},
+        {"virtio-vsock,port=1,socketURL=/a,listen=maybe", "invalid value listen=maybe"},
+        {"virtio-vsock,port=1,socketURL=/a,connect=maybe", "invalid value connect=maybe"},
+        {"virtio-fs,sharedDir", "sharedDir needs a value"},
+        {"virtio-fs,sharedDir=/a,mountTag", "mountTag needs a value"},
+        {"virtio-gpu,width", "width needs a value"},
+        {"virtio-gpu,height=x", "invalid number height=x"},
+        {"virtio-input,keyboard=maybe", "invalid value keyboard=maybe"},
+        {"virtio-input,pointing=maybe", "invalid value pointing=maybe"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char quoted[128];
+        snprintf(quoted, sizeof(quoted), "--device \"%s\"", bad[i].spec);
+        expect_err(PARSE(BASE, "--device", bad[i].spec), quoted, bad[i].why);
+    }
+}
+
+/* The value-grammar helpers on their own, including inputs argv cannot produce. */
+static void test_value_helpers(void **state)
+{
+    (void)state;
+    struct vm_config c;
+    vm_config_init(&c);
+    assert_int_equal(parse_device("", &c, err, sizeof(err)), -EINVAL);
+    assert_non_null(strstr(err, "--device \"\": empty value"));
+    assert_int_equal(parse_bootloader("", &c, err, sizeof(err)), -EINVAL);
+    assert_int_equal(parse_timesync("", &c, err, sizeof(err)), -EINVAL);
+    assert_int_equal(c.n_devices, 0);
+    vm_config_free(&c);
+
+    uint64_t v;
+    assert_int_equal(parse_u64("18446744073709551615", &v), 0);
+    assert_true(v == UINT64_MAX);
+    assert_int_equal(parse_u64("18446744073709551616", &v), -ERANGE);
+    assert_int_equal(parse_u64("", &v), -EINVAL);
+    assert_int_equal(parse_u64("1a", &v), -EINVAL);
+
+    bool b;
+    assert_int_equal(parse_bool("on", &b), 0);
+    assert_true(b);
+    assert_int_equal(parse_bool("off", &b), 0);
+    assert_false(b);
+    assert_int_equal(parse_bool("True", &b), -EINVAL);
+    assert_int_equal(parse_bool("1", &b), -EINVAL);
+
+    uint8_t mac[6];
+    assert_int_equal(parse_mac("aA:bB:0c:D0:e1:F2", mac), 0);
+    static const uint8_t want[6] = {0xaa, 0xbb, 0x0c, 0xd0, 0xe1, 0xf2};
+    assert_memory_equal(mac, want, 6);
+    assert_int_equal(parse_mac("aa:bb:cc:dd:ee:f", mac), -EINVAL);
+    assert_int_equal(parse_mac("aa:bb:cc:dd:ee:fg", mac), -EINVAL);
+    assert_int_equal(parse_mac("aa:bb:cc:dd:ee-ff", mac), -EINVAL);
+    assert_int_equal(sun_path_max(), 107);
+
+    /* A message that does not fit is cut, never overrun. */
+    char small[16];
+    memset(small, 'x', sizeof(small));
+    assert_int_equal(parse_device("virtio-foo", &c, small, 8), -EINVAL);
+    assert_int_equal(strlen(small), 7);
+    assert_int_equal(small[8], 'x');
+}
+
 /* ---- argv shape and actions ---- */
 
 static void test_argv_errors(void **state)
@@ -915,6 +998,8 @@ int main(void)
         T(test_virtio_fs),
         T(test_simple_devices),
         T(test_device_grammar_errors),
+        T(test_device_key_value_errors),
+        T(test_value_helpers),
         T(test_argv_errors),
         T(test_actions),
         T(test_usage_md_examples),

@@ -242,6 +242,8 @@ static void test_created_files_need_their_directory(void **state)
     (void)state;
     expect_fail(VALIDATE("--pidfile", P("%s/nodir/vm.pid", dir)), ENOENT, "--pidfile", "nodir");
     expect_fail(VALIDATE("--log-file", P("%s/nodir/vm.log", dir)), ENOENT, "--log-file", "nodir");
+    expect_fail(VALIDATE("--pidfile", P("%s/file.txt/vm.pid", dir)), ENOTDIR, "--pidfile",
+                "file.txt is not a directory");
     expect_fail(VALIDATE("--log-file", P("%s/shared", dir)), EISDIR, "--log-file", "shared");
     expect_fail(VALIDATE("--restful-uri", P("unix://%s/nodir/rest.sock", dir)), ENOENT,
                 "--restful-uri", "nodir");
