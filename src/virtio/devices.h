@@ -9,6 +9,8 @@
 #ifndef KRUNKIT_VIRTIO_DEVICES_H
 #define KRUNKIT_VIRTIO_DEVICES_H
 
+#include <stdint.h>
+
 #include "cli/config.h"
 #include "vmm/machine.h"
 
@@ -24,6 +26,19 @@ const char *virtio_console_pty_path(const struct virtio_dev *dev);
 int virtio_rng_create(struct machine *m, struct virtio_dev **out);
 /* virtio-balloon (5.5): inflated pages are punched out of the guest memfd. */
 int virtio_balloon_create(struct machine *m, struct virtio_dev **out);
+
+struct virtio_balloon_info {
+    uint32_t target_pages; /* 4 KiB pages we asked the guest for */
+    uint32_t actual_pages; /* pages the guest says it holds */
+    uint64_t pages_freed;  /* pages punched out of guest RAM so far (inflate + reporting) */
+    uint32_t stats_valid;  /* bit per statistics tag (5.5.6.3) present in stats[] */
+    uint64_t stats[16];    /* VIRTIO_BALLOON_S_* values, as the guest last sent them */
+};
+/* Ask the guest to hold `pages` 4 KiB pages in the balloon (config change). */
+int virtio_balloon_set_target(struct virtio_dev *dev, uint32_t pages);
+int virtio_balloon_info(struct virtio_dev *dev, struct virtio_balloon_info *info);
+/* Give the guest its statistics buffer back so it sends fresh numbers; -EAGAIN if none held. */
+int virtio_balloon_request_stats(struct virtio_dev *dev);
 
 /* Stops the device's thread, unregisters it, closes its backend, frees it. */
 void virtio_dev_destroy(struct virtio_dev *dev);

@@ -1,0 +1,334 @@
+/*
+ * virtio-balloon (virtio 1.2, section 5.5): the host asks the guest to give
+ * back memory by raising num_pages in the configuration space; the guest
+ * sends the 4 KiB page frame numbers it gave up on inflateq and the ones it
+ * takes back on deflateq, and reports how many it holds in `actual`.
+ *
+ * Guest RAM is a shared memfd mapping, where MADV_DONTNEED only drops our
+ * page table entries and leaves the pages in the file; fallocate(PUNCH_HOLE)
+ * on the memfd really frees them (and KVM's mappings follow through its MMU
+ * notifier). A deflated page needs nothing: the hole reads back as zeroes
+ * on the guest's next touch.
+ *
+ * Also offered: VIRTIO_BALLOON_F_STATS_VQ (5.5.6.3: the guest's buffer is
+ * held and returned when we want fresh numbers), DEFLATE_ON_OOM, and
+ * free page reporting (VIRTIO_BALLOON_F_PAGE_REPORTING, 5.5.6.6), where
+ * each device-writable buffer on reporting_vq *is* a free range of guest
+ * RAM, punched the same way. Queues are numbered without gaps: inflateq 0,
+ * deflateq 1, statsq 2, reporting_vq 3 (no FREE_PAGE_HINT queue).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "cli/log.h"
+#include "virtio/devices.h"
+#include "virtio/pci.h"
+
+#define VIRTIO_BALLOON_F_STATS_VQ 1
+#define VIRTIO_BALLOON_F_DEFLATE_ON_OOM 2
+#define VIRTIO_BALLOON_F_PAGE_REPORTING 5
+
+#define BALLOON_PAGE_SHIFT 12
+#define BALLOON_PAGE_SIZE (1ull << BALLOON_PAGE_SHIFT)
+#define BALLOON_QUEUE_SIZE 128
+#define INFLATE_Q 0
+#define DEFLATE_Q 1
+#define STATS_Q 2
+#define REPORTING_Q 3
+#define NUM_QUEUES 4
+#define CFG_NUM_PAGES 0
+#define CFG_ACTUAL 4
+#define CFG_LEN 8
+#define BALLOON_NR_STATS 16
+
+struct virtio_balloon {
+    struct virtio_dev vdev;
+    uint32_t num_pages; /* target, host-owned */
+    uint32_t actual;    /* guest-owned */
+    uint64_t pages_freed;
+    struct virtq_elem *stats_elem; /* held until we want new statistics */
+    uint64_t stats[BALLOON_NR_STATS];
+    uint32_t stats_valid; /* bit per tag */
+};
+
+static struct virtio_balloon *to_balloon(struct virtio_dev *dev)
+{
+    return (struct virtio_balloon *)dev;
+}
+
+/* Free [host, host+len) of guest RAM, which lies inside region r. */
+static int release(const struct guest_mem *gm, const struct guest_mem_region *r, uint8_t *host,
+                   uint64_t len)
+{
+    if (gm->fd >= 0) {
+        uint64_t off = r->fd_offset + (uint64_t)(host - r->host);
+        if (fallocate(gm->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off, (off_t)len) ==
+            0)
+            return 0;
+        log_debug("virtio-balloon: punching guest RAM: %m");
+    }
+    return madvise(host, len, MADV_DONTNEED) == 0 ? 0 : -errno;
+}
+
+static const struct guest_mem_region *region_of_gpa(const struct guest_mem *gm, uint64_t gpa,
+                                                    uint64_t len)
+{
+    for (unsigned i = 0; i < gm->nr_regions; i++) {
+        const struct guest_mem_region *r = &gm->regions[i];
+        if (gpa >= r->gpa && gpa - r->gpa <= r->size && len <= r->size - (gpa - r->gpa))
+            return r;
+    }
+    return NULL;
+}
+
+static const struct guest_mem_region *region_of_host(const struct guest_mem *gm, const void *p,
+                                                     uint64_t len)
+{
+    for (unsigned i = 0; i < gm->nr_regions; i++) {
+        const struct guest_mem_region *r = &gm->regions[i];
+        const uint8_t *h = p;
+        if (h >= r->host && (uint64_t)(h - r->host) <= r->size &&
+            len <= r->size - (uint64_t)(h - r->host))
+            return r;
+    }
+    return NULL;
+}
+
+static void release_pfns(struct virtio_balloon *b, uint64_t first, uint64_t count)
+{
+    const struct guest_mem *gm = b->vdev.m->mem;
+    uint64_t gpa = first << BALLOON_PAGE_SHIFT, len = count << BALLOON_PAGE_SHIFT;
+    const struct guest_mem_region *r = region_of_gpa(gm, gpa, len);
+    if (!r) {
+        /* The run may straddle regions or leave RAM: go page by page. */
+        if (count > 1) {
+            for (uint64_t i = 0; i < count; i++)
+                release_pfns(b, first + i, 1);
+        }
+        return;
+    }
+    if (release(gm, r, r->host + (gpa - r->gpa), len) == 0)
+        b->pages_freed += count;
+}
+
+/* inflateq: le32 PFNs; contiguous runs are released in one call. */
+static void handle_inflate(struct virtio_balloon *b, struct virtq_elem *e)
+{
+    uint64_t run_start = 0, run_len = 0;
+    for (uint64_t off = 0; off + 4 <= e->out_len; off += 4) {
+        uint32_t pfn;
+        virtq_elem_read(e, off, &pfn, 4);
+        if (run_len && pfn == run_start + run_len) {
+            run_len++;
+            continue;
+        }
+        if (run_len)
+            release_pfns(b, run_start, run_len);
+        run_start = pfn;
+        run_len = 1;
+    }
+    if (run_len)
+        release_pfns(b, run_start, run_len);
+}
+
+/* reporting_vq: every buffer is a free, page-aligned range of guest RAM. */
+static void handle_report(struct virtio_balloon *b, struct virtq_elem *e)
+{
+    const struct guest_mem *gm = b->vdev.m->mem;
+    for (unsigned i = e->nr_out; i < e->nr_out + e->nr_in; i++) {
+        uint8_t *p = e->iov[i].iov_base;
+        uint64_t len = e->iov[i].iov_len;
+        const struct guest_mem_region *r = region_of_host(gm, p, len);
+        /* Only whole host pages: never free a neighbour's data. */
+        uintptr_t start = ((uintptr_t)p + BALLOON_PAGE_SIZE - 1) & ~(BALLOON_PAGE_SIZE - 1);
+        uintptr_t end = ((uintptr_t)p + len) & ~(BALLOON_PAGE_SIZE - 1);
+        if (r && end > start && release(gm, r, (uint8_t *)start, end - start) == 0)
+            b->pages_freed += (end - start) >> BALLOON_PAGE_SHIFT;
+    }
+}
+
+/* statsq: {le16 tag, le64 val} entries, packed (5.5.6.3). */
+static void handle_stats(struct virtio_balloon *b, struct virtq_elem *e)
+{
+    for (uint64_t off = 0; off + 10 <= e->out_len; off += 10) {
+        uint8_t ent[10];
+        virtq_elem_read(e, off, ent, sizeof(ent));
+        uint16_t tag;
+        uint64_t val;
+        memcpy(&tag, ent, 2);
+        memcpy(&val, ent + 2, 8);
+        if (tag < BALLOON_NR_STATS) {
+            b->stats[tag] = val;
+            b->stats_valid |= 1u << tag;
+        }
+    }
+}
+
+/*
+ * What queue q is for: queues of features the driver did not take are
+ * left out of the numbering (as Linux numbers them), so the reporting
+ * queue is 2 without STATS_VQ.
+ */
+static unsigned queue_role(struct virtio_dev *dev, unsigned q)
+{
+    if (q == STATS_Q && !virtio_has_feature(dev, VIRTIO_BALLOON_F_STATS_VQ))
+        return REPORTING_Q;
+    return q;
+}
+
+static void balloon_queue_notify(struct virtio_dev *dev, unsigned qi)
+{
+    struct virtio_balloon *b = to_balloon(dev);
+    struct virtq *vq = virtio_vq(dev, qi);
+    unsigned q = queue_role(dev, qi);
+    struct virtq_elem *e;
+    int rc;
+    if (q == REPORTING_Q && !virtio_has_feature(dev, VIRTIO_BALLOON_F_PAGE_REPORTING))
+        return;
+    if (q == STATS_Q) {
+        while ((rc = virtq_pop(vq, &e)) > 0) {
+            handle_stats(b, e);
+            if (b->stats_elem) {
+                /* A second buffer: give the older one back. */
+                virtq_push(vq, b->stats_elem->head, 0);
+                free(b->stats_elem);
+            }
+            b->stats_elem = e;
+        }
+        virtio_queue_flush(dev, qi);
+        return;
+    }
+    for (;;) {
+        virtq_disable_notify(vq);
+        while ((rc = virtq_pop(vq, &e)) > 0) {
+            if (q == INFLATE_Q)
+                handle_inflate(b, e);
+            else if (q == REPORTING_Q)
+                handle_report(b, e);
+            /* deflateq: the pages come back on their own at the next touch. */
+            virtq_push(vq, e->head, 0);
+            free(e);
+        }
+        if (rc < 0 || !virtq_enable_notify(vq))
+            break;
+    }
+    virtio_queue_flush(dev, qi);
+}
+
+static void balloon_config_read(struct virtio_dev *dev, unsigned off, void *data, unsigned len)
+{
+    struct virtio_balloon *b = to_balloon(dev);
+    uint8_t cfg[CFG_LEN];
+    memcpy(cfg + CFG_NUM_PAGES, &b->num_pages, 4);
+    memcpy(cfg + CFG_ACTUAL, &b->actual, 4);
+    if (off + len <= sizeof(cfg))
+        memcpy(data, cfg + off, len);
+}
+
+static void balloon_config_write(struct virtio_dev *dev, unsigned off, const void *data,
+                                 unsigned len)
+{
+    struct virtio_balloon *b = to_balloon(dev);
+    /* Only `actual` is the driver's; allow partial writes of it. */
+    if (off >= CFG_ACTUAL && off + len <= CFG_LEN) {
+        uint8_t bytes[4];
+        memcpy(bytes, &b->actual, 4);
+        memcpy(bytes + (off - CFG_ACTUAL), data, len);
+        memcpy(&b->actual, bytes, 4);
+    }
+}
+
+static void balloon_reset(struct virtio_dev *dev)
+{
+    struct virtio_balloon *b = to_balloon(dev);
+    free(b->stats_elem);
+    b->stats_elem = NULL;
+    b->actual = 0;
+}
+
+static void balloon_destroy(struct virtio_dev *dev)
+{
+    balloon_reset(dev);
+    free(dev);
+}
+
+static const struct virtio_dev_ops balloon_ops = {
+    .queue_notify = balloon_queue_notify,
+    .config_read = balloon_config_read,
+    .config_write = balloon_config_write,
+    .reset = balloon_reset,
+    .destroy = balloon_destroy,
+};
+
+int virtio_balloon_create(struct machine *m, struct virtio_dev **out)
+{
+    struct virtio_balloon *b = calloc(1, sizeof(*b));
+    if (!b)
+        return -ENOMEM;
+    struct virtio_dev *dev = &b->vdev;
+    uint64_t features = 1ull << VIRTIO_BALLOON_F_STATS_VQ |
+                        1ull << VIRTIO_BALLOON_F_DEFLATE_ON_OOM |
+                        1ull << VIRTIO_BALLOON_F_PAGE_REPORTING;
+    /* Class "other" (0xff00), as for other virtio devices without a PCI class. */
+    int rc = virtio_pci_init(dev, m, "virtio-balloon", VIRTIO_ID_BALLOON, 0xff0000, NUM_QUEUES,
+                             BALLOON_QUEUE_SIZE, features, CFG_LEN, &balloon_ops);
+    if (rc == 0)
+        rc = virtio_pci_start(dev);
+    if (rc) {
+        log_error("virtio-balloon: cannot create: %s", strerror(-rc));
+        virtio_pci_destroy(dev);
+        return rc;
+    }
+    *out = dev;
+    return 0;
+}
+
+int virtio_balloon_set_target(struct virtio_dev *dev, uint32_t pages)
+{
+    if (dev->device_id != VIRTIO_ID_BALLOON)
+        return -EINVAL;
+    struct virtio_balloon *b = to_balloon(dev);
+    pthread_mutex_lock(&dev->lock);
+    if (b->num_pages != pages) {
+        b->num_pages = pages;
+        virtio_notify_config(dev);
+    }
+    pthread_mutex_unlock(&dev->lock);
+    return 0;
+}
+
+int virtio_balloon_info(struct virtio_dev *dev, struct virtio_balloon_info *info)
+{
+    if (dev->device_id != VIRTIO_ID_BALLOON)
+        return -EINVAL;
+    struct virtio_balloon *b = to_balloon(dev);
+    pthread_mutex_lock(&dev->lock);
+    info->target_pages = b->num_pages;
+    info->actual_pages = b->actual;
+    info->pages_freed = b->pages_freed;
+    info->stats_valid = b->stats_valid;
+    memcpy(info->stats, b->stats, sizeof(info->stats));
+    pthread_mutex_unlock(&dev->lock);
+    return 0;
+}
+
+int virtio_balloon_request_stats(struct virtio_dev *dev)
+{
+    if (dev->device_id != VIRTIO_ID_BALLOON)
+        return -EINVAL;
+    struct virtio_balloon *b = to_balloon(dev);
+    int rc = -EAGAIN;
+    pthread_mutex_lock(&dev->lock);
+    if (b->stats_elem && virtio_running(dev)) {
+        virtq_push(virtio_vq(dev, STATS_Q), b->stats_elem->head, 0);
+        free(b->stats_elem);
+        b->stats_elem = NULL;
+        virtio_queue_flush(dev, STATS_Q);
+        rc = 0;
+    }
+    pthread_mutex_unlock(&dev->lock);
+    return rc;
+}

@@ -1,0 +1,260 @@
+/*
+ * virtio-balloon (src/virtio/balloon.c) over a memfd-backed fake guest
+ * RAM: inflating punches the pages out of the memfd (its allocated size
+ * drops, the pages read back as zero), deflate, free page reporting, the
+ * target/actual configuration fields and the statistics queue.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "support/fake_guest_mem.h"
+#include "support/fake_hooks.h"
+#include "support/virtio_driver.h"
+#include "virtio/devices.h"
+#include "virtio/pci.h"
+
+#define RAM_SIZE (16u << 20)
+#define HEAP_START 0x10000
+#define HEAP_END 0x100000
+#define WAIT_MS 5000
+#define INFLATE 0
+#define DEFLATE 1
+#define STATS 2
+#define REPORT 3
+#define F_STATS 1
+#define F_REPORTING 5
+#define PAGE 4096u
+
+struct fixture {
+    struct guest_mem gm;
+    struct fake_vm vm;
+    struct virtio_dev *dev;
+    struct vdrv drv;
+    uint16_t used[4];
+};
+
+static void start(struct fixture *f, uint64_t features)
+{
+    struct vdrv *d = &f->drv;
+    vdrv_enable_msix(d, 5);
+    assert_true(vdrv_negotiate(d, features) & VIRTIO_STATUS_FEATURES_OK);
+    vdrv_write(d, VIRTIO_PCI_COMMON_MSIX, 0, 2);
+    unsigned nq = 2 + !!(d->features & 1ull << F_STATS) + !!(d->features & 1ull << F_REPORTING);
+    for (unsigned q = 0; q < nq; q++)
+        assert_int_equal(vdrv_setup_queue(d, q, 32, (uint16_t)(q + 1)), 1);
+    vdrv_driver_ok(d);
+}
+
+static int setup(void **state)
+{
+    struct fixture *f = calloc(1, sizeof(*f));
+    assert_non_null(f);
+    assert_int_equal(fake_guest_mem_init(&f->gm, 0, RAM_SIZE), 0);
+    assert_int_equal(fake_vm_init(&f->vm, &f->gm), 0);
+    assert_int_equal(virtio_balloon_create(&f->vm.m, &f->dev), 0);
+    vdrv_init(&f->drv, &f->vm, &f->dev->pci, HEAP_START, HEAP_END);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+    virtio_dev_destroy(f->dev);
+    fake_vm_destroy(&f->vm);
+    fake_guest_mem_free(&f->gm);
+    free(f);
+    return 0;
+}
+
+/* Send a device-readable buffer on q and wait for it to come back. */
+static void send(struct fixture *f, unsigned q, const void *data, uint32_t len)
+{
+    struct vdrv *d = &f->drv;
+    uint64_t g = vdrv_alloc(d, len, 8);
+    memcpy(vdrv_host(d, g, len), data, len);
+    struct vdrv_buf b = {g, len, false};
+    vdrv_add_chain(d, q, &b, 1);
+    vdrv_kick(d, q);
+    assert_true(vdrv_wait_used(d, q, ++f->used[q], WAIT_MS, NULL));
+}
+
+static void fill(struct fixture *f, uint64_t gpa, uint64_t len, int c)
+{
+    memset(gm_ptr(&f->gm, gpa, len), c, len);
+}
+
+static bool all_zero(struct fixture *f, uint64_t gpa, uint64_t len)
+{
+    const uint8_t *p = gm_ptr(&f->gm, gpa, len);
+    for (uint64_t i = 0; i < len; i++)
+        if (p[i])
+            return false;
+    return true;
+}
+
+static void test_target_and_actual(void **state)
+{
+    struct fixture *f = *state;
+    start(f, ~0ull);
+    assert_int_equal(pci_config_read(&f->dev->pci, PCI_DEVICE_ID, 2), 0x1045);
+    assert_int_equal(vdrv_read(&f->drv, VIRTIO_BAR_DEVICE, 4), 0);
+    assert_int_equal(virtio_balloon_set_target(f->dev, 256), 0);
+    assert_int_equal(vdrv_read(&f->drv, VIRTIO_BAR_DEVICE, 4), 256);
+    /* A configuration change interrupt on the config vector. */
+    assert_int_equal(vdrv_take_irqs(&f->drv, 0, WAIT_MS), 1);
+    assert_int_equal(vdrv_read(&f->drv, VIRTIO_BAR_ISR, 1) & 2, 2);
+    /* The driver may write `actual`, not num_pages. */
+    vdrv_write(&f->drv, VIRTIO_BAR_DEVICE + 4, 200, 4);
+    vdrv_write(&f->drv, VIRTIO_BAR_DEVICE, 7, 4);
+    struct virtio_balloon_info info;
+    assert_int_equal(virtio_balloon_info(f->dev, &info), 0);
+    assert_int_equal(info.target_pages, 256);
+    assert_int_equal(info.actual_pages, 200);
+    assert_int_equal(vdrv_read(&f->drv, VIRTIO_BAR_DEVICE + 4, 4), 200);
+}
+
+static void test_inflate_punches_memfd(void **state)
+{
+    struct fixture *f = *state;
+    start(f, ~0ull);
+    const uint64_t base = 4u << 20, len = 1u << 20;
+    fill(f, base, len, 0x5a);
+    fill(f, base + len, PAGE, 0x77); /* neighbour that must survive */
+    fill(f, base + 2 * len, PAGE, 0x33);
+    uint64_t before = fake_guest_mem_allocated(&f->gm);
+    assert_true(before >= len);
+
+    /* 256 contiguous PFNs, one PFN outside RAM (ignored), then one more page. */
+    uint32_t pfns[258];
+    for (unsigned i = 0; i < 256; i++)
+        pfns[i] = (uint32_t)(base / PAGE + i);
+    pfns[256] = 0xfffffff0u;
+    pfns[257] = (uint32_t)((base + 2 * len) / PAGE);
+    send(f, INFLATE, pfns, sizeof(pfns));
+
+    uint64_t after = fake_guest_mem_allocated(&f->gm);
+    /* 257 pages freed; the request itself may have touched up to two new heap pages. */
+    assert_true(before - after >= len + PAGE - 2 * PAGE);
+    assert_true(all_zero(f, base, len));
+    assert_true(all_zero(f, base + 2 * len, PAGE));
+    assert_int_equal(*(uint8_t *)gm_ptr(&f->gm, base + len, 1), 0x77);
+    struct virtio_balloon_info info;
+    virtio_balloon_info(f->dev, &info);
+    assert_int_equal(info.pages_freed, 257);
+
+    /* Deflate: the pages are simply usable again. */
+    send(f, DEFLATE, pfns, 256 * 4);
+    fill(f, base, PAGE, 1);
+    assert_int_equal(*(uint8_t *)gm_ptr(&f->gm, base, 1), 1);
+    assert_false(vdrv_status(&f->drv) & VIRTIO_STATUS_NEEDS_RESET);
+}
+
+static void test_free_page_reporting(void **state)
+{
+    struct fixture *f = *state;
+    start(f, ~0ull);
+    assert_true(f->drv.features & 1ull << F_REPORTING);
+    const uint64_t base = 8u << 20, len = 2u << 20;
+    fill(f, base, len, 0x42);
+    uint64_t before = fake_guest_mem_allocated(&f->gm);
+    struct vdrv_buf b = {base, (uint32_t)len, true};
+    vdrv_add_chain(&f->drv, REPORT, &b, 1);
+    vdrv_kick(&f->drv, REPORT);
+    assert_true(vdrv_wait_used(&f->drv, REPORT, 1, WAIT_MS, NULL));
+    assert_true(before - fake_guest_mem_allocated(&f->gm) >= len);
+    assert_true(all_zero(f, base, len));
+}
+
+static void test_reporting_without_stats(void **state)
+{
+    struct fixture *f = *state;
+    /* Without STATS_VQ the reporting queue is number 2. */
+    start(f, ~(1ull << F_STATS));
+    const uint64_t base = 8u << 20, len = 1u << 20;
+    fill(f, base, len, 0x42);
+    struct vdrv_buf b = {base, (uint32_t)len, true};
+    vdrv_add_chain(&f->drv, 2, &b, 1);
+    vdrv_kick(&f->drv, 2);
+    assert_true(vdrv_wait_used(&f->drv, 2, 1, WAIT_MS, NULL));
+    assert_true(all_zero(f, base, len));
+}
+
+static void put_stat(uint8_t *p, uint16_t tag, uint64_t val)
+{
+    memcpy(p, &tag, 2);
+    memcpy(p + 2, &val, 8);
+}
+
+static void test_stats(void **state)
+{
+    struct fixture *f = *state;
+    start(f, ~0ull);
+    struct vdrv *d = &f->drv;
+    uint64_t g = vdrv_alloc(d, 30, 8);
+    uint8_t *p = vdrv_host(d, g, 30);
+    put_stat(p, 4, 1234);      /* MEMFREE */
+    put_stat(p + 10, 5, 5678); /* MEMTOT */
+    put_stat(p + 20, 99, 1);   /* unknown tag: ignored */
+    struct vdrv_buf b = {g, 30, false};
+    vdrv_add_chain(d, STATS, &b, 1);
+    vdrv_kick(d, STATS);
+    struct virtio_balloon_info info = {0};
+    for (int i = 0; i < WAIT_MS && !(info.stats_valid & (1u << 5)); i++) {
+        vdrv_take_irqs(d, 0, 1);
+        virtio_balloon_info(f->dev, &info);
+    }
+    assert_int_equal(info.stats[4], 1234);
+    assert_int_equal(info.stats[5], 5678);
+    assert_int_equal(info.stats_valid, (1u << 4) | (1u << 5));
+    /* The buffer is held until we ask for new numbers. */
+    assert_false(vdrv_wait_used(d, STATS, 1, 20, NULL));
+    assert_int_equal(virtio_balloon_request_stats(f->dev), 0);
+    assert_true(vdrv_wait_used(d, STATS, 1, WAIT_MS, NULL));
+    assert_int_equal(virtio_balloon_request_stats(f->dev), -EAGAIN);
+    put_stat(p, 4, 999);
+    vdrv_add_chain(d, STATS, &b, 1);
+    vdrv_kick(d, STATS);
+    for (int i = 0; i < WAIT_MS && info.stats[4] != 999; i++) {
+        vdrv_take_irqs(d, 0, 1);
+        virtio_balloon_info(f->dev, &info);
+    }
+    assert_int_equal(info.stats[4], 999);
+}
+
+static void test_wrong_device(void **state)
+{
+    (void)state;
+    struct guest_mem gm;
+    struct fake_vm vm;
+    struct virtio_dev *rng;
+    assert_int_equal(fake_guest_mem_init(&gm, 0, RAM_SIZE), 0);
+    assert_int_equal(fake_vm_init(&vm, &gm), 0);
+    assert_int_equal(virtio_rng_create(&vm.m, &rng), 0);
+    assert_int_equal(virtio_balloon_set_target(rng, 1), -EINVAL);
+    virtio_dev_destroy(rng);
+    fake_vm_destroy(&vm);
+    fake_guest_mem_free(&gm);
+}
+
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        T(test_target_and_actual),
+        T(test_inflate_punches_memfd),
+        T(test_free_page_reporting),
+        T(test_reporting_without_stats),
+        T(test_stats),
+        cmocka_unit_test(test_wrong_device),
+    };
+    return cmocka_run_group_tests_name("virtio-balloon", tests, NULL, NULL);
+}
