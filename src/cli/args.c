@@ -442,6 +442,8 @@ int cli_parse(int argc, char **argv, struct vm_config *cfg, enum cli_action *act
             r = errf(err, errlen, "option %s \"%s\": expected true, false, on or off", name, value);
             goto fail;
         }
+        if ((d->id == OPT_HELP || d->id == OPT_VERSION) && !flag)
+            continue;
         if (d->id == OPT_HELP || d->id == OPT_VERSION) {
             vm_config_free(cfg);
             *action = d->id == OPT_HELP ? CLI_HELP : CLI_VERSION;

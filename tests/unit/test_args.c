@@ -863,6 +863,9 @@ static void test_actions(void **state)
     assert_int_equal(act, CLI_HELP);
     OK_RAW("--version");
     assert_int_equal(act, CLI_VERSION);
+    OK("--help=false", "--version=off");
+    assert_int_equal(act, CLI_RUN);
+    ERR("--help", "\"maybe\"", "--help=maybe");
     /* Parsing stops at --help/--version; cpus and memory are not needed. */
     OK_RAW("--cpus", "2", "--version", "--cpus", "0");
     assert_int_equal(act, CLI_VERSION);
