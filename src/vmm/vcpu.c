@@ -192,9 +192,15 @@ static void *vcpu_thread(void *arg)
         struct kvm_run *run = v->run;
         switch (run->exit_reason) {
         case KVM_EXIT_IO:
+            v->io_exits++;
+            if (run->io.port == v->hot_port)
+                v->hot_port_exits++;
+            else if (v->hot_port_exits-- <= 1)
+                v->hot_port = run->io.port, v->hot_port_exits = 1;
             handle_io(v);
             break;
         case KVM_EXIT_MMIO:
+            v->mmio_exits++;
             io_bus_access(&vmm->mmio, run->mmio.phys_addr, run->mmio.data, run->mmio.len,
                           run->mmio.is_write);
             break;
@@ -268,7 +274,11 @@ void vcpu_kick(struct vcpu *v)
 
 void vcpu_join(struct vcpu *v)
 {
-    if (v->started)
-        pthread_join(v->thread, NULL);
+    if (!v->started)
+        return;
+    pthread_join(v->thread, NULL);
     v->started = false;
+    log_debug("vCPU %u: %llu port I/O exits (most frequent: port 0x%x), %llu MMIO exits",
+              v->index, (unsigned long long)v->io_exits, v->hot_port,
+              (unsigned long long)v->mmio_exits);
 }

@@ -283,6 +283,8 @@ int vmm_create(const struct vm_config *cfg, struct vmm **out)
         vmm_destroy(vmm);
         return rc;
     }
+    log_debug("machine built: %u vCPUs, %llu MiB, %u virtio devices", vmm->ncpus,
+              (unsigned long long)cfg->memory_mib, vmm->nr_virtio);
     *out = vmm;
     return 0;
 }
