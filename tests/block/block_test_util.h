@@ -90,6 +90,26 @@ static __attribute__((unused)) bool bt_have_qemu_img(void)
     return bt_sh("qemu-img --version") == 0 && bt_sh("qemu-io --version") == 0;
 }
 
+/*
+ * Call first in main(): without qemu-img the test skips (exit 0), unless
+ * BT_REQUIRE_QEMU is set (make check-block), where it fails. Returns -1 to
+ * run the tests, else the exit status.
+ */
+static __attribute__((unused)) int bt_qemu_or_skip(const char *test)
+{
+    if (bt_have_qemu_img())
+        return -1;
+    if (getenv("BT_REQUIRE_QEMU")) {
+        fprintf(stderr, "%s: qemu-img/qemu-io missing (scripts/deps.sh qemu-utils)\n", test);
+        return 1;
+    }
+    fprintf(stderr,
+            "%s: skipped, qemu-img/qemu-io not installed (make check-block installs "
+            "them)\n",
+            test);
+    return 0;
+}
+
 /* xorshift64*: reproducible from the seed. */
 static __attribute__((unused)) uint64_t bt_rand(uint64_t *s)
 {

@@ -182,6 +182,9 @@ static void async_qcow2(void **state)
 
 int main(void)
 {
+    int skip = bt_qemu_or_skip("test_block_async");
+    if (skip >= 0)
+        return skip;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(async_raw),
         cmocka_unit_test(async_qcow2),

@@ -185,6 +185,9 @@ static void backing_files_are_held_read_only(void **state)
 
 int main(void)
 {
+    int skip = bt_qemu_or_skip("test_block_lock");
+    if (skip >= 0)
+        return skip;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(writers_exclude_everyone),
         cmocka_unit_test(readers_share),

@@ -268,6 +268,9 @@ static const struct crash_case v2_4k = {"v2_4k", "cluster_size=4096,compat=0.10"
 
 int main(void)
 {
+    int skip = bt_qemu_or_skip("test_qcow2_crash");
+    if (skip >= 0)
+        return skip;
     const struct CMUnitTest tests[] = {
         {"crash_cow64k", killed_writer_loses_nothing_acknowledged, NULL, NULL, (void *)&cow64k},
         {"crash_tiny512", killed_writer_loses_nothing_acknowledged, NULL, NULL, (void *)&tiny512},

@@ -444,6 +444,9 @@ static void refcount_underflow_is_contained(void **state)
 
 int main(void)
 {
+    int skip = bt_qemu_or_skip("test_qcow2_hostile");
+    if (skip >= 0)
+        return skip;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(truncated_files_are_refused),
         cmocka_unit_test(bad_header_fields_are_refused),

@@ -275,6 +275,9 @@ CASE(lazy_refcounts, .cluster = 65536, .create_opts = "lazy_refcounts=on", .size
 
 int main(void)
 {
+    int skip = bt_qemu_or_skip("test_qcow2_interop");
+    if (skip >= 0)
+        return skip;
     const struct CMUnitTest tests[] = {
         BOTH(c4k),
         BOTH(c64k),
