@@ -50,7 +50,8 @@ enum blk_op {
     BLK_OP_WRITE,
     BLK_OP_FLUSH,
     BLK_OP_DISCARD,
-    BLK_OP_WRITE_ZEROES, /* may unmap */
+    BLK_OP_WRITE_ZEROES,       /* zeroes, the range stays allocated */
+    BLK_OP_WRITE_ZEROES_UNMAP, /* zeroes, the image may free the space */
 };
 
 struct blk_req {

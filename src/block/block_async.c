@@ -43,6 +43,8 @@ static int run_request(struct blk_image *img, struct blk_req *req)
     case BLK_OP_DISCARD:
         return blk_discard(img, req->offset, req->len);
     case BLK_OP_WRITE_ZEROES:
+        return blk_write_zeroes(img, req->offset, req->len, false);
+    case BLK_OP_WRITE_ZEROES_UNMAP:
         return blk_write_zeroes(img, req->offset, req->len, true);
     }
     return -EINVAL;
@@ -130,7 +132,7 @@ int blk_submit(struct blk_image *img, struct blk_req *req)
 {
     int r;
 
-    if (!req || !req->done || req->op < BLK_OP_READ || req->op > BLK_OP_WRITE_ZEROES)
+    if (!req || !req->done || req->op < BLK_OP_READ || req->op > BLK_OP_WRITE_ZEROES_UNMAP)
         return -EINVAL;
     if (!img->async && (r = blk_async_init(img)) < 0)
         return r;

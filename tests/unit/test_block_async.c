@@ -100,24 +100,34 @@ static void async_roundtrip(const char *path, enum blk_format fmt)
     assert_memory_equal(wdata, rdata, NREQ * BLK);
 
     /* Flush, write-zeroes and discard through the same path. */
-    struct tracked z = {0}, d = {0}, f = {0};
+    struct tracked z = {0}, zu = {0}, d = {0}, f = {0};
     completed = 0;
     z.req = (struct blk_req){
         .op = BLK_OP_WRITE_ZEROES, .offset = 0, .len = 3 * BLK, .done = on_done, .opaque = &z};
     d.req = (struct blk_req){
         .op = BLK_OP_DISCARD, .offset = 65536, .len = 65536, .done = on_done, .opaque = &d};
     f.req = (struct blk_req){.op = BLK_OP_FLUSH, .done = on_done, .opaque = &f};
+    zu.req = (struct blk_req){.op = BLK_OP_WRITE_ZEROES_UNMAP,
+                              .offset = 3 * BLK,
+                              .len = BLK,
+                              .done = on_done,
+                              .opaque = &zu};
     assert_int_equal(blk_submit(img, &z.req), 0);
+    assert_int_equal(blk_submit(img, &zu.req), 0);
     assert_int_equal(blk_submit(img, &d.req), 0);
     assert_int_equal(blk_submit(img, &f.req), 0);
-    wait_for(img, 3);
+    wait_for(img, 4);
     assert_int_equal(z.req.result, 0);
+    assert_int_equal(zu.req.result, 0);
     assert_int_equal(d.req.result, 0);
     assert_int_equal(f.req.result, 0);
     uint8_t buf[3 * BLK];
     struct iovec v = {buf, sizeof(buf)};
     assert_int_equal(blk_preadv(img, &v, 1, 0), 0);
     for (size_t i = 0; i < sizeof(buf); i++)
+        assert_int_equal(buf[i], 0);
+    assert_int_equal(blk_preadv(img, &(struct iovec){buf, BLK}, 1, 3 * BLK), 0);
+    for (size_t i = 0; i < BLK; i++)
         assert_int_equal(buf[i], 0);
 
     /* A bad request completes with its error; others are unaffected. */
