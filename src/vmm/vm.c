@@ -11,6 +11,11 @@
  * Pausing parks every vCPU outside KVM_RUN and freezes the guest clock
  * (KVM_GET_CLOCK / KVM_SET_CLOCK), so guest time does not advance while
  * paused.
+ *
+ * A guest reset (reboot) rebuilds the machine from the config inside the
+ * same process: the struct vmm, and with it the pid, the REST endpoint and
+ * the control seam, stay; KVM, RAM, devices and vCPUs are made anew, which
+ * is the only complete reset KVM offers.
  */
 #include "vmm/vmm.h"
 
@@ -39,21 +44,35 @@ static void set_state_locked(struct vmm *vmm, enum vm_state s)
 
 static void kick_all(struct vmm *vmm)
 {
-    for (unsigned i = 0; i < vmm->ncpus; i++)
+    for (unsigned i = 0; vmm->vcpus && i < vmm->ncpus; i++)
         vcpu_kick(&vmm->vcpus[i]);
 }
 
-/* End the VM once: every vCPU leaves, vmm_run returns status. */
-static void vmm_end(struct vmm *vmm, int status, enum vm_state final)
+/*
+ * End this run of the machine once: every vCPU leaves. With reset the
+ * machine is rebuilt and boots again; otherwise vmm_run returns status.
+ */
+static void vmm_end_run(struct vmm *vmm, int status, enum vm_state final, bool reset)
 {
     pthread_mutex_lock(&vmm->lock);
     if (!vmm->ending) {
         vmm->ending = true;
+        vmm->reset_requested = reset;
         vmm->exit_status = status;
         set_state_locked(vmm, final);
+    } else if (!reset) {
+        /* A stop wins over a reboot already under way. */
+        vmm->reset_requested = false;
+        set_state_locked(vmm, final);
     }
-    pthread_mutex_unlock(&vmm->lock);
+    /* Under the lock: a reboot's teardown frees the vCPUs under it too. */
     kick_all(vmm);
+    pthread_mutex_unlock(&vmm->lock);
+}
+
+static void vmm_end(struct vmm *vmm, int status, enum vm_state final)
+{
+    vmm_end_run(vmm, status, final, false);
 }
 
 void vmm_guest_poweroff(struct vmm *vmm)
@@ -64,9 +83,8 @@ void vmm_guest_poweroff(struct vmm *vmm)
 
 void vmm_guest_reset(struct vmm *vmm)
 {
-    /* A reboot ends the VM like a power-off; the launcher decides what next. */
-    log_info("guest requested a reset; stopping the VM");
-    vmm_end(vmm, 0, VM_STATE_STOPPED);
+    log_info("guest requested a reset: rebooting");
+    vmm_end_run(vmm, 0, VM_STATE_STARTING, true);
 }
 
 void vmm_fail(struct vmm *vmm, const char *why)
@@ -102,9 +120,7 @@ static int do_pause_locked(struct vmm *vmm)
 {
     set_state_locked(vmm, VM_STATE_PAUSING);
     vmm->pause_requested = true;
-    pthread_mutex_unlock(&vmm->lock);
     kick_all(vmm);
-    pthread_mutex_lock(&vmm->lock);
     while (vmm->parked < vmm->ncpus && !vmm->ending)
         pthread_cond_wait(&vmm->cond, &vmm->lock);
     if (vmm->ending)
@@ -157,8 +173,9 @@ static int control_request(void *opaque, enum vm_request req)
         if (rc == 0) {
             log_info("stop requested: pressing the ACPI power button");
             set_state_locked(vmm, VM_STATE_STOPPING);
-            pthread_mutex_unlock(&vmm->lock);
+            /* Under the lock: a reboot cannot tear the board down meanwhile. */
             board_press_power_button(vmm->platform);
+            pthread_mutex_unlock(&vmm->lock);
             return 0;
         }
         break;
@@ -251,6 +268,58 @@ static int load_boot_payload(struct vmm *vmm)
     return vcpu_setup_linux(&vmm->vcpus[0], lb.entry, lb.zero_page);
 }
 
+/* Build KVM, RAM, board, vCPUs and devices, and load the boot payload. */
+static int machine_start(struct vmm *vmm)
+{
+    int rc = build_machine(vmm);
+    if (rc == 0) {
+        struct vcpu *vcpus = calloc(vmm->ncpus, sizeof(*vcpus));
+        pthread_mutex_lock(&vmm->lock);
+        vmm->vcpus = vcpus;
+        pthread_mutex_unlock(&vmm->lock);
+        if (!vcpus)
+            rc = -ENOMEM;
+        for (unsigned i = 0; rc == 0 && i < vmm->ncpus; i++)
+            rc = vcpu_create(&vmm->vcpus[i], vmm, i);
+    }
+    if (rc == 0)
+        rc = board_create_devices(vmm);
+    if (rc == 0)
+        rc = load_boot_payload(vmm);
+    return rc;
+}
+
+/* Undo machine_start, whatever part of it ran. The vCPU threads have ended. */
+static void machine_teardown(struct vmm *vmm)
+{
+    pthread_mutex_lock(&vmm->lock);
+    board_destroy(vmm);
+    struct vcpu *vcpus = vmm->vcpus;
+    vmm->vcpus = NULL;
+    pthread_mutex_unlock(&vmm->lock);
+    for (unsigned i = 0; vcpus && i < vmm->ncpus; i++)
+        if (vcpus[i].vmm)
+            vcpu_destroy(&vcpus[i]);
+    free(vcpus);
+    if (vmm->pci.mmio)
+        pci_bus_destroy(&vmm->pci);
+    memset(&vmm->pci, 0, sizeof(vmm->pci));
+    if (vmm->mmio.cap || vmm->pio.cap) {
+        io_bus_destroy(&vmm->mmio);
+        io_bus_destroy(&vmm->pio);
+    }
+    memset(&vmm->mmio, 0, sizeof(vmm->mmio));
+    memset(&vmm->pio, 0, sizeof(vmm->pio));
+    if (vmm->mem.nr_regions)
+        guest_mem_destroy(&vmm->mem);
+    vmm->mem.fd = -1;
+    free(vmm->cpuid);
+    vmm->cpuid = NULL;
+    if (vmm->kvm.routing)
+        kvm_vm_destroy(&vmm->kvm);
+    memset(&vmm->kvm, 0, sizeof(vmm->kvm));
+}
+
 int vmm_create(const struct vm_config *cfg, struct vmm **out)
 {
     *out = NULL;
@@ -267,18 +336,7 @@ int vmm_create(const struct vm_config *cfg, struct vmm **out)
     pthread_mutex_init(&vmm->lock, NULL);
     pthread_cond_init(&vmm->cond, NULL);
     vmm->ncpus = cfg->cpus;
-    rc = build_machine(vmm);
-    if (rc == 0) {
-        vmm->vcpus = calloc(vmm->ncpus, sizeof(*vmm->vcpus));
-        if (!vmm->vcpus)
-            rc = -ENOMEM;
-        for (unsigned i = 0; rc == 0 && i < vmm->ncpus; i++)
-            rc = vcpu_create(&vmm->vcpus[i], vmm, i);
-    }
-    if (rc == 0)
-        rc = board_create_devices(vmm);
-    if (rc == 0)
-        rc = load_boot_payload(vmm);
+    rc = machine_start(vmm);
     if (rc) {
         vmm_destroy(vmm);
         return rc;
@@ -289,7 +347,8 @@ int vmm_create(const struct vm_config *cfg, struct vmm **out)
     return 0;
 }
 
-int vmm_run(struct vmm *vmm)
+/* One boot of the machine: start the vCPUs, wait until they have all left. */
+static void run_vcpus(struct vmm *vmm)
 {
     pthread_mutex_lock(&vmm->lock);
     set_state_locked(vmm, VM_STATE_RUNNING);
@@ -304,6 +363,34 @@ int vmm_run(struct vmm *vmm)
     }
     for (unsigned i = 0; i < vmm->ncpus; i++)
         vcpu_join(&vmm->vcpus[i]);
+}
+
+int vmm_run(struct vmm *vmm)
+{
+    for (;;) {
+        run_vcpus(vmm);
+        pthread_mutex_lock(&vmm->lock);
+        bool reboot = vmm->reset_requested;
+        pthread_mutex_unlock(&vmm->lock);
+        if (!reboot)
+            break;
+        machine_teardown(vmm);
+        int rc = machine_start(vmm);
+        pthread_mutex_lock(&vmm->lock);
+        /* A HardStop or Stop that arrived during the rebuild ends it here. */
+        bool stop = !vmm->reset_requested;
+        vmm->ending = stop || rc != 0;
+        vmm->reset_requested = false;
+        vmm->pause_requested = false;
+        if (rc) {
+            log_error("rebooting: the machine could not be rebuilt");
+            vmm->exit_status = 1;
+            set_state_locked(vmm, VM_STATE_ERROR);
+        }
+        pthread_mutex_unlock(&vmm->lock);
+        if (rc || stop)
+            break;
+    }
     return vmm->exit_status;
 }
 
@@ -314,22 +401,7 @@ void vmm_destroy(struct vmm *vmm)
     vmm_end(vmm, vmm->exit_status, vmm->state == VM_STATE_ERROR ? VM_STATE_ERROR : VM_STATE_STOPPED);
     for (unsigned i = 0; vmm->vcpus && i < vmm->ncpus; i++)
         vcpu_join(&vmm->vcpus[i]);
-    board_destroy(vmm);
-    for (unsigned i = 0; vmm->vcpus && i < vmm->ncpus; i++)
-        if (vmm->vcpus[i].vmm)
-            vcpu_destroy(&vmm->vcpus[i]);
-    free(vmm->vcpus);
-    if (vmm->pci.mmio)
-        pci_bus_destroy(&vmm->pci);
-    if (vmm->mmio.cap || vmm->pio.cap) {
-        io_bus_destroy(&vmm->mmio);
-        io_bus_destroy(&vmm->pio);
-    }
-    if (vmm->mem.nr_regions)
-        guest_mem_destroy(&vmm->mem);
-    free(vmm->cpuid);
-    if (vmm->kvm.routing)
-        kvm_vm_destroy(&vmm->kvm);
+    machine_teardown(vmm);
     pthread_mutex_destroy(&vmm->lock);
     pthread_cond_destroy(&vmm->cond);
     free(vmm);

@@ -38,7 +38,8 @@ struct vmm {
     enum vm_state state;
     bool pause_requested;
     unsigned parked;
-    bool ending;
+    bool ending;          /* this boot is over: vCPUs leave */
+    bool reset_requested; /* ...and the machine boots again */
     int exit_status;
     struct kvm_clock_data paused_clock;
 
