@@ -1,0 +1,391 @@
+/*
+ * epoll event loop (src/vmm/evloop.c): handlers run on the loop's thread,
+ * fds are added, modified and removed from other threads, stop joins the
+ * thread, and a handler may remove itself or another fd in the same batch.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "vmm/evloop.h"
+
+struct probe {
+    struct evloop *loop;
+    int fd;
+    atomic_uint calls;
+    atomic_uint last_events;
+    pthread_t thread;
+    char thread_name[16];
+    /* Optional actions taken from inside the handler. */
+    bool consume;
+    bool del_self;
+    struct probe *del_other;
+    int del_rc;
+    bool stop_loop;
+    unsigned sleep_ms;
+    atomic_bool finished;
+};
+
+static void probe_cb(void *opaque, uint32_t events)
+{
+    struct probe *p = opaque;
+    p->thread = pthread_self();
+    pthread_getname_np(p->thread, p->thread_name, sizeof(p->thread_name));
+    atomic_store(&p->last_events, events);
+    if (p->consume) {
+        uint64_t v;
+        if (read(p->fd, &v, sizeof(v)) < 0)
+            p->del_rc = -errno;
+    }
+    if (p->del_other)
+        p->del_rc = evloop_del(p->loop, p->del_other->fd);
+    if (p->del_self)
+        p->del_rc = evloop_del(p->loop, p->fd);
+    if (p->sleep_ms)
+        usleep(p->sleep_ms * 1000);
+    atomic_store(&p->finished, true);
+    if (p->stop_loop)
+        evloop_stop(p->loop);
+    atomic_fetch_add(&p->calls, 1);
+}
+
+static void probe_init(struct probe *p, struct evloop *loop)
+{
+    memset(p, 0, sizeof(*p));
+    p->loop = loop;
+    p->fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    assert_true(p->fd >= 0);
+}
+
+static void kick(struct probe *p)
+{
+    uint64_t one = 1;
+    assert_int_equal(write(p->fd, &one, sizeof(one)), sizeof(one));
+}
+
+/* Wait up to 5 s for at least n calls. */
+static bool wait_calls(struct probe *p, unsigned n)
+{
+    for (int i = 0; i < 5000; i++) {
+        if (atomic_load(&p->calls) >= n)
+            return true;
+        usleep(1000);
+    }
+    return false;
+}
+
+static int setup(void **state)
+{
+    struct evloop *loop;
+    assert_int_equal(evloop_create(&loop), 0);
+    *state = loop;
+    alarm(30); /* a lost wakeup or a stop that does not return fails the run */
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    evloop_destroy(*state);
+    alarm(0);
+    return 0;
+}
+
+struct adder {
+    struct evloop *loop;
+    struct probe *p;
+    uint32_t events;
+    int rc;
+};
+
+static void *add_from_thread(void *arg)
+{
+    struct adder *a = arg;
+    a->rc = evloop_add(a->loop, a->p->fd, a->events, probe_cb, a->p);
+    return NULL;
+}
+
+static void *del_from_thread(void *arg)
+{
+    struct adder *a = arg;
+    a->rc = evloop_del(a->loop, a->p->fd);
+    return NULL;
+}
+
+static void *mod_from_thread(void *arg)
+{
+    struct adder *a = arg;
+    a->rc = evloop_mod(a->loop, a->p->fd, a->events);
+    return NULL;
+}
+
+static int on_thread(void *(*fn)(void *), struct adder *a)
+{
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, fn, a), 0);
+    pthread_join(t, NULL);
+    return a->rc;
+}
+
+static void test_add_from_other_thread_runs_on_loop_thread(void **state)
+{
+    struct evloop *loop = *state;
+    struct probe p;
+    probe_init(&p, loop);
+    p.consume = true;
+    assert_int_equal(evloop_start_thread(loop, "io-test"), 0);
+    struct adder a = {.loop = loop, .p = &p, .events = EPOLLIN};
+    assert_int_equal(on_thread(add_from_thread, &a), 0);
+    /* The same fd twice is refused. */
+    assert_int_equal(on_thread(add_from_thread, &a), -EEXIST);
+    kick(&p);
+    assert_true(wait_calls(&p, 1));
+    assert_false(pthread_equal(p.thread, pthread_self()));
+    assert_string_equal(p.thread_name, "io-test");
+    assert_true(atomic_load(&p.last_events) & EPOLLIN);
+    kick(&p);
+    assert_true(wait_calls(&p, 2));
+    evloop_stop(loop);
+    close(p.fd);
+}
+
+static void test_mod_changes_events(void **state)
+{
+    struct evloop *loop = *state;
+    struct probe p;
+    probe_init(&p, loop);
+    p.consume = true;
+    /* An eventfd with a zero count is writable but not readable. */
+    assert_int_equal(evloop_add(loop, p.fd, EPOLLIN, probe_cb, &p), 0);
+    assert_int_equal(evloop_start_thread(loop, "io-mod"), 0);
+    usleep(50000);
+    assert_int_equal(atomic_load(&p.calls), 0);
+    struct adder a = {.loop = loop, .p = &p, .events = EPOLLOUT | EPOLLONESHOT};
+    assert_int_equal(on_thread(mod_from_thread, &a), 0);
+    assert_true(wait_calls(&p, 1));
+    assert_int_equal(atomic_load(&p.last_events), EPOLLOUT);
+    /* One shot: not called again although still writable. */
+    usleep(50000);
+    assert_int_equal(atomic_load(&p.calls), 1);
+    a.events = EPOLLIN;
+    assert_int_equal(on_thread(mod_from_thread, &a), 0);
+    kick(&p);
+    assert_true(wait_calls(&p, 2));
+    assert_int_equal(atomic_load(&p.last_events), EPOLLIN);
+    evloop_stop(loop);
+
+    struct probe unknown;
+    probe_init(&unknown, loop);
+    assert_int_equal(evloop_mod(loop, unknown.fd, EPOLLIN), -ENOENT);
+    assert_int_equal(evloop_del(loop, unknown.fd), -ENOENT);
+    close(unknown.fd);
+    close(p.fd);
+}
+
+static void test_del_from_other_thread(void **state)
+{
+    struct evloop *loop = *state;
+    struct probe p;
+    probe_init(&p, loop);
+    p.consume = true;
+    assert_int_equal(evloop_add(loop, p.fd, EPOLLIN, probe_cb, &p), 0);
+    assert_int_equal(evloop_start_thread(loop, "io-del"), 0);
+    kick(&p);
+    assert_true(wait_calls(&p, 1));
+    struct adder a = {.loop = loop, .p = &p};
+    assert_int_equal(on_thread(del_from_thread, &a), 0);
+    assert_int_equal(on_thread(del_from_thread, &a), -ENOENT);
+    kick(&p);
+    usleep(100000);
+    assert_int_equal(atomic_load(&p.calls), 1);
+    /* The fd can come back with a new handler. */
+    struct probe q;
+    probe_init(&q, loop);
+    close(q.fd);
+    q.fd = p.fd;
+    q.consume = true;
+    assert_int_equal(evloop_add(loop, q.fd, EPOLLIN, probe_cb, &q), 0);
+    assert_true(wait_calls(&q, 1));
+    assert_int_equal(atomic_load(&p.calls), 1);
+    evloop_stop(loop);
+    close(p.fd);
+}
+
+static void test_stop_joins_running_handler(void **state)
+{
+    struct evloop *loop = *state;
+    struct probe p;
+    probe_init(&p, loop);
+    p.consume = true;
+    p.sleep_ms = 200;
+    assert_int_equal(evloop_add(loop, p.fd, EPOLLIN, probe_cb, &p), 0);
+    assert_int_equal(evloop_start_thread(loop, "io-stop"), 0);
+    kick(&p);
+    /* Wait until the handler is running, then stop while it sleeps. */
+    for (int i = 0; i < 5000 && p.thread_name[0] == 0; i++)
+        usleep(1000);
+    assert_string_equal(p.thread_name, "io-stop");
+    evloop_stop(loop);
+    assert_true(atomic_load(&p.finished));
+    assert_int_equal(atomic_load(&p.calls), 1);
+    /* Stopped: events are no longer handled. */
+    kick(&p);
+    usleep(50000);
+    assert_int_equal(atomic_load(&p.calls), 1);
+    /* And it can be started again. */
+    p.sleep_ms = 0;
+    assert_int_equal(evloop_start_thread(loop, "io-again"), 0);
+    assert_true(wait_calls(&p, 2));
+    evloop_stop(loop);
+    close(p.fd);
+}
+
+static void test_run_on_caller_thread_until_stop(void **state)
+{
+    struct evloop *loop = *state;
+    struct probe p;
+    probe_init(&p, loop);
+    p.consume = true;
+    p.stop_loop = true;
+    assert_int_equal(evloop_add(loop, p.fd, EPOLLIN, probe_cb, &p), 0);
+    kick(&p);
+    assert_int_equal(evloop_run(loop), 0);
+    assert_int_equal(atomic_load(&p.calls), 1);
+    assert_true(pthread_equal(p.thread, pthread_self()));
+    close(p.fd);
+}
+
+/* Both fds are ready before the loop waits, so both are in one epoll batch. */
+static void test_handler_deletes_other_fd_in_same_batch(void **state)
+{
+    struct evloop *loop = *state;
+    struct probe a, b;
+    probe_init(&a, loop);
+    probe_init(&b, loop);
+    a.del_other = &b;
+    a.stop_loop = true;
+    b.del_other = &a;
+    b.stop_loop = true;
+    a.consume = b.consume = true;
+    assert_int_equal(evloop_add(loop, a.fd, EPOLLIN, probe_cb, &a), 0);
+    assert_int_equal(evloop_add(loop, b.fd, EPOLLIN, probe_cb, &b), 0);
+    kick(&a);
+    kick(&b);
+    assert_int_equal(evloop_run(loop), 0);
+    /* Whichever ran first removed the other, which must then not run. */
+    assert_int_equal(atomic_load(&a.calls) + atomic_load(&b.calls), 1);
+    struct probe *ran = atomic_load(&a.calls) ? &a : &b;
+    struct probe *other = ran == &a ? &b : &a;
+    assert_int_equal(ran->del_rc, 0);
+    assert_int_equal(evloop_del(loop, other->fd), -ENOENT);
+    assert_int_equal(evloop_del(loop, ran->fd), 0);
+    close(a.fd);
+    close(b.fd);
+}
+
+static void test_handler_deletes_itself(void **state)
+{
+    struct evloop *loop = *state;
+    struct probe self, other;
+    probe_init(&self, loop);
+    probe_init(&other, loop);
+    /* Not consumed: the fd stays readable, so only the deletion stops calls. */
+    self.del_self = true;
+    other.consume = true;
+    assert_int_equal(evloop_add(loop, self.fd, EPOLLIN, probe_cb, &self), 0);
+    assert_int_equal(evloop_add(loop, other.fd, EPOLLIN, probe_cb, &other), 0);
+    kick(&self);
+    kick(&other);
+    assert_int_equal(evloop_start_thread(loop, "io-self"), 0);
+    assert_true(wait_calls(&self, 1));
+    assert_true(wait_calls(&other, 1));
+    kick(&other);
+    assert_true(wait_calls(&other, 2));
+    usleep(50000);
+    assert_int_equal(atomic_load(&self.calls), 1);
+    assert_int_equal(self.del_rc, 0);
+    evloop_stop(loop);
+    close(self.fd);
+    close(other.fd);
+}
+
+/* Many fds added and removed from two threads while the loop serves them. */
+struct churn {
+    struct evloop *loop;
+    struct probe probes[16];
+    int errors;
+};
+
+static void *churn_thread(void *arg)
+{
+    struct churn *c = arg;
+    for (int round = 0; round < 300; round++) {
+        for (int i = 0; i < 16; i++)
+            if (evloop_add(c->loop, c->probes[i].fd, EPOLLIN, probe_cb, &c->probes[i]))
+                c->errors++;
+        /* No cmocka assertions off the test's thread: count failures instead. */
+        for (int i = 0; i < 16; i++) {
+            uint64_t one = 1;
+            if (write(c->probes[i].fd, &one, sizeof(one)) != sizeof(one))
+                c->errors++;
+        }
+        for (int i = 0; i < 16; i++)
+            if (evloop_del(c->loop, c->probes[i].fd))
+                c->errors++;
+    }
+    return NULL;
+}
+
+static void test_concurrent_add_del(void **state)
+{
+    struct evloop *loop = *state;
+    static struct churn c[2];
+    for (int t = 0; t < 2; t++) {
+        c[t].loop = loop;
+        c[t].errors = 0;
+        for (int i = 0; i < 16; i++) {
+            probe_init(&c[t].probes[i], loop);
+            c[t].probes[i].consume = true;
+        }
+    }
+    assert_int_equal(evloop_start_thread(loop, "io-churn"), 0);
+    pthread_t th[2];
+    for (int t = 0; t < 2; t++)
+        assert_int_equal(pthread_create(&th[t], NULL, churn_thread, &c[t]), 0);
+    for (int t = 0; t < 2; t++)
+        pthread_join(th[t], NULL);
+    evloop_stop(loop);
+    for (int t = 0; t < 2; t++) {
+        assert_int_equal(c[t].errors, 0);
+        for (int i = 0; i < 16; i++)
+            close(c[t].probes[i].fd);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_add_from_other_thread_runs_on_loop_thread, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_mod_changes_events, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_del_from_other_thread, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stop_joins_running_handler, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_run_on_caller_thread_until_stop, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_handler_deletes_other_fd_in_same_batch, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_handler_deletes_itself, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_concurrent_add_del, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
