@@ -276,9 +276,8 @@ static int read_from_entry(struct qcow2 *q, uint64_t gc, uint64_t e, uint64_t co
     return read_host(q, host + co, iov, iovcnt, skip, len);
 }
 
-static int qcow2_preadv(struct blk_image *img, const struct iovec *iov, int iovcnt, uint64_t offset)
+static int preadv_locked(struct qcow2 *q, const struct iovec *iov, int iovcnt, uint64_t offset)
 {
-    struct qcow2 *q = img->state;
     int64_t total = blk_iov_length(iov, iovcnt);
     uint64_t e;
     int r;
@@ -419,10 +418,8 @@ out:
     return r;
 }
 
-static int qcow2_pwritev(struct blk_image *img, const struct iovec *iov, int iovcnt,
-                         uint64_t offset)
+static int pwritev_locked(struct qcow2 *q, const struct iovec *iov, int iovcnt, uint64_t offset)
 {
-    struct qcow2 *q = img->state;
     int64_t total = blk_iov_length(iov, iovcnt);
 
     for (uint64_t pos = 0; pos < (uint64_t)total;) {
@@ -521,31 +518,126 @@ static int zero_range(struct qcow2 *q, uint64_t offset, uint64_t len, enum zero_
     return 0;
 }
 
+/* True when the host cluster can hold guest data (see check_host_cluster). */
+static bool host_cluster_ok(const struct qcow2 *q, uint64_t off)
+{
+    return off && !(off & (q->cluster_size - 1)) && off + q->cluster_size <= q->host_end &&
+           !qcow2_overlaps_fixed_metadata(q, off, q->cluster_size);
+}
+
+/*
+ * The common request needs no metadata change: every cluster it touches is
+ * allocated, uncompressed, not a zero cluster, one after the other on the
+ * host (and, for a write, not shared). Then *host is where the request
+ * starts in the file and the I/O can run without the metadata lock.
+ */
+static bool map_direct(struct qcow2 *q, uint64_t offset, uint64_t len, bool write, uint64_t *host)
+{
+    uint64_t first = offset >> q->cluster_bits, last = (offset + len - 1) >> q->cluster_bits;
+    uint64_t mask = (1ull << q->l2_bits) - 1, base = 0;
+    uint64_t *t;
+    bool ok = true;
+
+    if ((first >> q->l2_bits) != (last >> q->l2_bits) || last - first > 512)
+        return false;
+    if (get_l2(q, first >> q->l2_bits, false, &t) < 0 || !t)
+        return false;
+    for (uint64_t c = first; c <= last && ok; c++) {
+        uint64_t e = be64toh(t[c & mask]);
+        uint64_t h = e & QCOW2_OFFSET_MASK;
+        if (c == first)
+            base = h;
+        ok = h && h == base + ((c - first) << q->cluster_bits) && !entry_is_compressed(e) &&
+             !entry_is_zero(q, e) && (!write || (e & QCOW2_OFLAG_COPIED)) && host_cluster_ok(q, h);
+    }
+    qcow2_cache_put(&q->l2_cache, t);
+    *host = base + (offset & (q->cluster_size - 1));
+    return ok;
+}
+
+/*
+ * Entry points. Metadata is under q->lock; direct I/O runs outside it
+ * holding q->io_barrier for reading, which the metadata flush takes for
+ * writing before it lets freed clusters be reused.
+ */
+static int qcow2_preadv(struct blk_image *img, const struct iovec *iov, int iovcnt, uint64_t offset)
+{
+    struct qcow2 *q = img->state;
+    uint64_t len = (uint64_t)blk_iov_length(iov, iovcnt), host;
+    int r;
+
+    pthread_mutex_lock(&q->lock);
+    if (map_direct(q, offset, len, false, &host)) {
+        pthread_rwlock_rdlock(&q->io_barrier);
+        pthread_mutex_unlock(&q->lock);
+        r = read_host(q, host, iov, iovcnt, 0, len);
+        pthread_rwlock_unlock(&q->io_barrier);
+        return r;
+    }
+    r = preadv_locked(q, iov, iovcnt, offset);
+    pthread_mutex_unlock(&q->lock);
+    return r;
+}
+
+static int qcow2_pwritev(struct blk_image *img, const struct iovec *iov, int iovcnt,
+                         uint64_t offset)
+{
+    struct qcow2 *q = img->state;
+    uint64_t len = (uint64_t)blk_iov_length(iov, iovcnt), host;
+    int r;
+
+    pthread_mutex_lock(&q->lock);
+    if (map_direct(q, offset, len, true, &host)) {
+        pthread_rwlock_rdlock(&q->io_barrier);
+        pthread_mutex_unlock(&q->lock);
+        /* Overwrites in place: no ordering against metadata; flush always syncs. */
+        r = blk_file_pwritev(q->fd, iov, iovcnt, host);
+        pthread_rwlock_unlock(&q->io_barrier);
+        return r;
+    }
+    r = pwritev_locked(q, iov, iovcnt, offset);
+    pthread_mutex_unlock(&q->lock);
+    return r;
+}
+
 static int qcow2_discard(struct blk_image *img, uint64_t offset, uint64_t len)
 {
-    return zero_range(img->state, offset, len, ZERO_DISCARD);
+    struct qcow2 *q = img->state;
+    pthread_mutex_lock(&q->lock);
+    int r = zero_range(q, offset, len, ZERO_DISCARD);
+    pthread_mutex_unlock(&q->lock);
+    return r;
 }
 
 static int qcow2_write_zeroes(struct blk_image *img, uint64_t offset, uint64_t len, bool may_unmap)
 {
-    return zero_range(img->state, offset, len, may_unmap ? ZERO_UNMAP : ZERO_KEEP);
+    struct qcow2 *q = img->state;
+    pthread_mutex_lock(&q->lock);
+    int r = zero_range(q, offset, len, may_unmap ? ZERO_UNMAP : ZERO_KEEP);
+    pthread_mutex_unlock(&q->lock);
+    return r;
 }
 
 static int qcow2_flush(struct blk_image *img)
 {
     struct qcow2 *q = img->state;
-    int r = qcow2_flush_metadata(q);
 
-    if (r < 0)
-        return r;
-    q->data_written = true; /* always fdatasync: data may come from other paths */
-    return qcow2_sync(q);
+    pthread_mutex_lock(&q->lock);
+    int r = qcow2_flush_metadata(q);
+    if (r == 0) {
+        q->data_written = true; /* direct writes do not set it: always fdatasync */
+        r = qcow2_sync(q);
+    }
+    pthread_mutex_unlock(&q->lock);
+    return r;
 }
 
 static void free_state(struct qcow2 *q)
 {
     if (!q)
         return;
+    pthread_mutex_destroy(&q->lock);
+    pthread_rwlock_destroy(&q->io_barrier);
     if (q->backing)
         blk_close(q->backing);
     qcow2_cache_fini(&q->l2_cache);
@@ -628,6 +720,8 @@ static int qcow2_open(struct blk_image *img, const struct blk_chain *chain)
 
     if (!q)
         return -ENOMEM;
+    pthread_mutex_init(&q->lock, NULL);
+    pthread_rwlock_init(&q->io_barrier, NULL);
     q->img = img;
     q->fd = img->fd;
     q->name = img->path;
@@ -718,8 +812,8 @@ fail:
 
 const struct blk_driver blk_qcow2_driver = {
     .name = "qcow2",
-    .thread_safe = false,
-    .async_workers = 1,
+    .thread_safe = true, /* its own metadata lock; data I/O runs in parallel */
+    .async_workers = 4,
     .open = qcow2_open,
     .preadv = qcow2_preadv,
     .pwritev = qcow2_pwritev,

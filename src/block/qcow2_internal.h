@@ -6,6 +6,7 @@
 #ifndef KRUNKIT_BLOCK_QCOW2_INTERNAL_H
 #define KRUNKIT_BLOCK_QCOW2_INTERNAL_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -29,6 +30,8 @@ struct qcow2_cache {
 };
 
 struct qcow2 {
+    pthread_mutex_t lock;        /* everything below, and the file's metadata */
+    pthread_rwlock_t io_barrier; /* held for reading by I/O running without `lock` */
     struct blk_image *img;
     int fd;
     const char *name;

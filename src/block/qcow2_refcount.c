@@ -420,6 +420,8 @@ int qcow2_flush_metadata(struct qcow2 *q)
     if (q->n_pending_free) {
         if ((r = sync_file(q)) < 0)
             return r;
+        /* No request may still be reading or writing a cluster freed here. */
+        pthread_rwlock_wrlock(&q->io_barrier);
         uint64_t cs = q->cluster_size;
         for (size_t i = 0; i < q->n_pending_free; i++) {
             uint64_t start = q->pending_free[i].offset & ~(cs - 1);
@@ -432,6 +434,7 @@ int qcow2_flush_metadata(struct qcow2 *q)
             }
         }
         q->n_pending_free = 0;
+        pthread_rwlock_unlock(&q->io_barrier);
         if ((r = qcow2_cache_write_dirty(q, &q->refblock_cache)) < 0)
             return r;
     }

@@ -190,6 +190,105 @@ static void async_qcow2(void **state)
     assert_int_equal(bt_qemu_check(p), 0);
 }
 
+/*
+ * Many workers at once on one qcow2 image with a backing file: writes,
+ * reads, write-zeroes, discards and flushes on disjoint but cluster-sharing
+ * ranges, batch after batch; the image must match a mirror and pass
+ * qemu-img check.
+ */
+#define MIX_SLOTS 64
+#define MIX_SLOT (40 * 1024 + 512)
+
+static void async_qcow2_mixed_concurrency(void **state)
+{
+    (void)state;
+    const uint64_t size = (uint64_t)MIX_SLOTS * MIX_SLOT;
+    uint8_t *mirror = malloc(size), *data = malloc(size), *got = malloc(size);
+    struct tracked *t = calloc(MIX_SLOTS + 1, sizeof(*t));
+    int kinds[MIX_SLOTS];
+    struct blk_image *img;
+    uint64_t rng = 99;
+
+    bt_fill(mirror, size, 4);
+    assert_int_equal(bt_write_file(bt_path("mix-base.raw"), mirror, size), 0);
+    assert_int_equal(bt_sh("cd '%s' && qemu-img create -q -f qcow2 -F raw -b mix-base.raw -o "
+                           "cluster_size=16384 mix.qcow2",
+                           bt_dir),
+                     0);
+    assert_int_equal(blk_open(bt_path("mix.qcow2"), BLK_FMT_QCOW2, false, &img), 0);
+    for (int batch = 0; batch < 40; batch++) {
+        completed = 0;
+        for (unsigned i = 0; i < MIX_SLOTS; i++) {
+            uint64_t off = (uint64_t)i * MIX_SLOT;
+            memset(&t[i], 0, sizeof(t[i]));
+            kinds[i] = (int)(bt_rand(&rng) % 6);
+            t[i].req.offset = off;
+            t[i].req.done = on_done;
+            t[i].req.opaque = &t[i];
+            switch (kinds[i]) {
+            case 0:
+            case 1:
+                bt_fill(data + off, MIX_SLOT, bt_rand(&rng));
+                t[i].iov[0] = (struct iovec){data + off, MIX_SLOT};
+                t[i].req.op = BLK_OP_WRITE;
+                t[i].req.iov = t[i].iov;
+                t[i].req.iovcnt = 1;
+                memcpy(mirror + off, data + off, MIX_SLOT);
+                break;
+            case 2:
+                t[i].iov[0] = (struct iovec){got + off, MIX_SLOT};
+                t[i].req.op = BLK_OP_READ;
+                t[i].req.iov = t[i].iov;
+                t[i].req.iovcnt = 1;
+                break;
+            case 3:
+                t[i].req.op = bt_rand(&rng) % 2 ? BLK_OP_WRITE_ZEROES : BLK_OP_WRITE_ZEROES_UNMAP;
+                t[i].req.len = MIX_SLOT;
+                memset(mirror + off, 0, MIX_SLOT);
+                break;
+            case 4:
+                t[i].req.op = BLK_OP_DISCARD;
+                t[i].req.len = MIX_SLOT;
+                break;
+            default:
+                t[i].req.op = BLK_OP_FLUSH;
+                break;
+            }
+        }
+        /* Reads see the state before the batch: their slots are not written in it. */
+        uint8_t *before = malloc(size);
+        memcpy(before, mirror, size);
+        for (unsigned i = 0; i < MIX_SLOTS; i++)
+            assert_int_equal(blk_submit(img, &t[i].req), 0);
+        wait_for(img, MIX_SLOTS);
+        for (unsigned i = 0; i < MIX_SLOTS; i++) {
+            uint64_t off = (uint64_t)i * MIX_SLOT;
+            assert_int_equal(t[i].req.result, 0);
+            if (kinds[i] == 2)
+                assert_memory_equal(got + off, before + off, MIX_SLOT);
+            if (kinds[i] == 4) {
+                struct iovec v = {got + off, MIX_SLOT};
+                assert_int_equal(blk_preadv(img, &v, 1, off), 0);
+                for (unsigned k = 0; k < MIX_SLOT; k++)
+                    assert_true(got[off + k] == 0 || got[off + k] == mirror[off + k]);
+                memcpy(mirror + off, got + off, MIX_SLOT);
+            }
+        }
+        free(before);
+    }
+    struct iovec all = {got, size};
+    assert_int_equal(blk_preadv(img, &all, 1, 0), 0);
+    assert_memory_equal(got, mirror, size);
+    blk_close(img);
+    assert_int_equal(bt_write_file(bt_path("mix.raw"), mirror, size), 0);
+    assert_int_equal(bt_qemu_check(bt_path("mix.qcow2")), 0);
+    assert_int_equal(bt_qemu_compare(bt_path("mix.qcow2"), "qcow2", bt_path("mix.raw")), 0);
+    free(mirror);
+    free(data);
+    free(got);
+    free(t);
+}
+
 int main(void)
 {
     int skip = bt_qemu_or_skip("test_block_async");
@@ -198,6 +297,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(async_raw),
         cmocka_unit_test(async_qcow2),
+        cmocka_unit_test(async_qcow2_mixed_concurrency),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
