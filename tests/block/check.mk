@@ -15,3 +15,8 @@ check-block: deps block-deps $(BLOCK_TEST_BINS)
 	@BT_REQUIRE_QEMU=1 scripts/run-unit-tests.sh $(BLOCK_TEST_BINS)
 
 CHECK_TARGETS += check-block
+
+# Not part of check: drives the asynchronous interface like virtio-blk does,
+# for comparison with `qemu-img bench` (see the file's header).
+$(BUILD)/blk_bench: tests/block/blk_bench.c $(BUILD)/libkrunkit.a
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
