@@ -17,9 +17,10 @@
 
 #include "cli/log.h"
 
+/* Learned once, read by every worker thread: hence atomic. */
 struct raw_state {
-    bool no_punch;      /* the filesystem refused FALLOC_FL_PUNCH_HOLE */
-    bool no_zero_range; /* ... and FALLOC_FL_ZERO_RANGE */
+    _Atomic bool no_punch;      /* the filesystem refused FALLOC_FL_PUNCH_HOLE */
+    _Atomic bool no_zero_range; /* ... and FALLOC_FL_ZERO_RANGE */
 };
 
 static int raw_open(struct blk_image *img, const struct blk_chain *chain)
