@@ -22,11 +22,12 @@ echo "lab: L1 $(uname -r), $(kvm-probe --loops 200000 --max-ms 30000 2>&1 | head
 # so timings do not include the share.
 mkdir -p /tmp/lab
 cp "$REPO/build/lab/guest/vmlinuz" "$REPO/build/lab/guest/initrd.img" /tmp/lab/
-if [ -f "$REPO/build/krunkit" ]; then
-    cp "$REPO/build/krunkit" /tmp/lab/krunkit
+rel=${LAB_KRUNKIT_REL:-build/krunkit}
+if [ "$rel" = build/krunkit ] && [ -f "$REPO/$rel" ]; then
+    cp "$REPO/$rel" /tmp/lab/krunkit
     KRUNKIT=/tmp/lab/krunkit
 else
-    KRUNKIT=$REPO/build/krunkit
+    KRUNKIT=$REPO/$rel
 fi
 GUEST_KERNEL=/tmp/lab/vmlinuz
 GUEST_INITRD=/tmp/lab/initrd.img

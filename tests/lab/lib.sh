@@ -85,9 +85,22 @@ lab_wait_exit() {
     return 0
 }
 
-# lab_rss_kib PID: resident set size of a process in KiB.
+# lab_rss_kib PID: resident set size of a process and its descendants
+# (helpers a VMM may start) in KiB; empty when PID is gone.
 lab_rss_kib() {
-    awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null
+    [ -e "/proc/$1/status" ] || return 0
+    _all=$1 _level=$1
+    while [ -n "$_level" ]; do
+        _next=""
+        for _p in $_level; do
+            _next="$_next $(cat /proc/"$_p"/task/*/children 2>/dev/null)"
+        done
+        _level=$(echo $_next)
+        _all="$_all $_level"
+    done
+    for _p in $_all; do
+        awk '/^VmRSS:/ { print $2 }' "/proc/$_p/status" 2>/dev/null
+    done | awk '{ s += $1 } END { print s + 0 }'
 }
 
 # lab_rest METHOD PATH [JSON]: one request to the VMM's REST socket

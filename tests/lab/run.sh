@@ -11,6 +11,9 @@
 #        LAB_L1_TIMEOUT        whole L1 boot (s), default: sum of timeouts + 180
 #        LAB_L1_CPUS, LAB_L1_MEM   L1 size (2, 2048)
 #        LAB_VERBOSE=1         print passing scenarios' output too
+#        LAB_KRUNKIT=PATH      the VMM to test, inside the checkout
+#                              (default build/krunkit; tools/krunkit-shim.sh
+#                              tests the scenario scripts with QEMU)
 set -uo pipefail
 
 LAB=$(cd "$(dirname "$0")" && pwd)
@@ -25,12 +28,8 @@ else
 fi
 [ ${#scenarios[@]} -gt 0 ] || { echo "lab: no scenarios to run" >&2; exit 2; }
 
-# kvm-probe: static, so the same binary also runs inside L1.
 PROBE=$BUILD/kvm-probe
-if [ ! -x "$PROBE" ] || [ "$LAB/kvm-probe.c" -nt "$PROBE" ]; then
-    ${CC:-cc} -std=gnu11 -O2 -Wall -Wextra -Werror -static -o "$PROBE" "$LAB/kvm-probe.c" ||
-        { echo "lab: cannot build kvm-probe" >&2; exit 2; }
-fi
+"$LAB/build-probe.sh" || { echo "lab: cannot build kvm-probe" >&2; exit 2; }
 
 if [ -n "${LAB_FORCE_NESTED:-}" ]; then
     mode=nested
@@ -46,6 +45,15 @@ fi
 echo "lab: $mode mode ($(echo "$why" | head -1))"
 
 "$LAB/build-guest.sh" || exit 2
+
+KRUNKIT_REL=build/krunkit
+if [ -n "${LAB_KRUNKIT:-}" ]; then
+    KRUNKIT_REL=$(realpath -m --relative-to="$REPO" "$LAB_KRUNKIT")
+    case "$KRUNKIT_REL" in
+    ../*) echo "lab: LAB_KRUNKIT must be inside $REPO (L1 sees only the checkout)" >&2; exit 2 ;;
+    esac
+    echo "lab: testing $KRUNKIT_REL instead of build/krunkit"
+fi
 QEMU_BIN=$(command -v qemu-system-x86_64 || true)
 
 # timeout_of NAME: the scenario's own `# lab-timeout:` or the default.
@@ -63,7 +71,7 @@ if [ "$mode" = direct ]; then
     RUN_DIR=$BUILD/direct
     rm -rf "$RUN_DIR"
     mkdir -p "$RUN_DIR"
-    KRUNKIT=$REPO/build/krunkit GUEST_KERNEL=$BUILD/guest/vmlinuz \
+    KRUNKIT=$REPO/$KRUNKIT_REL GUEST_KERNEL=$BUILD/guest/vmlinuz \
         GUEST_INITRD=$BUILD/guest/initrd.img QEMU=$QEMU_BIN LAB_MODE=direct LAB_DIR=$LAB \
         LAB_TMP=${TMPDIR:-/tmp} \
         sh "$LAB/run-scenarios.sh" --results "$RUN_DIR/results" --logs "$RUN_DIR/logs" \
@@ -80,6 +88,7 @@ else
     for v in $(compgen -e | grep -E '^(LAB_SCENARIO_TIMEOUT|LAB_VERBOSE|LAB_FAIL_LINES|LAB_LOG_LINES|LAB_MEMORY|BENCH_[A-Z0-9_]+)$'); do
         printf "%s='%s'\nexport %s\n" "$v" "${!v}" "$v"
     done >"$RUN_DIR/env"
+    printf "LAB_KRUNKIT_REL='%s'\n" "$KRUNKIT_REL" >>"$RUN_DIR/env"
     limit=${LAB_L1_TIMEOUT:-}
     if [ -z "$limit" ]; then
         limit=180

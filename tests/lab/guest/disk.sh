@@ -18,7 +18,8 @@ if ! cmp -s /tmp/host.expected /tmp/host.read; then
     exit 1
 fi
 echo "guest: host pattern read back at 1 MiB"
-pattern GUEST | dd of=$dev bs=4096 count=1 conv=notrunc,fsync 2>/dev/null || {
+pattern GUEST >/tmp/guest.pattern
+dd if=/tmp/guest.pattern of=$dev bs=4096 count=1 conv=notrunc,fsync 2>/dev/null || {
     echo "guest write failed" >>"$LAB_DETAIL"
     exit 1
 }

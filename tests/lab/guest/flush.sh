@@ -5,7 +5,9 @@
 # announce that. The host checks the file after the second step.
 dev=/dev/vdb
 [ -b $dev ] || { echo "no $dev" >>"$LAB_DETAIL"; exit 1; }
-yes "LAB-FLUSH-0123456789abcdef" | head -c 65536 | dd of=$dev bs=65536 count=1 conv=notrunc 2>/dev/null
+# Through a file: dd would write a short block when a pipe hands it less.
+yes "LAB-FLUSH-0123456789abcdef" | head -c 65536 >/tmp/flush.data
+dd if=/tmp/flush.data of=$dev bs=65536 count=1 conv=notrunc 2>/dev/null
 echo "LAB-STEP written-unflushed"
 sync
 blockdev --flushbufs $dev

@@ -1,0 +1,20 @@
+#!/bin/sh
+# Install what the lab needs, from Debian packages only (scripts/deps.sh
+# installs just what is missing). QEMU: when this machine cannot run guests
+# with its own /dev/kvm (kvm-probe), the lab boots L1 under TCG, proven with
+# QEMU 10.0 from bookworm-backports (scripts/apt-suites.sh adds the suite);
+# with a usable /dev/kvm, bookworm's QEMU is enough for the side-by-side
+# comparisons. LAB_FORCE_NESTED=1 asks for the nested setup anyway.
+set -eu
+LAB=$(cd "$(dirname "$0")" && pwd)
+REPO=$(cd "$LAB/../.." && pwd)
+
+"$REPO/scripts/deps.sh" linux-image-amd64 busybox-static cpio kmod gcc libc6-dev \
+    curl socat strace
+"$LAB/build-probe.sh"
+
+if [ -z "${LAB_FORCE_NESTED:-}" ] && "$REPO/build/lab/kvm-probe" >/dev/null 2>&1; then
+    "$REPO/scripts/deps.sh" qemu-system-x86
+else
+    "$REPO/scripts/apt-suites.sh" install bookworm-backports qemu-system-x86
+fi
