@@ -26,6 +26,7 @@ int guest_mem_create(struct guest_mem *gm, uint64_t ram_size)
         int err = -errno;
         log_error("sizing guest RAM to %llu MiB: %m", (unsigned long long)(ram_size >> 20));
         close(gm->fd);
+        gm->fd = -1;
         return err;
     }
     uint8_t *host = mmap(NULL, ram_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE,
@@ -34,6 +35,7 @@ int guest_mem_create(struct guest_mem *gm, uint64_t ram_size)
         int err = -errno;
         log_error("mapping %llu MiB of guest RAM: %m", (unsigned long long)(ram_size >> 20));
         close(gm->fd);
+        gm->fd = -1;
         return err;
     }
     madvise(host, ram_size, MADV_HUGEPAGE);
