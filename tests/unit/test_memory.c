@@ -1,0 +1,172 @@
+/*
+ * Guest RAM layout (src/vmm/memory.c): one memfd split around the 32-bit
+ * PCI hole, and gm_ptr()'s bounds checks (vmm/guest_mem.h), including
+ * lengths and addresses chosen to overflow gpa + len. The mappings are
+ * MAP_NORESERVE over a sparse memfd, so even 5 GiB costs nothing here.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "cli/log.h"
+#include "vmm/memory.h"
+
+#define MiB (1ull << 20)
+#define GiB (1ull << 30)
+
+static void test_512m_is_one_low_region(void **state)
+{
+    (void)state;
+    struct guest_mem gm;
+    assert_int_equal(guest_mem_create(&gm, 512 * MiB), 0);
+    assert_int_equal(gm.nr_regions, 1);
+    assert_int_equal(gm.regions[0].gpa, 0);
+    assert_int_equal(gm.regions[0].size, 512 * MiB);
+    assert_int_equal(gm.regions[0].fd_offset, 0);
+    assert_int_equal(gm.ram_size, 512 * MiB);
+    assert_int_equal(guest_mem_low_end(&gm), 512 * MiB);
+    assert_int_equal(guest_mem_high_end(&gm), 0);
+    assert_true(gm.fd >= 0);
+    struct stat st;
+    assert_int_equal(fstat(gm.fd, &st), 0);
+    assert_int_equal(st.st_size, 512 * MiB);
+    /* The memory is usable at both ends and shared with the memfd. */
+    uint8_t *first = gm_ptr(&gm, 0, 1), *last = gm_ptr(&gm, 512 * MiB - 1, 1);
+    assert_non_null(first);
+    assert_non_null(last);
+    *last = 0x5a;
+    uint8_t b = 0;
+    assert_int_equal(pread(gm.fd, &b, 1, (off_t)(512 * MiB - 1)), 1);
+    assert_int_equal(b, 0x5a);
+    assert_null(gm_ptr(&gm, 512 * MiB, 1));
+    guest_mem_destroy(&gm);
+    assert_int_equal(gm.fd, -1);
+    assert_int_equal(gm.nr_regions, 0);
+}
+
+static void test_3g_fills_low_ram_exactly(void **state)
+{
+    (void)state;
+    struct guest_mem gm;
+    assert_int_equal(guest_mem_create(&gm, 3 * GiB), 0);
+    assert_int_equal(gm.nr_regions, 1);
+    assert_int_equal(gm.regions[0].size, MEM_PCI_HOLE_START);
+    assert_int_equal(guest_mem_low_end(&gm), 3 * GiB);
+    assert_int_equal(guest_mem_high_end(&gm), 0);
+    assert_non_null(gm_ptr(&gm, 3 * GiB - 4096, 4096));
+    assert_null(gm_ptr(&gm, 3 * GiB - 4096, 4097));
+    assert_null(gm_ptr(&gm, MEM_4G, 1));
+    guest_mem_destroy(&gm);
+}
+
+static void test_5g_splits_around_the_hole(void **state)
+{
+    (void)state;
+    struct guest_mem gm;
+    assert_int_equal(guest_mem_create(&gm, 5 * GiB), 0);
+    assert_int_equal(gm.nr_regions, 2);
+    assert_int_equal(gm.regions[0].gpa, 0);
+    assert_int_equal(gm.regions[0].size, 3 * GiB);
+    assert_int_equal(gm.regions[1].gpa, MEM_4G);
+    assert_int_equal(gm.regions[1].size, 2 * GiB);
+    /* High RAM is the memfd right after low RAM, in the same mapping. */
+    assert_int_equal(gm.regions[1].fd_offset, 3 * GiB);
+    assert_ptr_equal(gm.regions[1].host, gm.regions[0].host + 3 * GiB);
+    assert_int_equal(guest_mem_low_end(&gm), 3 * GiB);
+    assert_int_equal(guest_mem_high_end(&gm), 6 * GiB);
+    /* The hole is not RAM. */
+    assert_null(gm_ptr(&gm, 3 * GiB, 1));
+    assert_null(gm_ptr(&gm, MEM_4G - 1, 1));
+    /* A range crossing the hole lies in no single region. */
+    assert_null(gm_ptr(&gm, 3 * GiB - 8, 16));
+    assert_null(gm_ptr(&gm, MEM_4G - 8, 16));
+    uint8_t *hi = gm_ptr(&gm, MEM_4G, 8);
+    assert_non_null(hi);
+    memcpy(hi, "high-ram", 8);
+    char buf[8];
+    assert_int_equal(pread(gm.fd, buf, 8, (off_t)(3 * GiB)), 8);
+    assert_memory_equal(buf, "high-ram", 8);
+    assert_non_null(gm_ptr(&gm, 6 * GiB - 1, 1));
+    assert_null(gm_ptr(&gm, 6 * GiB - 1, 2));
+    assert_null(gm_ptr(&gm, 6 * GiB, 1));
+    /* Sparse: creating and touching it allocated next to nothing. */
+    struct stat st;
+    assert_int_equal(fstat(gm.fd, &st), 0);
+    assert_true((uint64_t)st.st_blocks * 512 < 64 * MiB);
+    guest_mem_destroy(&gm);
+}
+
+static void test_gm_ptr_overflowing_ranges(void **state)
+{
+    (void)state;
+    struct guest_mem gm;
+    assert_int_equal(guest_mem_create(&gm, 5 * GiB), 0);
+    /* gpa + len wraps around to a small, in-range value. */
+    assert_null(gm_ptr(&gm, 0x1000, UINT64_MAX));
+    assert_null(gm_ptr(&gm, 0x1000, UINT64_MAX - 0xfff + 0x10));
+    assert_null(gm_ptr(&gm, UINT64_MAX, 2));
+    assert_null(gm_ptr(&gm, UINT64_MAX - 0xf, 0x20));
+    assert_null(gm_ptr(&gm, MEM_4G + 0x1000, UINT64_MAX - MEM_4G));
+    assert_null(gm_ptr(&gm, 0, 3 * GiB + 1));
+    assert_null(gm_ptr(&gm, 0, UINT64_MAX));
+    /* Exactly a whole region, and an empty range at its end. */
+    assert_non_null(gm_ptr(&gm, 0, 3 * GiB));
+    assert_non_null(gm_ptr(&gm, MEM_4G, 2 * GiB));
+    assert_ptr_equal(gm_ptr(&gm, 3 * GiB, 0), gm.regions[0].host + 3 * GiB);
+    assert_null(gm_ptr(&gm, 3 * GiB + 1, 0));
+    /* gm_read/gm_write refuse the same ranges and copy nothing. */
+    uint8_t buf[16] = {1};
+    assert_false(gm_write(&gm, UINT64_MAX - 7, buf, 16));
+    assert_false(gm_read(&gm, 3 * GiB - 8, buf, 16));
+    assert_true(gm_write(&gm, 3 * GiB - 16, buf, 16));
+    assert_true(gm_read(&gm, 3 * GiB - 16, buf, 16));
+    assert_int_equal(buf[0], 1);
+    guest_mem_destroy(&gm);
+}
+
+static void test_absurd_size_fails_cleanly(void **state)
+{
+    (void)state;
+    struct guest_mem gm;
+    log_init(LOG_OFF, -1); /* the failures below are expected */
+    /* Larger than any address space: ftruncate or mmap must fail. */
+    int rc = guest_mem_create(&gm, 1ull << 62);
+    int rc0;
+    struct guest_mem gm0;
+    rc0 = guest_mem_create(&gm0, 0);
+    log_init(LOG_INFO, -1);
+    assert_true(rc < 0);
+    assert_int_equal(gm.nr_regions, 0);
+    assert_true(rc0 < 0);
+    assert_int_equal(gm0.nr_regions, 0);
+    /*
+     * The memfd was closed; its number must not stay in gm, or cleaning up
+     * with guest_mem_destroy would close whatever reused that number.
+     */
+    int other = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    assert_true(other >= 0);
+    guest_mem_destroy(&gm);
+    guest_mem_destroy(&gm0);
+    assert_true(fcntl(other, F_GETFD) >= 0);
+    close(other);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_512m_is_one_low_region),
+        cmocka_unit_test(test_3g_fills_low_ram_exactly),
+        cmocka_unit_test(test_5g_splits_around_the_hole),
+        cmocka_unit_test(test_gm_ptr_overflowing_ranges),
+        cmocka_unit_test(test_absurd_size_fails_cleanly),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
