@@ -788,6 +788,9 @@ static int qcow2_open(struct blk_image *img, const struct blk_chain *chain)
     if (q->h.has_backing && (r = open_backing(q, chain)) < 0)
         goto fail;
 
+    if (!q->readonly && (q->h.incompatible_features & QCOW2_INCOMPAT_DIRTY) &&
+        (r = qcow2_rebuild_refcounts(q)) < 0)
+        goto fail;
     if (!q->readonly && q->h.autoclear_features) {
         /* We do not keep bitmaps up to date: tell readers they are stale. */
         uint64_t zero = 0;

@@ -74,7 +74,7 @@ struct qcow2_header {
  * bytes of the file) against the file size. Refuses, with a log_error
  * naming `name`, anything this driver cannot handle safely: bad magic or
  * version, encryption, unknown or unsupported incompatible features, a
- * corrupt or dirty image opened for writing, internal snapshots opened for
+ * corrupt image opened for writing, internal snapshots opened for
  * writing, tables outside the file or overlapping each other, sizes past
  * QEMU's limits. Returns 0 or -errno (-EINVAL, -ENOTSUP, -EROFS).
  */

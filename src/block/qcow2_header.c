@@ -253,12 +253,6 @@ int qcow2_parse_header(const uint8_t *buf, size_t len, uint64_t file_size, const
                   name);
         return -EROFS;
     }
-    if (!readonly && (h->incompatible_features & QCOW2_INCOMPAT_DIRTY)) {
-        log_error("%s: qcow2 image is dirty (not closed cleanly with lazy refcounts); "
-                  "repair it with qemu-img check -r all before opening it read-write",
-                  name);
-        return -EROFS;
-    }
     if (h->nb_snapshots > QCOW2_MAX_SNAPSHOTS) {
         log_error("%s: qcow2 image claims %u internal snapshots", name, h->nb_snapshots);
         return -EINVAL;

@@ -110,5 +110,12 @@ int qcow2_flush_metadata(struct qcow2 *q);
 /* True when [offset, offset+len) overlaps the header, L1 or refcount table. */
 bool qcow2_overlaps_fixed_metadata(const struct qcow2 *q, uint64_t offset, uint64_t len);
 int qcow2_sync(struct qcow2 *q);
+/*
+ * Recounts every reference of a dirty image (lazy refcounts, not closed
+ * cleanly), writes a fresh refcount table and blocks after the end of the
+ * file, switches the header to them and clears the dirty bit, as QEMU does
+ * when it opens such an image read-write. Call before any other access.
+ */
+int qcow2_rebuild_refcounts(struct qcow2 *q);
 
 #endif

@@ -440,3 +440,175 @@ int qcow2_flush_metadata(struct qcow2 *q)
     }
     return 0;
 }
+
+static int write_durably(struct qcow2 *q, const void *buf, size_t len, uint64_t off)
+{
+    int r = blk_file_pwrite(q->fd, buf, len, off);
+    q->data_written = true;
+    return r < 0 ? r : sync_file(q);
+}
+
+/* Adds one reference to every cluster overlapping [off, off+len); -EIO past the end. */
+static int count_refs(struct qcow2 *q, uint32_t *counts, uint64_t nclusters, uint64_t off,
+                      uint64_t len)
+{
+    uint64_t first = off >> q->cluster_bits, last = (off + len - 1) >> q->cluster_bits;
+
+    if (len == 0)
+        return 0;
+    if (last >= nclusters) {
+        log_error("%s: qcow2 reference to %llu is past the end of the file; cannot repair", q->name,
+                  (unsigned long long)off);
+        return -EIO;
+    }
+    for (uint64_t c = first; c <= last; c++)
+        counts[c]++;
+    return 0;
+}
+
+static int count_l2_table(struct qcow2 *q, uint64_t *table, uint32_t *counts, uint64_t nclusters)
+{
+    uint64_t cs = q->cluster_size;
+    int r = 0;
+
+    for (uint64_t i = 0; i < (cs / 8) && r == 0; i++) {
+        uint64_t e = be64toh(table[i]);
+        if (e & QCOW2_OFLAG_COMPRESSED) {
+            uint64_t coff = e & q->coffset_mask;
+            uint64_t span = (((e >> q->csize_shift) & q->csize_mask) + 1) * 512;
+            r = count_refs(q, counts, nclusters, coff & ~511ull, span);
+        } else if (e & QCOW2_OFFSET_MASK) {
+            uint64_t h = e & QCOW2_OFFSET_MASK;
+            if (h & (cs - 1)) {
+                log_error("%s: qcow2 data cluster offset %llu misaligned; cannot repair", q->name,
+                          (unsigned long long)h);
+                return -EIO;
+            }
+            r = count_refs(q, counts, nclusters, h, cs);
+        }
+    }
+    return r;
+}
+
+int qcow2_rebuild_refcounts(struct qcow2 *q)
+{
+    uint64_t cs = q->cluster_size, per = 1ull << q->refblock_bits;
+    uint32_t cb = q->cluster_bits;
+    uint64_t nclusters = q->host_end >> cb;
+    uint32_t *counts = NULL;
+    uint64_t *table = NULL, *disk = NULL;
+    uint8_t *blocks = NULL;
+    int r;
+
+    if (nclusters > (1ull << 26)) {
+        log_error("%s: dirty qcow2 image too large to repair here; run qemu-img check -r all",
+                  q->name);
+        return -EFBIG;
+    }
+    /* Room for the new refcount structure after the file's current end. */
+    uint64_t n = 1, m = 1;
+    for (;;) {
+        uint64_t total = nclusters + n + m;
+        uint64_t blocks_needed = (total + per - 1) / per;
+        uint64_t tn = (blocks_needed * 8 + cs - 1) / cs;
+        if (tn == n && blocks_needed == m)
+            break;
+        n = tn;
+        m = blocks_needed;
+    }
+    uint64_t total = nclusters + n + m;
+    if (n * cs > QCOW2_MAX_REFTABLE_BYTES) {
+        log_error("%s: qcow2 refcount table would exceed %u bytes", q->name,
+                  QCOW2_MAX_REFTABLE_BYTES);
+        return -EFBIG;
+    }
+    counts = calloc(total, sizeof(*counts));
+    table = malloc(cs);
+    if (!counts || !table) {
+        r = -ENOMEM;
+        goto out;
+    }
+
+    /* Everything the image references: header, L1, L2 tables, data. */
+    if ((r = count_refs(q, counts, nclusters, 0, cs)) < 0 ||
+        (r = count_refs(q, counts, nclusters, q->h.l1_table_offset, (uint64_t)q->h.l1_size * 8)) <
+            0)
+        goto out;
+    for (uint64_t i = 0; i < q->h.l1_size; i++) {
+        uint64_t off = q->l1[i] & QCOW2_OFFSET_MASK;
+        if (!off)
+            continue;
+        if ((off & (cs - 1)) || off + cs > q->host_end ||
+            qcow2_overlaps_fixed_metadata(q, off, cs)) {
+            log_error("%s: qcow2 L2 table at %llu is invalid; cannot repair", q->name,
+                      (unsigned long long)off);
+            r = -EIO;
+            goto out;
+        }
+        if ((r = count_refs(q, counts, nclusters, off, cs)) < 0 ||
+            (r = blk_file_pread(q->fd, table, cs, off)) < 0 ||
+            (r = count_l2_table(q, table, counts, nclusters)) < 0)
+            goto out;
+    }
+    for (uint64_t c = nclusters; c < total; c++)
+        counts[c] = 1;
+
+    /* The new refcount table at `nclusters`, its blocks right after it. */
+    blocks = calloc(m, cs);
+    uint64_t entries = n * cs / 8;
+    uint64_t *newtable = calloc(entries, 8);
+    disk = calloc(entries, 8);
+    if (!blocks || !newtable || !disk) {
+        free(newtable);
+        r = -ENOMEM;
+        goto out;
+    }
+    for (uint64_t c = 0; c < total; c++) {
+        if (counts[c] > q->refcount_max) {
+            log_error("%s: qcow2 cluster %llu has %u references, more than %u-bit refcounts hold",
+                      q->name, (unsigned long long)c, counts[c], 1u << q->h.refcount_order);
+            free(newtable);
+            r = -EIO;
+            goto out;
+        }
+        refcount_write(q, blocks + (c / per) * cs, c % per, counts[c]);
+    }
+    for (uint64_t b = 0; b < m; b++)
+        newtable[b] = (nclusters + n + b) << cb;
+    reftable_to_disk(newtable, disk, entries);
+
+    uint8_t hdr[12];
+    uint64_t off_be = htobe64(nclusters << cb);
+    uint32_t clusters_be = htobe32((uint32_t)n);
+    memcpy(hdr, &off_be, 8);
+    memcpy(hdr + 8, &clusters_be, 4);
+    uint64_t incompat = htobe64(q->h.incompatible_features & ~QCOW2_INCOMPAT_DIRTY);
+    /* Blocks and table durable before the header points to them; the dirty bit goes last. */
+    r = blk_file_pwrite(q->fd, blocks, m * cs, (nclusters + n) << cb);
+    if (r == 0)
+        r = write_durably(q, disk, n * cs, nclusters << cb);
+    if (r == 0)
+        r = write_durably(q, hdr, sizeof(hdr), QCOW2_OFF_REFTABLE);
+    if (r == 0)
+        r = write_durably(q, &incompat, 8, QCOW2_OFF_INCOMPAT);
+    if (r < 0) {
+        log_error("%s: writing the repaired qcow2 refcounts failed: %s", q->name, strerror(-r));
+        free(newtable);
+        goto out;
+    }
+    free(q->reftable);
+    q->reftable = newtable;
+    q->reftable_entries = entries;
+    q->h.refcount_table_offset = nclusters << cb;
+    q->h.refcount_table_clusters = (uint32_t)n;
+    q->h.incompatible_features &= ~QCOW2_INCOMPAT_DIRTY;
+    q->host_end = total << cb;
+    q->free_hint = 1;
+    log_info("%s: repaired the refcounts of a dirty qcow2 image", q->name);
+out:
+    free(counts);
+    free(table);
+    free(disk);
+    free(blocks);
+    return r;
+}

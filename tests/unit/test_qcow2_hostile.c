@@ -265,10 +265,37 @@ static void features_are_checked(void **state)
     assert_true(logged("corrupt"));
     assert_int_equal(try_open(p, true), 0);
 
-    p = fresh_image("dirty.qcow2", "lazy_refcounts=on");
-    put64(p, 72, 1);
-    assert_int_equal(try_open(p, false), -EROFS);
-    assert_true(logged("dirty"));
+    /*
+     * Dirty (lazy refcounts, QEMU killed): readable as is; a read-write open
+     * rebuilds the refcounts and clears the bit, as QEMU does.
+     */
+    p = bt_path("dirty.qcow2");
+    assert_int_equal(bt_sh("qemu-img create -q -f qcow2 -o lazy_refcounts=on,cluster_size=4096 "
+                           "'%s' 16M && cp '%s' '%s'.ref; qemu-io -f qcow2 -c 'write -P 0x33 0 1M' "
+                           "-c 'write -P 0x44 4M 100k' -c abort '%s'; true",
+                           p, p, p, p),
+                     0);
+    assert_int_equal(get64(p, 72) & 1, 1);
+    assert_int_not_equal(bt_sh("qemu-img check '%s'", p), 0); /* refcounts are wrong */
+    assert_int_equal(try_open(p, true), 0);
+    assert_int_equal(get64(p, 72) & 1, 1);
+    log_init(LOG_INFO, log_fd);
+    assert_int_equal(try_open(p, false), 0);
+    log_init(LOG_ERROR, log_fd);
+    assert_true(logged("repaired"));
+    assert_int_equal(get64(p, 72) & 1, 0);
+    assert_int_equal(bt_qemu_check(p), 0);
+    assert_int_equal(bt_sh("qemu-io -f qcow2 -c 'read -P 0x33 0 1M' -c 'read -P 0x44 4M 100k' "
+                           "-c 'read -P 0 1M 3M' '%s' | grep -q 'Pattern verification failed' "
+                           "&& exit 1; exit 0",
+                           p),
+                     0);
+    /* A dirty image whose tables point outside the file is not repaired. */
+    assert_int_equal(bt_sh("qemu-io -f qcow2 -c 'write 8M 4k' -c abort '%s'; true", p), 0);
+    assert_int_equal(get64(p, 72) & 1, 1);
+    put64(p, get64(p, 40), (1ull << 63) | (1ull << 40));
+    assert_int_equal(try_open(p, false), -EIO);
+    assert_true(logged("cannot repair"));
     assert_int_equal(try_open(p, true), 0);
 
     /* Internal snapshots: readable, not writable. */
