@@ -134,6 +134,24 @@ static void truncated_files_are_refused(void **state)
     assert_true(logged("too short"));
     assert_int_equal(truncate(p, 0), 0);
     assert_int_equal(try_open(p, false), -EINVAL);
+
+    /* Tables intact, data cut off: only the requests for the lost clusters fail. */
+    p = fresh_image("truncdata.qcow2", "cluster_size=4096");
+    struct blk_image *img;
+    uint64_t size = file_size(p);
+    assert_int_equal(truncate(p, size - 3 * 4096 - 100), 0);
+    assert_int_equal(blk_open(p, BLK_FMT_QCOW2, false, &img), 0);
+    uint8_t buf[4096];
+    struct iovec v = {buf, sizeof(buf)};
+    int failed = 0;
+    for (uint64_t off = 0; off < 256 * 1024; off += 4096) {
+        int r = blk_preadv(img, &v, 1, off);
+        assert_true(r == 0 || r == -EIO);
+        failed += r == -EIO;
+    }
+    assert_true(failed >= 2 && failed <= 4);
+    assert_int_equal(blk_preadv(img, &v, 1, 1 << 20), 0); /* unallocated: fine */
+    blk_close(img);
 }
 
 static void bad_header_fields_are_refused(void **state)
@@ -225,6 +243,11 @@ static void bad_tables_are_refused(void **state)
     put64(p, get64(p, 48), 1ull << 40); /* first refcount block past the end */
     assert_int_equal(try_open(p, true), -EINVAL);
     assert_true(logged("refcount block"));
+
+    p = fresh_image("rbonl1.qcow2", NULL);
+    put64(p, get64(p, 48), get64(p, 40)); /* refcount block 0 on top of the L1 table */
+    assert_int_equal(try_open(p, true), -EINVAL);
+    assert_true(logged("overlaps"));
 
     p = fresh_image("rbheader.qcow2", NULL);
     put64(p, get64(p, 48), 0); /* refcount block 0 "at" offset 0: missing */
