@@ -29,7 +29,11 @@ uint64_t blk_size(const struct blk_image *img);
 bool blk_readonly(const struct blk_image *img);
 const char *blk_path(const struct blk_image *img);
 
-/* Synchronous I/O. Requests must lie within [0, blk_size). */
+/*
+ * Synchronous I/O, callable from several threads at once. Requests must lie
+ * within [0, blk_size): others fail with -EINVAL; writes to a read-only
+ * image fail with -EROFS.
+ */
 int blk_preadv(struct blk_image *img, const struct iovec *iov, int iovcnt, uint64_t offset);
 int blk_pwritev(struct blk_image *img, const struct iovec *iov, int iovcnt, uint64_t offset);
 /* Makes every completed write durable (fdatasync; for qcow2 also metadata). */

@@ -9,6 +9,10 @@
  * (refcount 1); otherwise a new cluster is allocated, filled (old contents
  * around the written bytes), and the L2 entry updated in the cache. The
  * metadata reaches the disk in qcow2_flush_metadata's crash-safe order.
+ *
+ * Requests may come from several threads: the tables and caches are under
+ * one lock, while reads and in-place writes of allocated clusters (the
+ * common case once an image is populated) do their file I/O without it.
  */
 #include "block/block_driver.h"
 #include "block/qcow2_internal.h"
