@@ -4,9 +4,14 @@
  * apic.dat, xsdt.dat), so `iasl -d` can decode them; the RSDP, which iasl
  * does not decode on its own, is checked here.
  *
- * usage: acpi_gen OUTDIR NCPUS [MMIO64_BASE MMIO64_SIZE]
+ * With --fwcfg it writes the fw_cfg files instead (etc-acpi-rsdp.dat,
+ * etc-acpi-tables.dat, etc-table-loader.dat), e.g. to hand our tables to
+ * stock firmware under QEMU (-machine acpi=off -fw_cfg name=etc/...,file=...).
+ *
+ * usage: acpi_gen [--fwcfg] OUTDIR NCPUS [MMIO64_BASE MMIO64_SIZE]
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,10 +51,29 @@ static uint64_t le(const uint8_t *p, unsigned n)
     return v;
 }
 
+static int write_fwcfg(const char *dir, const struct acpi_tables *t)
+{
+    struct acpi_fwcfg fw;
+    if (acpi_build_fwcfg(t, &fw) < 0)
+        return 1;
+    int rc = 0;
+    if (write_file(dir, "etc-acpi-rsdp", fw.rsdp.data, fw.rsdp.len) < 0 ||
+        write_file(dir, "etc-acpi-tables", fw.tables.data, fw.tables.len) < 0 ||
+        write_file(dir, "etc-table-loader", fw.loader.data, fw.loader.len) < 0)
+        rc = 1;
+    acpi_fwcfg_free(&fw);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
+    bool fwcfg = argc > 1 && strcmp(argv[1], "--fwcfg") == 0;
+    if (fwcfg) {
+        argc--;
+        argv++;
+    }
     if (argc != 3 && argc != 5) {
-        fprintf(stderr, "usage: %s OUTDIR NCPUS [MMIO64_BASE MMIO64_SIZE]\n", argv[0]);
+        fprintf(stderr, "usage: acpi_gen [--fwcfg] OUTDIR NCPUS [MMIO64_BASE MMIO64_SIZE]\n");
         return 2;
     }
     struct acpi_layout l = {
@@ -63,6 +87,11 @@ int main(int argc, char **argv)
     struct acpi_tables t;
     if (acpi_build(&l, &t) < 0)
         return 1;
+    if (fwcfg) {
+        int rc = write_fwcfg(argv[1], &t);
+        acpi_tables_free(&t);
+        return rc;
+    }
     static uint8_t mem[GEN_ROOM];
     uint64_t rsdp;
     if (acpi_place(&t, mem, sizeof(mem), GEN_GPA, &rsdp) < 0)
