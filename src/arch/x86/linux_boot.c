@@ -212,6 +212,19 @@ int linux_boot_load(const struct guest_mem *gm, const char *kernel_path, const c
     uint32_t init_size = rd32(img + HDR_INIT_SIZE);
     if (load < E820_1M)
         load = 0x1000000;
+    if (align & (align - 1)) {
+        log_error("kernel %s: kernel_alignment 0x%llx is not a power of two", kernel_path,
+                  (unsigned long long)align);
+        rc = -ENOEXEC;
+        goto out;
+    }
+    /* Both come from the file: refuse before rounding up can wrap around. */
+    if (load >= low_end) {
+        log_error("kernel %s wants to load at 0x%llx; the VM has 0x%llx below 4 GiB",
+                  kernel_path, (unsigned long long)load, (unsigned long long)low_end);
+        rc = -ENOMEM;
+        goto out;
+    }
     if (align && (load & (align - 1)))
         load = (load + align - 1) & ~(align - 1);
     uint64_t kernel_end = load + (init_size > kernel_len ? init_size : kernel_len);
