@@ -3,9 +3,18 @@
 # and a busybox initramfs (initrd.img) holding the virtio modules, the test
 # init (tests/lab/guest/init) and the guest halves of the scenarios
 # (tests/lab/guest/*.sh under /lab/guest/). Skipped when no input changed.
+# With --tools it builds initrd-tools.img instead: the same plus the
+# programs of tests/lab/guest-tools.list (fio, ...) with their libraries,
+# for benchmarks; bigger and slower to boot, so not the default.
 #
-# usage: tests/lab/build-guest.sh [OUTDIR]
+# usage: tests/lab/build-guest.sh [--tools] [OUTDIR]
 set -euo pipefail
+
+variant=base
+if [ "${1:-}" = --tools ]; then
+    variant=tools
+    shift
+fi
 
 LAB=$(cd "$(dirname "$0")" && pwd)
 . "$LAB/initramfs.sh"
@@ -28,16 +37,34 @@ MODULES="virtio virtio_ring virtio_pci virtio_pci_modern_dev virtio_blk virtio_c
          virtio_rng virtio_balloon virtio_net vsock vmw_vsock_virtio_transport
          vmw_vsock_virtio_transport_common fuse virtiofs efivarfs evdev button"
 
+tools=()
+if [ "$variant" = tools ]; then
+    while read -r line; do
+        line=$(echo "${line%%#*}" | tr -d '[:space:]')
+        [ -n "$line" ] || continue
+        path=$(command -v "$line" || true)
+        if [ -n "$path" ]; then
+            tools+=("$path")
+        else
+            echo "build-guest: $line not on this machine (tests/lab/setup.sh --bench installs it)" >&2
+            exit 1
+        fi
+    done <"$LAB/guest-tools.list"
+    IMAGE=initrd-tools.img
+else
+    IMAGE=initrd.img
+fi
+
 stamp=$(lab_inputs_hash "$0" "$LAB/initramfs.sh" "$KERNEL" /bin/busybox \
-    "$LAB"/guest/* "/lib/modules/$KVER/modules.dep"; echo "$MODULES")
+    "$LAB"/guest/* "/lib/modules/$KVER/modules.dep" "${tools[@]}"; echo "$MODULES")
 stamp=$(echo "$stamp" | sha256sum | cut -d' ' -f1)
-if [ -f "$OUT/initrd.img" ] && [ -f "$OUT/vmlinuz" ] &&
-    [ "$(cat "$OUT/.stamp" 2>/dev/null)" = "$stamp" ]; then
-    echo "build-guest: $OUT is up to date"
+if [ -f "$OUT/$IMAGE" ] && [ -f "$OUT/vmlinuz" ] &&
+    [ "$(cat "$OUT/.stamp-$variant" 2>/dev/null)" = "$stamp" ]; then
+    echo "build-guest: $OUT/$IMAGE is up to date"
     exit 0
 fi
 
-ROOT="$OUT/root"
+ROOT="$OUT/root-$variant"
 ird_init_root
 # shellcheck disable=SC2086
 ird_add_modules "$KVER" $MODULES
@@ -46,10 +73,14 @@ mkdir -p "$ROOT/lab/guest"
 for f in "$LAB"/guest/*.sh; do
     install -m 0755 "$f" "$ROOT/lab/guest/"
 done
+for t in "${tools[@]}"; do
+    ird_add_binary "$t"
+done
 mods=$(tr '\n' ' ' <"$ROOT/etc/lab-modules")
-ird_pack "$OUT/initrd.img" gzip
+ird_pack "$OUT/$IMAGE" gzip
 rm -rf "$ROOT"
-cp "$KERNEL" "$OUT/vmlinuz"
-echo "$stamp" >"$OUT/.stamp"
-echo "build-guest: $OUT/vmlinuz ($KVER), $OUT/initrd.img" \
-    "($(du -k "$OUT/initrd.img" | cut -f1) KiB), modules: $mods"
+# Replace, never rewrite in place: a running lab may be reading it.
+cmp -s "$KERNEL" "$OUT/vmlinuz" || { cp "$KERNEL" "$OUT/vmlinuz.tmp" && mv -f "$OUT/vmlinuz.tmp" "$OUT/vmlinuz"; }
+echo "$stamp" >"$OUT/.stamp-$variant"
+echo "build-guest: $OUT/vmlinuz ($KVER), $OUT/$IMAGE" \
+    "($(du -k "$OUT/$IMAGE" | cut -f1) KiB), modules: $mods${tools[*]:+, tools: ${tools[*]}}"

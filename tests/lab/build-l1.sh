@@ -99,7 +99,7 @@ mods=$(tr '\n' ' ' <"$ROOT/etc/lab-modules")
 # Uncompressed: the kernel unpacks it faster under TCG than it could gunzip.
 ird_pack "$OUT/initrd.img" none
 rm -rf "$ROOT"
-cp "$KERNEL" "$OUT/vmlinuz"
+cmp -s "$KERNEL" "$OUT/vmlinuz" || { cp "$KERNEL" "$OUT/vmlinuz.tmp" && mv -f "$OUT/vmlinuz.tmp" "$OUT/vmlinuz"; }
 echo "$stamp" >"$OUT/.stamp"
 echo "build-l1: $OUT/initrd.img ($(du -m "$OUT/initrd.img" | cut -f1) MiB), kernel $KVER," \
     "modules: $mods"

@@ -23,6 +23,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -133,7 +134,10 @@ static int run_probe(int kvm, uint32_t loops, uint64_t max_ms)
     /* A stuck or crawling vCPU must not hang the caller. */
     struct sigaction sa = {.sa_handler = on_alarm};
     sigaction(SIGALRM, &sa, NULL);
-    alarm((unsigned)(max_ms / 1000) + 2);
+    struct itimerval limit = {
+        .it_value = {.tv_sec = (time_t)(max_ms / 1000),
+                     .tv_usec = (suseconds_t)(max_ms % 1000) * 1000 + 100000}};
+    setitimer(ITIMER_REAL, &limit, NULL);
     for (int exits = 0; exits < 16; exits++) {
         if (ioctl(vcpu, KVM_RUN, 0) < 0) {
             if (errno == EINTR) {

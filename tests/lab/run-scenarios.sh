@@ -4,7 +4,8 @@
 #
 # usage: run-scenarios.sh --results FILE [--logs DIR] NAME...
 #
-# Each scenario is tests/lab/scenarios/NAME.sh, run in its own session with
+# Each scenario is tests/lab/scenarios/NAME.sh (a NAME with a slash, like
+# bench/boot-time, is that path + .sh in the checkout), run in its own session with
 # a fresh $WORK and a timeout (a `# lab-timeout: SECONDS` line in the script,
 # else LAB_SCENARIO_TIMEOUT, else 300). Prints `PASS|FAIL|SKIP NAME (S s)`
 # and, for failures, the scenario's output; appends `STATUS NAME SECONDS` to
@@ -33,7 +34,10 @@ now() { cut -d' ' -f1 /proc/uptime; }
 
 failed=0
 for name in "$@"; do
-    script=$LAB_DIR/scenarios/$name.sh
+    case "$name" in
+    */*) script=$LAB_DIR/../../$name.sh ;;
+    *) script=$LAB_DIR/scenarios/$name.sh ;;
+    esac
     start=$(now)
     if [ ! -f "$script" ]; then
         echo "FAIL $name (0.00 s)"
@@ -44,7 +48,7 @@ for name in "$@"; do
     fi
     limit=$(sed -n 's/^# lab-timeout: *\([0-9][0-9]*\).*/\1/p' "$script" | head -1)
     limit=${limit:-${LAB_SCENARIO_TIMEOUT:-300}}
-    WORK=$(mktemp -d "$tmp/lab-$name.XXXXXX")
+    WORK=$(mktemp -d "$tmp/lab-$(echo "$name" | tr / -).XXXXXX")
     export WORK LAB_TIMEOUT=$limit
     # setsid: the scenario and everything it starts share one process
     # group, so a timeout (or a forgotten VMM) is killed as a whole.

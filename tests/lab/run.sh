@@ -6,6 +6,8 @@
 # any scenario failed or did not report.
 #
 # usage: tests/lab/run.sh [NAME...]      (default: tests/lab/scenarios.list)
+#        NAME is tests/lab/scenarios/NAME.sh, or DIR/NAME for DIR/NAME.sh in
+#        the checkout (bench/run.sh runs bench/*.sh this way)
 # env:   LAB_FORCE_NESTED=1 / LAB_FORCE_DIRECT=1   choose the mode
 #        LAB_SCENARIO_TIMEOUT  default per-scenario timeout (s), 300
 #        LAB_L1_TIMEOUT        whole L1 boot (s), default: sum of timeouts + 180
@@ -59,7 +61,9 @@ QEMU_BIN=$(command -v qemu-system-x86_64 || true)
 # timeout_of NAME: the scenario's own `# lab-timeout:` or the default.
 timeout_of() {
     local t
-    t=$(sed -n 's/^# lab-timeout: *\([0-9][0-9]*\).*/\1/p' "$LAB/scenarios/$1.sh" 2>/dev/null | head -1)
+    local f=$LAB/scenarios/$1.sh
+    case "$1" in */*) f=$REPO/$1.sh ;; esac
+    t=$(sed -n 's/^# lab-timeout: *\([0-9][0-9]*\).*/\1/p' "$f" 2>/dev/null | head -1)
     echo "${t:-${LAB_SCENARIO_TIMEOUT:-300}}"
 }
 
