@@ -134,9 +134,9 @@ static int run_probe(int kvm, uint32_t loops, uint64_t max_ms)
     /* A stuck or crawling vCPU must not hang the caller. */
     struct sigaction sa = {.sa_handler = on_alarm};
     sigaction(SIGALRM, &sa, NULL);
-    struct itimerval limit = {
-        .it_value = {.tv_sec = (time_t)(max_ms / 1000),
-                     .tv_usec = (suseconds_t)(max_ms % 1000) * 1000 + 100000}};
+    uint64_t limit_us = (uint64_t)max_ms * 1000 + 100000;
+    struct itimerval limit = {.it_value = {.tv_sec = (time_t)(limit_us / 1000000),
+                                           .tv_usec = (suseconds_t)(limit_us % 1000000)}};
     setitimer(ITIMER_REAL, &limit, NULL);
     for (int exits = 0; exits < 16; exits++) {
         if (ioctl(vcpu, KVM_RUN, 0) < 0) {
