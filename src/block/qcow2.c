@@ -324,6 +324,8 @@ static int preadv_locked(struct qcow2 *q, const struct iovec *iov, int iovcnt, u
     return 0;
 }
 
+static bool reads_zero(const struct qcow2 *q, uint64_t e);
+
 /* Frees what an L2 entry pointed to, once the new entry is durable. */
 static int release_entry(struct qcow2 *q, uint64_t e)
 {
@@ -371,8 +373,42 @@ static int write_cluster(struct qcow2 *q, uint64_t gc, uint64_t co, const struct
         goto out;
     }
 
-    /* Build the whole new cluster: old contents around the new bytes. */
     bool whole = len == q->cluster_size;
+    bool reuse = host && entry_is_zero(q, e) && (e & QCOW2_OFLAG_COPIED);
+    int64_t fresh = -1;
+    if (!whole && iov && !reuse && reads_zero(q, e)) {
+        /*
+         * A cluster past the old end of the file already reads as zeroes:
+         * when the old contents are zeroes too, only the new bytes need
+         * writing (no 64 KiB of zeroes for a 4 KiB guest write).
+         */
+        uint64_t end_before = q->host_end;
+        fresh = qcow2_alloc_clusters(q, 1);
+        if (fresh < 0) {
+            r = (int)fresh;
+            goto out;
+        }
+        if ((uint64_t)fresh >= end_before) {
+            if ((n = blk_iov_slice(iov, iovcnt, skip, len, part, 64)) >= 0) {
+                r = blk_file_pwritev(q->fd, part, n, (uint64_t)fresh + co);
+            } else {
+                blk_iov_to_buf(iov, iovcnt, skip, q->cow_buf, len);
+                r = blk_file_pwrite(q->fd, q->cow_buf, len, (uint64_t)fresh + co);
+            }
+            q->data_written = true;
+            if (r < 0) {
+                qcow2_free_later(q, (uint64_t)fresh, q->cluster_size);
+                goto out;
+            }
+            if ((r = release_entry(q, e)) < 0)
+                goto out;
+            t[l2i] = htobe64((uint64_t)fresh | QCOW2_OFLAG_COPIED);
+            qcow2_cache_mark_dirty(&q->l2_cache, t);
+            goto out;
+        }
+    }
+
+    /* Build the whole new cluster: old contents around the new bytes. */
     if (!whole || !iov) {
         if (!whole) {
             struct iovec all = {q->cow_buf, q->cluster_size};
@@ -384,9 +420,10 @@ static int write_cluster(struct qcow2 *q, uint64_t gc, uint64_t co, const struct
         else
             memset(q->cow_buf + co, 0, len);
     }
-    bool reuse = host && entry_is_zero(q, e) && (e & QCOW2_OFLAG_COPIED);
     uint64_t target;
-    if (reuse) {
+    if (fresh >= 0) {
+        target = (uint64_t)fresh;
+    } else if (reuse) {
         if ((r = check_host_cluster(q, host, "data cluster")) < 0)
             goto out;
         target = host;
