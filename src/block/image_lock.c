@@ -76,6 +76,13 @@ int image_lock(int fd, const char *path, bool write)
     return 0;
 
 lock_failed:
+    if (r == -EINVAL || r == -ENOLCK || r == -EOPNOTSUPP) {
+        /* The filesystem has no OFD locks; QEMU (locking=auto) goes on too. */
+        log_warn("%s: the filesystem does not support image locking (%s); other users of "
+                 "the image will not be detected",
+                 path, strerror(-r));
+        return 0;
+    }
     log_error("%s: cannot lock the image: %s", path, strerror(-r));
     return r;
 }

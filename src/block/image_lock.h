@@ -25,7 +25,8 @@ enum image_perm {
  * Locks fd (an open image file) for a reader or a writer. Both refuse to
  * share write and resize, as a QEMU guest disk does. Returns 0, or -EBUSY
  * after logging which permission another process holds; other -errno when
- * locking itself fails. The locks go away when the file is closed.
+ * locking itself fails (a filesystem without OFD locks only gets a warning).
+ * The locks go away when the file is closed.
  */
 int image_lock(int fd, const char *path, bool write);
 
