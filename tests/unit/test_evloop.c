@@ -38,11 +38,16 @@ struct probe {
     atomic_bool finished;
 };
 
+/* Guards the thread identity a handler records, read by the test thread. */
+static pthread_mutex_t probe_lock = PTHREAD_MUTEX_INITIALIZER;
+
 static void probe_cb(void *opaque, uint32_t events)
 {
     struct probe *p = opaque;
+    pthread_mutex_lock(&probe_lock);
     p->thread = pthread_self();
     pthread_getname_np(p->thread, p->thread_name, sizeof(p->thread_name));
+    pthread_mutex_unlock(&probe_lock);
     atomic_store(&p->last_events, events);
     if (p->consume) {
         uint64_t v;
@@ -59,6 +64,16 @@ static void probe_cb(void *opaque, uint32_t events)
     if (p->stop_loop)
         evloop_stop(p->loop);
     atomic_fetch_add(&p->calls, 1);
+}
+
+/* The thread the handler last ran on, and its name. */
+static pthread_t probe_thread(struct probe *p, char name[16])
+{
+    pthread_mutex_lock(&probe_lock);
+    pthread_t t = p->thread;
+    memcpy(name, p->thread_name, 16);
+    pthread_mutex_unlock(&probe_lock);
+    return t;
 }
 
 static void probe_init(struct probe *p, struct evloop *loop)
@@ -151,8 +166,9 @@ static void test_add_from_other_thread_runs_on_loop_thread(void **state)
     assert_int_equal(on_thread(add_from_thread, &a), -EEXIST);
     kick(&p);
     assert_true(wait_calls(&p, 1));
-    assert_false(pthread_equal(p.thread, pthread_self()));
-    assert_string_equal(p.thread_name, "io-test");
+    char name[16];
+    assert_false(pthread_equal(probe_thread(&p, name), pthread_self()));
+    assert_string_equal(name, "io-test");
     assert_true(atomic_load(&p.last_events) & EPOLLIN);
     kick(&p);
     assert_true(wait_calls(&p, 2));
@@ -233,9 +249,12 @@ static void test_stop_joins_running_handler(void **state)
     assert_int_equal(evloop_start_thread(loop, "io-stop"), 0);
     kick(&p);
     /* Wait until the handler is running, then stop while it sleeps. */
-    for (int i = 0; i < 5000 && p.thread_name[0] == 0; i++)
+    char name[16] = "";
+    for (int i = 0; i < 5000 && name[0] == 0; i++) {
         usleep(1000);
-    assert_string_equal(p.thread_name, "io-stop");
+        probe_thread(&p, name);
+    }
+    assert_string_equal(name, "io-stop");
     evloop_stop(loop);
     assert_true(atomic_load(&p.finished));
     assert_int_equal(atomic_load(&p.calls), 1);
@@ -262,7 +281,8 @@ static void test_run_on_caller_thread_until_stop(void **state)
     kick(&p);
     assert_int_equal(evloop_run(loop), 0);
     assert_int_equal(atomic_load(&p.calls), 1);
-    assert_true(pthread_equal(p.thread, pthread_self()));
+    char name[16];
+    assert_true(pthread_equal(probe_thread(&p, name), pthread_self()));
     close(p.fd);
 }
 
