@@ -505,6 +505,97 @@ static void test_fw_cfg_setup(void **state)
     fake_guest_mem_free(&gm);
 }
 
+/* Read a whole fw_cfg file by DMA into guest RAM at 0x10000, as OVMF's QemuFwCfgLib does. */
+static uint32_t dma_read_file(struct fw_cfg *fw, struct guest_mem *gm, const char *name,
+                              uint8_t **data)
+{
+    uint32_t size = file_size(fw, name);
+    assert_int_not_equal(size, 0xffffffff);
+    int key = fw_cfg_file_key(fw, name);
+    assert_true(key > 0);
+    uint8_t *d = gm_ptr(gm, 0x1000, 16);
+    uint32_t ctl = htobe32((uint32_t)key << 16 | FW_CFG_DMA_CTL_SELECT | FW_CFG_DMA_CTL_READ);
+    uint32_t len = htobe32(size);
+    uint64_t addr = htobe64(0x10000);
+    memcpy(d, &ctl, 4);
+    memcpy(d + 4, &len, 4);
+    memcpy(d + 8, &addr, 8);
+    uint32_t hi = 0, lo = htobe32(0x1000);
+    fw_cfg_dma_ops.write(fw, 0, &hi, 4);
+    fw_cfg_dma_ops.write(fw, 4, &lo, 4);
+    assert_int_equal(d[3], 0); /* control cleared: done, no error */
+    *data = malloc(size);
+    memcpy(*data, gm_ptr(gm, 0x10000, size), size);
+    return size;
+}
+
+/*
+ * The table-loader script must only name files fw_cfg has, with offsets
+ * inside them: OVMF's AcpiPlatformDxe gives up on ACPI otherwise.
+ */
+static void test_table_loader_consistent(void **state)
+{
+    (void)state;
+    struct guest_mem gm;
+    assert_int_equal(fake_guest_mem_init(&gm, 0, 4 << 20), 0);
+    struct fw_cfg *fw = fw_cfg_create(&gm);
+    struct acpi_layout l = {.ncpus = 4, .pci_hole_start = 0xc0000000ull};
+    struct firmware_fw_cfg_info info = {.ncpus = 4, .mem = &gm, .acpi = &l};
+    assert_int_equal(firmware_fw_cfg_setup(fw, &info), 0);
+
+    uint8_t *loader;
+    uint32_t llen = dma_read_file(fw, &gm, ACPI_FWCFG_LOADER, &loader);
+    assert_int_equal(llen % ACPI_LOADER_ENTRY_SIZE, 0);
+    bool allocated_rsdp = false, allocated_tables = false;
+    for (uint32_t off = 0; off < llen; off += ACPI_LOADER_ENTRY_SIZE) {
+        const uint8_t *e = loader + off;
+        uint32_t cmd;
+        memcpy(&cmd, e, 4);
+        const char *f1 = (const char *)e + 4;
+        const char *f2 = (const char *)e + 4 + ACPI_LOADER_FNAME_SIZE;
+        assert_true(memchr(f1, 0, ACPI_LOADER_FNAME_SIZE) != NULL);
+        uint32_t s1 = file_size(fw, f1);
+        assert_int_not_equal(s1, 0xffffffff);
+        uint32_t a, b, c;
+        switch (cmd) {
+        case ACPI_LOADER_ALLOCATE:
+            /* The RSDP must land where an OS scans for it (the F segment). */
+            if (!strcmp(f1, ACPI_FWCFG_RSDP)) {
+                assert_int_equal(e[4 + ACPI_LOADER_FNAME_SIZE + 4], ACPI_LOADER_ZONE_FSEG);
+                allocated_rsdp = true;
+            } else {
+                allocated_tables = true;
+            }
+            break;
+        case ACPI_LOADER_ADD_POINTER:
+            assert_int_not_equal(file_size(fw, f2), 0xffffffff);
+            memcpy(&a, e + 4 + 2 * ACPI_LOADER_FNAME_SIZE, 4);
+            b = e[4 + 2 * ACPI_LOADER_FNAME_SIZE + 4];
+            assert_true(b == 1 || b == 2 || b == 4 || b == 8);
+            assert_true(a + b <= s1);
+            break;
+        case ACPI_LOADER_ADD_CHECKSUM:
+            memcpy(&a, e + 4 + ACPI_LOADER_FNAME_SIZE, 4);
+            memcpy(&b, e + 4 + ACPI_LOADER_FNAME_SIZE + 4, 4);
+            memcpy(&c, e + 4 + ACPI_LOADER_FNAME_SIZE + 8, 4);
+            assert_true(a < s1);
+            assert_true(b <= s1 && c <= s1 - b);
+            break;
+        default:
+            fail_msg("unknown loader command %u", cmd);
+        }
+    }
+    assert_true(allocated_rsdp);
+    assert_true(allocated_tables);
+    uint8_t *rsdp;
+    dma_read_file(fw, &gm, ACPI_FWCFG_RSDP, &rsdp);
+    assert_memory_equal(rsdp, "RSD PTR ", 8);
+    free(rsdp);
+    free(loader);
+    fw_cfg_destroy(fw);
+    fake_guest_mem_free(&gm);
+}
+
 static void test_fw_cfg_linux(void **state)
 {
     struct fixture *f = *state;
@@ -567,6 +658,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_combined_image, setup, teardown),
         cmocka_unit_test(test_request_from_config),
         cmocka_unit_test(test_fw_cfg_setup),
+        cmocka_unit_test(test_table_loader_consistent),
         cmocka_unit_test_setup_teardown(test_fw_cfg_linux, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
