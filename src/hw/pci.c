@@ -40,7 +40,11 @@ static uint64_t bar_programmed_addr(const struct pci_device *dev, int i)
     uint64_t v = pci_get_u32(dev, PCI_BASE_ADDRESS_0 + 4 * i);
     if (bar->is_64 && i + 1 < PCI_NUM_BARS)
         v |= (uint64_t)pci_get_u32(dev, PCI_BASE_ADDRESS_0 + 4 * (i + 1)) << 32;
-    return v & ~(bar->size - 1) & (bar->is_io ? 0xfffcu : ~0xfull);
+    /*
+     * Keep all 32 bits of an I/O BAR: one at or above 64 KiB matches no x86
+     * port address, so the range check in bar_remap leaves it unmapped.
+     */
+    return v & ~(bar->size - 1) & (bar->is_io ? ~0x3ull : ~0xfull);
 }
 
 static void bar_remap(struct pci_device *dev, int i)
