@@ -67,6 +67,20 @@ static void test_3g_fills_low_ram_exactly(void **state)
     guest_mem_destroy(&gm);
 }
 
+static void test_one_page_over_3g_goes_above_4g(void **state)
+{
+    (void)state;
+    struct guest_mem gm;
+    assert_int_equal(guest_mem_create(&gm, 3 * GiB + 4096), 0);
+    assert_int_equal(gm.nr_regions, 2);
+    assert_int_equal(gm.regions[0].size, 3 * GiB);
+    assert_int_equal(gm.regions[1].gpa, MEM_4G);
+    assert_int_equal(gm.regions[1].size, 4096);
+    assert_int_equal(guest_mem_high_end(&gm), MEM_4G + 4096);
+    assert_null(gm_ptr(&gm, 3 * GiB, 1));
+    guest_mem_destroy(&gm);
+}
+
 static void test_5g_splits_around_the_hole(void **state)
 {
     (void)state;
@@ -164,6 +178,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_512m_is_one_low_region),
         cmocka_unit_test(test_3g_fills_low_ram_exactly),
+        cmocka_unit_test(test_one_page_over_3g_goes_above_4g),
         cmocka_unit_test(test_5g_splits_around_the_hole),
         cmocka_unit_test(test_gm_ptr_overflowing_ranges),
         cmocka_unit_test(test_absurd_size_fails_cleanly),

@@ -407,6 +407,33 @@ static void test_bar_moves_remap(void **state)
     assert_true(moved(&f->dev, 0, 0xd0000000, 0));
 }
 
+/*
+ * x86 port addresses are 16 bits: an I/O BAR programmed at or above 64 KiB
+ * matches no port access and must not be decoded at its low 16 bits.
+ */
+static void test_io_bar_above_64k_not_decoded(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(pci_register(&f->pci, &f->dev.pci, -1), 0);
+    unsigned d = f->dev.pci.devfn;
+    uint64_t b1 = bar_addr(f, d, 1);
+    cfg_wr(f, d, PCI_BASE_ADDRESS_0 + 4, 0x1e000, 4);
+    assert_int_equal(cfg_rd(f, d, PCI_BASE_ADDRESS_0 + 4, 4), 0x1e001);
+    assert_false(reaches(f, true, 0xe000, 1));
+    assert_false(reaches(f, true, b1, 1));
+    assert_false(f->dev.pci.bars[1].mapped);
+    assert_true(moved(&f->dev, 1, b1, 0));
+    /* Sizing with I/O decode left on maps nothing either. */
+    cfg_wr(f, d, PCI_BASE_ADDRESS_0 + 4, 0xffffffff, 4);
+    assert_int_equal(cfg_rd(f, d, PCI_BASE_ADDRESS_0 + 4, 4), 0xffffffe1u);
+    assert_false(reaches(f, true, 0xffe0, 1));
+    assert_int_equal(f->pio.nr, 2);
+    /* Back below 64 KiB it decodes again. */
+    cfg_wr(f, d, PCI_BASE_ADDRESS_0 + 4, 0xffe0, 4);
+    assert_true(reaches(f, true, 0xffe0, 1));
+    assert_true(moved(&f->dev, 1, 0, 0xffe0));
+}
+
 static void test_command_register_decode(void **state)
 {
     struct fixture *f = *state;
@@ -577,6 +604,7 @@ int main(void)
         T(test_register_maps_bars),
         T(test_bar_sizing),
         T(test_bar_moves_remap),
+        T(test_io_bar_above_64k_not_decoded),
         T(test_command_register_decode),
         T(test_capability_chain),
         T(test_register_placement),
