@@ -220,8 +220,8 @@ int linux_boot_load(const struct guest_mem *gm, const char *kernel_path, const c
     }
     /* Both come from the file: refuse before rounding up can wrap around. */
     if (load >= low_end) {
-        log_error("kernel %s wants to load at 0x%llx; the VM has 0x%llx below 4 GiB",
-                  kernel_path, (unsigned long long)load, (unsigned long long)low_end);
+        log_error("kernel %s wants to load at 0x%llx; the VM has 0x%llx below 4 GiB", kernel_path,
+                  (unsigned long long)load, (unsigned long long)low_end);
         rc = -ENOMEM;
         goto out;
     }
