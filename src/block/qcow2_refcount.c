@@ -545,6 +545,13 @@ int qcow2_rebuild_refcounts(struct qcow2 *q)
             r = -EIO;
             goto out;
         }
+        if (counts[off >> cb]) {
+            /* Without snapshots nothing is shared; also bounds the work. */
+            log_error("%s: qcow2 L2 table at %llu is referenced twice; cannot repair", q->name,
+                      (unsigned long long)off);
+            r = -EIO;
+            goto out;
+        }
         if ((r = count_refs(q, counts, nclusters, off, cs)) < 0 ||
             (r = blk_file_pread(q->fd, table, cs, off)) < 0 ||
             (r = count_l2_table(q, table, counts, nclusters)) < 0)
