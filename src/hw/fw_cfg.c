@@ -28,6 +28,9 @@ struct fw_cfg_item {
 struct fw_cfg_file {
     char name[FW_CFG_MAX_NAME];
     struct fw_cfg_item item;
+    fw_cfg_select_fn select_cb;
+    void *cb_opaque;
+    void (*cb_release)(void *opaque);
 };
 
 struct fw_cfg {
@@ -100,7 +103,12 @@ struct fw_cfg *fw_cfg_create(const struct guest_mem *gm)
     if (!fw)
         return NULL;
     fw->gm = gm;
-    pthread_mutex_init(&fw->lock, NULL);
+    /* Recursive: select callbacks may modify files while the guest's access holds it. */
+    pthread_mutexattr_t attr;
+    pthread_mutexattr_init(&attr);
+    pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
+    pthread_mutex_init(&fw->lock, &attr);
+    pthread_mutexattr_destroy(&attr);
     fw->cur_key = FW_CFG_INVALID;
     int rc = fw_cfg_add_bytes(fw, FW_CFG_SIGNATURE, "QEMU", 4);
     rc = rc ?: fw_cfg_add_u32(fw, FW_CFG_ID, FW_CFG_VERSION | FW_CFG_VERSION_DMA);
@@ -119,8 +127,11 @@ void fw_cfg_destroy(struct fw_cfg *fw)
     for (unsigned a = 0; a < 2; a++)
         for (unsigned k = 0; k < FW_CFG_FILE_FIRST; k++)
             free(fw->items[a][k].data);
-    for (unsigned i = 0; i < fw->nr_files; i++)
+    for (unsigned i = 0; i < fw->nr_files; i++) {
         free(fw->files[i].item.data);
+        if (fw->files[i].cb_release)
+            fw->files[i].cb_release(fw->files[i].cb_opaque);
+    }
     pthread_mutex_destroy(&fw->lock);
     free(fw);
 }
@@ -258,6 +269,24 @@ int fw_cfg_file_key(struct fw_cfg *fw, const char *name)
     return rc ? rc : (int)(FW_CFG_FILE_FIRST + pos);
 }
 
+int fw_cfg_set_select_cb(struct fw_cfg *fw, const char *name, fw_cfg_select_fn fn, void *opaque,
+                         void (*release)(void *opaque))
+{
+    pthread_mutex_lock(&fw->lock);
+    unsigned pos;
+    int rc = find_file(fw, name, &pos);
+    if (rc == 0) {
+        struct fw_cfg_file *f = &fw->files[pos];
+        if (f->cb_release)
+            f->cb_release(f->cb_opaque);
+        f->select_cb = fn;
+        f->cb_opaque = opaque;
+        f->cb_release = release;
+    }
+    pthread_mutex_unlock(&fw->lock);
+    return rc;
+}
+
 void fw_cfg_reset(struct fw_cfg *fw)
 {
     pthread_mutex_lock(&fw->lock);
@@ -288,8 +317,13 @@ static void select_key(struct fw_cfg *fw, uint16_t key)
     fw->cur_offset = 0;
     /* The write-channel bit only says the guest intends to write; keep the item. */
     fw->cur_key = key & (FW_CFG_ARCH_LOCAL | FW_CFG_ENTRY_MASK);
-    if (!cur_item(fw))
+    if (!cur_item(fw)) {
         fw->cur_key = FW_CFG_INVALID;
+        return;
+    }
+    unsigned idx = fw->cur_key - FW_CFG_FILE_FIRST;
+    if (fw->cur_key >= FW_CFG_FILE_FIRST && idx < fw->nr_files && fw->files[idx].select_cb)
+        fw->files[idx].select_cb(fw->files[idx].cb_opaque, fw->files[idx].name);
 }
 
 static uint8_t read_data_byte(struct fw_cfg *fw)

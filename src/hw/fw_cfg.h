@@ -107,6 +107,20 @@ int fw_cfg_modify_file(struct fw_cfg *fw, const char *name, const void *data, si
 /* The key of a file, or -ENOENT. */
 int fw_cfg_file_key(struct fw_cfg *fw, const char *name);
 
+/*
+ * Called when the guest selects the file (port or DMA), before it reads, as
+ * QEMU's select callbacks are: the VMM may then refresh file contents that
+ * depend on what the firmware did so far (QEMU rebuilds its ACPI tables
+ * there, once the firmware has programmed the PCI BARs). The callback runs
+ * under the device lock, which is recursive: it may call
+ * fw_cfg_modify_file (keeping sizes: the firmware read them from the
+ * directory already) but must not add files. release (may be NULL) is
+ * called on opaque when the device is destroyed. -ENOENT for no such file.
+ */
+typedef void (*fw_cfg_select_fn)(void *opaque, const char *name);
+int fw_cfg_set_select_cb(struct fw_cfg *fw, const char *name, fw_cfg_select_fn fn, void *opaque,
+                         void (*release)(void *opaque));
+
 /* Machine reset: no item selected, DMA address cleared. Items stay. */
 void fw_cfg_reset(struct fw_cfg *fw);
 

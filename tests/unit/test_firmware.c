@@ -596,6 +596,59 @@ static void test_table_loader_consistent(void **state)
     fake_guest_mem_free(&gm);
 }
 
+static unsigned layout_calls;
+
+static void firmware_moved_bars(void *opaque, struct acpi_layout *l)
+{
+    (void)opaque;
+    layout_calls++;
+    l->pci_hole_start = 0x80000000ull; /* where OVMF puts 32-bit BARs with little RAM */
+}
+
+/* The ACPI tables are rebuilt once, when the firmware first selects one of them. */
+static void test_acpi_refresh_on_select(void **state)
+{
+    (void)state;
+    struct guest_mem gm;
+    assert_int_equal(fake_guest_mem_init(&gm, 0, 4 << 20), 0);
+    struct fw_cfg *fw = fw_cfg_create(&gm);
+    struct acpi_layout l = {.ncpus = 1, .pci_hole_start = 0xc0000000ull};
+    struct firmware_fw_cfg_info info = {
+        .ncpus = 1, .mem = &gm, .acpi = &l, .acpi_layout_now = firmware_moved_bars};
+    assert_int_equal(firmware_fw_cfg_setup(fw, &info), 0);
+    assert_int_equal(layout_calls, 0);
+    uint32_t size = file_size(fw, ACPI_FWCFG_TABLES);
+
+    /* What the tables look like for the moved window, built independently. */
+    struct acpi_layout moved = l;
+    moved.pci_hole_start = 0x80000000ull;
+    struct acpi_tables t;
+    struct acpi_fwcfg want;
+    assert_int_equal(acpi_build(&moved, &t), 0);
+    assert_int_equal(acpi_build_fwcfg(&t, &want), 0);
+    acpi_tables_free(&t);
+    struct acpi_fwcfg before;
+    assert_int_equal(acpi_build(&l, &t), 0);
+    assert_int_equal(acpi_build_fwcfg(&t, &before), 0);
+    acpi_tables_free(&t);
+    assert_int_equal(before.tables.len, want.tables.len);
+    assert_memory_not_equal(before.tables.data, want.tables.data, want.tables.len);
+    acpi_fwcfg_free(&before);
+
+    uint8_t *got;
+    assert_int_equal(dma_read_file(fw, &gm, ACPI_FWCFG_TABLES, &got), size);
+    assert_int_equal(layout_calls, 1);
+    assert_int_equal(want.tables.len, size);
+    assert_memory_equal(got, want.tables.data, size);
+    free(got);
+    dma_read_file(fw, &gm, ACPI_FWCFG_LOADER, &got);
+    free(got);
+    assert_int_equal(layout_calls, 1);
+    acpi_fwcfg_free(&want);
+    fw_cfg_destroy(fw);
+    fake_guest_mem_free(&gm);
+}
+
 static void test_fw_cfg_linux(void **state)
 {
     struct fixture *f = *state;
@@ -659,6 +712,7 @@ int main(void)
         cmocka_unit_test(test_request_from_config),
         cmocka_unit_test(test_fw_cfg_setup),
         cmocka_unit_test(test_table_loader_consistent),
+        cmocka_unit_test(test_acpi_refresh_on_select),
         cmocka_unit_test_setup_teardown(test_fw_cfg_linux, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -330,6 +330,60 @@ static void test_select_via_dma_then_ports(void **state)
     assert_int_equal(b[0], 0);
 }
 
+struct select_log {
+    struct fw_cfg *fw;
+    unsigned calls, released;
+};
+
+static void on_select(void *opaque, const char *name)
+{
+    struct select_log *l = opaque;
+    assert_string_equal(name, "etc/dynamic");
+    l->calls++;
+    char v = (char)('0' + l->calls);
+    /* The lock is held and recursive: modifying a file from here works. */
+    assert_int_equal(fw_cfg_modify_file(l->fw, "etc/dynamic", &v, 1), 0);
+}
+
+static void on_release(void *opaque)
+{
+    ((struct select_log *)opaque)->released++;
+}
+
+static void test_select_callback(void **state)
+{
+    struct fixture *f = *state;
+    static struct select_log log;
+    memset(&log, 0, sizeof(log));
+    log.fw = f->fw;
+    assert_int_equal(fw_cfg_add_file(f->fw, "etc/dynamic", "x", 1), 0);
+    assert_int_equal(fw_cfg_set_select_cb(f->fw, "etc/none", on_select, &log, NULL), -ENOENT);
+    assert_int_equal(fw_cfg_set_select_cb(f->fw, "etc/dynamic", on_select, &log, on_release), 0);
+    uint16_t key = (uint16_t)fw_cfg_file_key(f->fw, "etc/dynamic");
+
+    /* Reading the directory does not trigger it; selecting the file does. */
+    sel(f, FW_CFG_FILE_DIR);
+    assert_int_equal(log.calls, 0);
+    char c;
+    sel(f, key);
+    rd(f, &c, 1);
+    assert_int_equal(log.calls, 1);
+    assert_int_equal(c, '1');
+    assert_int_equal(dma(f, 0x1000,
+                         (uint32_t)key << 16 | FW_CFG_DMA_CTL_SELECT | FW_CFG_DMA_CTL_READ, 1,
+                         0x2000),
+                     0);
+    assert_int_equal(log.calls, 2);
+    assert_int_equal(ram(f, 0x2000)[0], '2');
+    /* Adding files later keeps the callback with its file. */
+    assert_int_equal(fw_cfg_add_file(f->fw, "a-first", "", 0), 0);
+    sel(f, (uint16_t)fw_cfg_file_key(f->fw, "etc/dynamic"));
+    assert_int_equal(log.calls, 3);
+    fw_cfg_destroy(f->fw);
+    f->fw = fw_cfg_create(&f->gm);
+    assert_int_equal(log.released, 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -339,6 +393,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_dma_read_skip_select, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dma_hostile, setup, teardown),
         cmocka_unit_test_setup_teardown(test_select_via_dma_then_ports, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_select_callback, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

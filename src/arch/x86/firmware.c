@@ -483,20 +483,80 @@ static int add_e820(struct fw_cfg *fw, const struct guest_mem *mem)
     return fw_cfg_add_file(fw, "etc/e820", e, mem->nr_regions * sizeof(e[0]));
 }
 
-static int add_acpi(struct fw_cfg *fw, const struct acpi_layout *l)
+static int build_acpi(const struct acpi_layout *l, struct acpi_fwcfg *f)
 {
     struct acpi_tables t;
     int rc = acpi_build(l, &t);
     if (rc)
         return rc;
-    struct acpi_fwcfg f;
-    rc = acpi_build_fwcfg(&t, &f);
+    rc = acpi_build_fwcfg(&t, f);
     acpi_tables_free(&t);
+    return rc;
+}
+
+struct acpi_refresh {
+    struct fw_cfg *fw;
+    struct acpi_layout layout;
+    size_t len[3]; /* rsdp, tables, loader as first handed out */
+    bool done;
+    void (*layout_now)(void *opaque, struct acpi_layout *l);
+    void *opaque;
+};
+
+static void refresh_acpi(void *opaque, const char *name)
+{
+    struct acpi_refresh *r = opaque;
+    (void)name;
+    if (r->done)
+        return;
+    r->done = true;
+    struct acpi_layout l = r->layout;
+    r->layout_now(r->opaque, &l);
+    struct acpi_fwcfg f;
+    int rc = build_acpi(&l, &f);
+    if (rc) {
+        log_warn("cannot rebuild the ACPI tables for the firmware: %s", strerror(-rc));
+        return;
+    }
+    if (f.rsdp.len != r->len[0] || f.tables.len != r->len[1] || f.loader.len != r->len[2]) {
+        log_warn("ACPI tables changed size with the firmware's PCI layout; keeping the first ones");
+    } else {
+        rc = fw_cfg_modify_file(r->fw, ACPI_FWCFG_RSDP, f.rsdp.data, f.rsdp.len);
+        rc = rc ?: fw_cfg_modify_file(r->fw, ACPI_FWCFG_TABLES, f.tables.data, f.tables.len);
+        rc = rc ?: fw_cfg_modify_file(r->fw, ACPI_FWCFG_LOADER, f.loader.data, f.loader.len);
+        if (rc)
+            log_warn("cannot update the ACPI tables for the firmware: %s", strerror(-rc));
+    }
+    acpi_fwcfg_free(&f);
+}
+
+static int add_acpi(struct fw_cfg *fw, const struct firmware_fw_cfg_info *info)
+{
+    struct acpi_fwcfg f;
+    int rc = build_acpi(info->acpi, &f);
     if (rc)
         return rc;
     rc = fw_cfg_add_file(fw, ACPI_FWCFG_RSDP, f.rsdp.data, f.rsdp.len);
     rc = rc ?: fw_cfg_add_file(fw, ACPI_FWCFG_TABLES, f.tables.data, f.tables.len);
     rc = rc ?: fw_cfg_add_file(fw, ACPI_FWCFG_LOADER, f.loader.data, f.loader.len);
+    if (rc == 0 && info->acpi_layout_now) {
+        struct acpi_refresh *r = calloc(1, sizeof(*r));
+        if (!r) {
+            rc = -ENOMEM;
+        } else {
+            *r = (struct acpi_refresh){.fw = fw,
+                                       .layout = *info->acpi,
+                                       .len = {f.rsdp.len, f.tables.len, f.loader.len},
+                                       .layout_now = info->acpi_layout_now,
+                                       .opaque = info->acpi_layout_opaque};
+            /* One state for the three files; the first one owns it. */
+            rc = fw_cfg_set_select_cb(fw, ACPI_FWCFG_RSDP, refresh_acpi, r, free);
+            if (rc)
+                free(r);
+            rc = rc ?: fw_cfg_set_select_cb(fw, ACPI_FWCFG_TABLES, refresh_acpi, r, NULL);
+            rc = rc ?: fw_cfg_set_select_cb(fw, ACPI_FWCFG_LOADER, refresh_acpi, r, NULL);
+        }
+    }
     acpi_fwcfg_free(&f);
     return rc;
 }
@@ -544,7 +604,7 @@ int firmware_fw_cfg_setup(struct fw_cfg *fw, const struct firmware_fw_cfg_info *
     rc = rc ?: fw_cfg_add_u32(fw, FW_CFG_CMDLINE_SIZE, 0);
     rc = rc ?: fw_cfg_add_u32(fw, FW_CFG_SETUP_SIZE, 0);
     rc = rc ?: add_e820(fw, info->mem);
-    if (rc == 0 && (rc = add_acpi(fw, info->acpi)) != 0)
+    if (rc == 0 && (rc = add_acpi(fw, info)) != 0)
         log_error("cannot build the ACPI tables for the firmware: %s", strerror(-rc));
     rc = rc ?: add_smbios(fw, info, uuid);
     if (rc == 0) {

@@ -90,6 +90,15 @@ struct firmware_fw_cfg_info {
     char *const *oem_strings;       /* SMBIOS type 11 */
     size_t n_oem_strings;
     const char *bootorder; /* "bootorder" text; NULL: no file */
+    /*
+     * Optional: called once, when the firmware first selects an ACPI file
+     * (after it has programmed the PCI BARs), to adjust the layout (the PCI
+     * windows) to what the firmware did; the tables are then rebuilt, as
+     * QEMU rebuilds them at that point. Kept only when every file keeps its
+     * size (the firmware has read the sizes already).
+     */
+    void (*acpi_layout_now)(void *opaque, struct acpi_layout *l);
+    void *acpi_layout_opaque;
 };
 
 /*
