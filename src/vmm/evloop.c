@@ -200,6 +200,12 @@ void evloop_stop(struct evloop *l)
     uint64_t one = 1;
     if (write(l->stopfd, &one, sizeof(one)) < 0)
         return;
+    /*
+     * A handler stopping its own loop cannot join itself; the thread stays
+     * joinable so that the stop on the teardown path waits for it.
+     */
+    if (pthread_equal(pthread_self(), l->thread))
+        return;
     if (l->has_thread) {
         pthread_join(l->thread, NULL);
         l->has_thread = false;
