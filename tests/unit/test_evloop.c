@@ -36,6 +36,7 @@ struct probe {
     bool stop_loop;
     unsigned sleep_ms;
     atomic_bool finished;
+    atomic_bool after_stop; /* set 100 ms after a handler's own evloop_stop */
 };
 
 /* Guards the thread identity a handler records, read by the test thread. */
@@ -61,8 +62,14 @@ static void probe_cb(void *opaque, uint32_t events)
     if (p->sleep_ms)
         usleep(p->sleep_ms * 1000);
     atomic_store(&p->finished, true);
-    if (p->stop_loop)
+    if (p->stop_loop) {
         evloop_stop(p->loop);
+        atomic_fetch_add(&p->calls, 1);
+        /* Stay on the loop thread a while after asking it to stop. */
+        usleep(100000);
+        atomic_store(&p->after_stop, true);
+        return;
+    }
     atomic_fetch_add(&p->calls, 1);
 }
 
@@ -270,6 +277,32 @@ static void test_stop_joins_running_handler(void **state)
     close(p.fd);
 }
 
+/*
+ * A handler stopping its own loop thread cannot join itself; the stop that
+ * a teardown path makes afterwards must still wait for that thread, or the
+ * loop could be freed under it.
+ */
+static void test_handler_stops_own_thread(void **state)
+{
+    struct evloop *loop = *state;
+    struct probe p;
+    probe_init(&p, loop);
+    p.consume = true;
+    p.stop_loop = true;
+    assert_int_equal(evloop_add(loop, p.fd, EPOLLIN, probe_cb, &p), 0);
+    assert_int_equal(evloop_start_thread(loop, "io-selfstop"), 0);
+    kick(&p);
+    assert_true(wait_calls(&p, 1));
+    /* The handler is past its own evloop_stop and now lingers. */
+    evloop_stop(loop);
+    assert_true(atomic_load(&p.after_stop));
+    /* Stopped for good: nothing runs any more. */
+    kick(&p);
+    usleep(50000);
+    assert_int_equal(atomic_load(&p.calls), 1);
+    close(p.fd);
+}
+
 static void test_run_on_caller_thread_until_stop(void **state)
 {
     struct evloop *loop = *state;
@@ -401,6 +434,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_mod_changes_events, setup, teardown),
         cmocka_unit_test_setup_teardown(test_del_from_other_thread, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stop_joins_running_handler, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_handler_stops_own_thread, setup, teardown),
         cmocka_unit_test_setup_teardown(test_run_on_caller_thread_until_stop, setup, teardown),
         cmocka_unit_test_setup_teardown(test_handler_deletes_other_fd_in_same_batch, setup,
                                         teardown),
