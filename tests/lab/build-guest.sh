@@ -33,7 +33,7 @@ KVER=$(lab_kernel_version "$KERNEL")
     exit 1
 }
 
-MODULES="virtio virtio_ring virtio_pci virtio_pci_modern_dev virtio_blk virtio_console
+MODULES="virtio virtio_ring virtio_pci virtio_pci_modern_dev virtio_mmio virtio_blk virtio_console
          virtio_rng virtio_balloon virtio_net vsock vmw_vsock_virtio_transport
          vmw_vsock_virtio_transport_common fuse virtiofs efivarfs evdev button"
 

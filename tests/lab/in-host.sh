@@ -22,6 +22,12 @@ echo "lab: L1 $(uname -r), $(kvm-probe --loops 200000 --max-ms 30000 2>&1 | head
 # so timings do not include the share.
 mkdir -p /tmp/lab
 cp "$REPO/build/lab/guest/vmlinuz" "$REPO/build/lab/guest/initrd.img" /tmp/lab/
+# The benchmark variant (fio, ...) only when built (bench/run.sh does).
+GUEST_INITRD_TOOLS=/tmp/lab/initrd-tools.img
+tools=$REPO/build/lab/guest/initrd-tools.img
+if [ -f "$tools" ] && grep -qs '^bench/' "$RUN_DIR/scenarios"; then
+    cp "$tools" "$GUEST_INITRD_TOOLS"
+fi
 rel=${LAB_KRUNKIT_REL:-build/krunkit}
 if [ "$rel" = build/krunkit ] && [ -f "$REPO/$rel" ]; then
     cp "$REPO/$rel" /tmp/lab/krunkit
@@ -35,7 +41,7 @@ QEMU=$(command -v qemu-system-x86_64 || true)
 LAB_MODE=nested
 LAB_DIR=$REPO/tests/lab
 LAB_TMP=/tmp/work
-export KRUNKIT GUEST_KERNEL GUEST_INITRD QEMU LAB_MODE LAB_DIR LAB_TMP
+export KRUNKIT GUEST_KERNEL GUEST_INITRD GUEST_INITRD_TOOLS QEMU LAB_MODE LAB_DIR LAB_TMP
 
 # shellcheck disable=SC2046
 sh "$LAB_DIR/run-scenarios.sh" --results "$RUN_DIR/results" --logs "$RUN_DIR/logs" \

@@ -6,6 +6,8 @@
 #   KRUNKIT       path of our krunkit binary (may not exist yet)
 #   GUEST_KERNEL  L2 test guest kernel (bzImage)
 #   GUEST_INITRD  L2 test guest initramfs (tests/lab/guest/init as /init)
+#   GUEST_INITRD_TOOLS  the same plus tests/lab/guest-tools.list (fio);
+#                 exists only when built (build-guest.sh --tools, bench/run.sh)
 #   WORK          a fresh empty directory for this scenario, removed after
 #   QEMU          qemu-system-x86_64 for side-by-side runs, may be empty
 #   LAB_MODE      direct (this host's /dev/kvm) or nested (inside L1)
@@ -132,7 +134,8 @@ lab_show_logs() {
 # with our VMM in the background: console log $WORK/console.log, REST on
 # $WORK/rest.sock, root disk $WORK/root.img (created when missing), VMM
 # output in $WORK/krunkit.log. Extra guest kernel arguments come from
-# LAB_CMDLINE; memory from LAB_MEMORY (MiB, default 512). Sets KRUNKIT_PID.
+# LAB_CMDLINE; memory from LAB_MEMORY (MiB, default 512); the initramfs from
+# LAB_INITRD (default GUEST_INITRD). Sets KRUNKIT_PID.
 krunkit_start() {
     lab_need_krunkit
     _scn=$1 _cpus=$2
@@ -140,7 +143,7 @@ krunkit_start() {
     [ -f "$WORK/root.img" ] || lab_disk "$WORK/root.img" 64
     KRUNKIT_STARTED=$(lab_now)
     "$KRUNKIT" --cpus "$_cpus" --memory "${LAB_MEMORY:-512}" \
-        --bootloader "linux,kernel=$GUEST_KERNEL,initrd=$GUEST_INITRD,cmdline=\"console=hvc0 lab.scenario=$_scn lab.cpus=$_cpus ${LAB_CMDLINE:-}\"" \
+        --bootloader "linux,kernel=$GUEST_KERNEL,initrd=${LAB_INITRD:-$GUEST_INITRD},cmdline=\"console=hvc0 lab.scenario=$_scn lab.cpus=$_cpus ${LAB_CMDLINE:-}\"" \
         --device "virtio-serial,logFilePath=$WORK/console.log" \
         --device "virtio-blk,path=$WORK/root.img" \
         --restful-uri "unix://$WORK/rest.sock" \

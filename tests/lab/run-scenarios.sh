@@ -25,7 +25,7 @@ while [ $# -gt 0 ]; do
 done
 [ -n "$results" ] || { echo "run-scenarios: --results FILE required" >&2; exit 2; }
 : "${LAB_DIR:?}" "${LAB_MODE:?}"
-export KRUNKIT GUEST_KERNEL GUEST_INITRD QEMU LAB_MODE LAB_DIR
+export KRUNKIT GUEST_KERNEL GUEST_INITRD GUEST_INITRD_TOOLS QEMU LAB_MODE LAB_DIR
 tmp=${LAB_TMP:-${TMPDIR:-/tmp}}
 mkdir -p "$tmp"
 : >>"$results"

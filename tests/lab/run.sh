@@ -76,7 +76,8 @@ if [ "$mode" = direct ]; then
     rm -rf "$RUN_DIR"
     mkdir -p "$RUN_DIR"
     KRUNKIT=$REPO/$KRUNKIT_REL GUEST_KERNEL=$BUILD/guest/vmlinuz \
-        GUEST_INITRD=$BUILD/guest/initrd.img QEMU=$QEMU_BIN LAB_MODE=direct LAB_DIR=$LAB \
+        GUEST_INITRD=$BUILD/guest/initrd.img GUEST_INITRD_TOOLS=$BUILD/guest/initrd-tools.img \
+        QEMU=$QEMU_BIN LAB_MODE=direct LAB_DIR=$LAB \
         LAB_TMP=${TMPDIR:-/tmp} \
         sh "$LAB/run-scenarios.sh" --results "$RUN_DIR/results" --logs "$RUN_DIR/logs" \
         "${scenarios[@]}"
@@ -128,6 +129,8 @@ else
         tail -n 20 "$RUN_DIR/l1-console.log" | sed 's/^/    /'
     fi
 fi
+
+echo "$RUN_DIR" >"$BUILD/last-run"
 
 # Summary from the results file; a scenario with no result failed.
 pass=0 fail=0 skip=0

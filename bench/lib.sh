@@ -1,0 +1,75 @@
+# Helpers for benchmarks (bench/NAME.sh), sourced with
+#   . "$LAB_DIR/../../bench/lib.sh"
+# A benchmark is a lab scenario (same environment, same exit codes, see
+# tests/lab/lib.sh, which this includes) run by bench/run.sh, usually inside
+# the nested lab, side by side with QEMU as the L2 VMM on the same kernel,
+# initramfs, vCPUs and memory. It reports numbers with bench_record; bench/
+# run.sh gathers them into build/bench/results.md.
+. "$LAB_DIR/lib.sh"
+
+BENCH_NAME=${BENCH_NAME:-$(basename "$0" .sh)}
+
+# bench_record VMM METRIC VALUE UNIT: one measurement, e.g.
+#   bench_record qemu-pc time-to-init 8.81 s
+bench_record() {
+    echo "BENCH $BENCH_NAME $1 $2 $3 $4" | tee -a "$WORK/bench.log"
+}
+
+# bench_initrd: the initramfs benchmarks boot (with fio when built).
+bench_initrd() {
+    if [ -n "${GUEST_INITRD_TOOLS:-}" ] && [ -f "$GUEST_INITRD_TOOLS" ]; then
+        echo "$GUEST_INITRD_TOOLS"
+    else
+        echo "$GUEST_INITRD"
+    fi
+}
+
+# bench_qemu_start MACHINE GUEST_SCENARIO CPUS [DISK...]: QEMU as the L2
+# VMM, configured like krunkit_start: direct Linux boot, virtio console
+# (hvc0) logged to $WORK/console.log, a virtio-blk disk per DISK image.
+# MACHINE is pc or microvm. Memory LAB_MEMORY (512), extra guest arguments
+# LAB_CMDLINE, drive options BENCH_QEMU_DRIVE (cache=writeback,aio=threads:
+# tmpfs in L1 has no O_DIRECT), accelerator BENCH_QEMU_ACCEL (kvm).
+# Sets QEMU_PID and QEMU_STARTED (lab_now).
+bench_qemu_start() {
+    lab_need_qemu
+    _m=$1 _scn=$2 _cpus=$3
+    shift 3
+    case "$_m" in
+    pc) _bus=pci _machine=pc ;;
+    microvm) _bus=device _machine=microvm ;;
+    *) lab_fail "bench_qemu_start: unknown machine $_m" ;;
+    esac
+    _n=0
+    for _disk in "$@"; do
+        shift
+        set -- "$@" -drive "file=$_disk,format=raw,if=none,id=d$_n,${BENCH_QEMU_DRIVE:-cache=writeback,aio=threads}" \
+            -device "virtio-blk-$_bus,drive=d$_n"
+        _n=$((_n + 1))
+    done
+    : >"$WORK/console.log"
+    QEMU_STARTED=$(lab_now)
+    "$QEMU" -M "$_machine" -accel "${BENCH_QEMU_ACCEL:-kvm}" -cpu "${BENCH_QEMU_CPU:-host}" \
+        -smp "$_cpus" -m "${LAB_MEMORY:-512}" \
+        -display none -vga none -nodefaults -no-reboot -no-user-config \
+        -device "virtio-serial-$_bus" -chardev "file,id=con,path=$WORK/console.log" \
+        -device virtconsole,chardev=con "$@" \
+        -kernel "$GUEST_KERNEL" -initrd "${LAB_INITRD:-$GUEST_INITRD}" \
+        -append "console=hvc0 quiet panic=-1 lab.scenario=$_scn lab.cpus=$_cpus ${LAB_CMDLINE:-}" \
+        >"$WORK/qemu.log" 2>&1 </dev/null &
+    QEMU_PID=$!
+}
+
+# bench_time_to_init PID START: seconds from START (lab_now) until the
+# guest's init marker appears; fails the benchmark when it never does.
+bench_time_to_init() {
+    lab_wait_log "$WORK/console.log" KRUNKIT-GUEST-INIT "${BENCH_BOOT_TIMEOUT:-120}" "$1" ||
+        { lab_show_logs; lab_fail "no guest init marker (pid $1)"; }
+    lab_since "$2"
+}
+
+# bench_vmm_overhead_kib PID GUEST_TOUCHED_KIB: the VMM's RSS beyond the
+# guest memory the guest has touched.
+bench_vmm_overhead_kib() {
+    echo $(($(lab_rss_kib "$1") - $2))
+}
