@@ -90,6 +90,10 @@ static int open_image(const char *path, int fmt, bool readonly, const struct blk
         goto fail;
     if (fmt < 0)
         fmt = probe_format(img->fd);
+    else if (fmt == BLK_FMT_RAW && probe_format(img->fd) == BLK_FMT_QCOW2)
+        log_warn("%s: opened as raw but it is a qcow2 image: the guest sees the qcow2 file "
+                 "itself (use format=qcow2)",
+                 path);
     img->drv = driver_for((enum blk_format)fmt);
     if (!img->drv) {
         log_error("%s: unknown image format %d", path, fmt);
