@@ -381,6 +381,11 @@ int firmware_load(const struct firmware_request *req, struct firmware *fw)
         rc = -EINVAL;
         goto fail;
     }
+    const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+    if (strstr(base, "secboot") || strstr(base, ".ms.") || strstr(base, "snakeoil"))
+        log_warn("firmware %s looks like a Secure Boot build; those need SMM on a Q35 machine "
+                 "and stop early on this i440FX machine without SMM",
+                 path);
     fw->combined = vars_len > 0;
     fw->code_path = strdup(path);
     if (!fw->code_path) {
