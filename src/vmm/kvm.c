@@ -145,10 +145,11 @@ void kvm_vm_destroy(struct kvm_vm *k)
     k->routing = NULL;
 }
 
-int kvm_vm_map(struct kvm_vm *k, uint64_t gpa, uint64_t size, void *host, bool readonly)
+int kvm_vm_remap(struct kvm_vm *k, int slot, uint64_t gpa, uint64_t size, void *host,
+                 bool readonly)
 {
     struct kvm_userspace_memory_region r = {
-        .slot = k->next_slot,
+        .slot = (uint32_t)slot,
         .flags = readonly ? KVM_MEM_READONLY : 0,
         .guest_phys_addr = gpa,
         .memory_size = size,
@@ -156,12 +157,21 @@ int kvm_vm_map(struct kvm_vm *k, uint64_t gpa, uint64_t size, void *host, bool r
     };
     if (ioctl(k->vm_fd, KVM_SET_USER_MEMORY_REGION, &r) < 0) {
         int err = -errno;
-        log_error("KVM_SET_USER_MEMORY_REGION at 0x%llx (+0x%llx): %m", (unsigned long long)gpa,
-                  (unsigned long long)size);
+        log_error("KVM_SET_USER_MEMORY_REGION slot %d at 0x%llx (+0x%llx): %m", slot,
+                  (unsigned long long)gpa, (unsigned long long)size);
         return err;
     }
-    k->next_slot++;
     return 0;
+}
+
+int kvm_vm_map(struct kvm_vm *k, uint64_t gpa, uint64_t size, void *host, bool readonly)
+{
+    int slot = (int)k->next_slot;
+    int rc = kvm_vm_remap(k, slot, gpa, size, host, readonly);
+    if (rc)
+        return rc;
+    k->next_slot++;
+    return slot;
 }
 
 struct kvm_cpuid2 *kvm_supported_cpuid(struct kvm_vm *k)

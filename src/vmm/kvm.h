@@ -29,7 +29,11 @@ struct kvm_vm {
 /* Opens /dev/kvm, checks the extensions we need, creates irqchip and PIT. */
 int kvm_vm_create(struct kvm_vm *k);
 void kvm_vm_destroy(struct kvm_vm *k);
+/* Map host memory at gpa in a new slot; returns the slot (>= 0) or -errno. */
 int kvm_vm_map(struct kvm_vm *k, uint64_t gpa, uint64_t size, void *host, bool readonly);
+/* Change or remove (size 0) an existing slot. */
+int kvm_vm_remap(struct kvm_vm *k, int slot, uint64_t gpa, uint64_t size, void *host,
+                 bool readonly);
 /* The hooks devices use (struct vm_hooks), backed by this VM. */
 void kvm_vm_hooks(struct kvm_vm *k, struct vm_hooks *hooks);
 /* Supported CPUID of the host, as KVM reports it (caller frees). */

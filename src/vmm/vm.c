@@ -27,10 +27,9 @@
 #include <unistd.h>
 
 #include "arch/x86/cpuid.h"
-#include "arch/x86/e820.h"
-#include "arch/x86/linux_boot.h"
 #include "cli/log.h"
 #include "vmm/board.h"
+#include "vmm/boot.h"
 #include "vmm/memory.h"
 #include "vmm/vm_internal.h"
 
@@ -195,11 +194,6 @@ struct vm_control vmm_control(struct vmm *vmm)
 /* Devices the VMM cannot build yet are refused by name, never dropped. */
 static int check_supported(const struct vm_config *cfg)
 {
-    if (cfg->boot.kind != BOOT_LINUX) {
-        log_error("EFI boot (--bootloader efi, or no --bootloader) is not implemented yet; "
-                  "use --bootloader linux,kernel=...");
-        return -ENOTSUP;
-    }
     for (size_t i = 0; i < cfg->n_devices; i++) {
         if (!board_device_supported(cfg->devices[i].type)) {
             log_error("--device %s is not implemented yet by this VMM",
@@ -231,7 +225,7 @@ static int build_machine(struct vmm *vmm)
     for (unsigned i = 0; i < vmm->mem.nr_regions; i++) {
         rc = kvm_vm_map(&vmm->kvm, vmm->mem.regions[i].gpa, vmm->mem.regions[i].size,
                         vmm->mem.regions[i].host, false);
-        if (rc)
+        if (rc < 0)
             return rc;
     }
     io_bus_init(&vmm->mmio);
@@ -245,27 +239,6 @@ static int build_machine(struct vmm *vmm)
     vmm->machine = (struct machine){.mem = &vmm->mem, .mmio = &vmm->mmio, .pio = &vmm->pio,
                                     .pci = &vmm->pci, .hooks = &vmm->hooks};
     return board_create(vmm);
-}
-
-static int load_boot_payload(struct vmm *vmm)
-{
-    const struct boot_config *b = &vmm->cfg->boot;
-    struct e820_map e820;
-    int rc = e820_build(&e820, &vmm->mem);
-    if (rc) {
-        log_error("cannot build the memory map for %llu MiB",
-                  (unsigned long long)vmm->cfg->memory_mib);
-        return rc;
-    }
-    uint64_t rsdp = 0;
-    rc = board_write_acpi(vmm, &rsdp);
-    if (rc)
-        return rc;
-    struct linux_boot lb;
-    rc = linux_boot_load(&vmm->mem, b->kernel, b->initrd, b->cmdline, &e820, rsdp, &lb);
-    if (rc)
-        return rc;
-    return vcpu_setup_linux(&vmm->vcpus[0], lb.entry, lb.zero_page);
 }
 
 /* Build KVM, RAM, board, vCPUs and devices, and load the boot payload. */
@@ -285,13 +258,14 @@ static int machine_start(struct vmm *vmm)
     if (rc == 0)
         rc = board_create_devices(vmm);
     if (rc == 0)
-        rc = load_boot_payload(vmm);
+        rc = boot_load(vmm);
     return rc;
 }
 
 /* Undo machine_start, whatever part of it ran. The vCPU threads have ended. */
 static void machine_teardown(struct vmm *vmm)
 {
+    boot_unload(vmm);
     pthread_mutex_lock(&vmm->lock);
     board_destroy(vmm);
     struct vcpu *vcpus = vmm->vcpus;

@@ -18,6 +18,7 @@
 #include "vmm/vcpu.h"
 
 struct kvm_cpuid2;
+struct boot_state;
 
 struct vmm {
     const struct vm_config *cfg;
@@ -44,6 +45,7 @@ struct vmm {
     struct kvm_clock_data paused_clock;
 
     struct platform *platform; /* serial, i8042, cmos, pm */
+    struct boot_state *boot;   /* firmware and fw_cfg, when booting through firmware */
     struct virtio_dev **virtio;
     unsigned nr_virtio;
     int console_fd; /* where COM1 output goes, -1 = nowhere */

@@ -1,0 +1,23 @@
+/*
+ * What the boot vCPU starts: a Linux kernel loaded directly (zero page,
+ * e820, ACPI tables in the BIOS area), or UEFI firmware (the code image
+ * read-only below 4 GiB, the variable store as CFI flash below it, and
+ * fw_cfg carrying e820, ACPI, SMBIOS and optionally a kernel).
+ */
+#ifndef KRUNKIT_VMM_BOOT_H
+#define KRUNKIT_VMM_BOOT_H
+
+#include <stdbool.h>
+
+#include "cli/config.h"
+
+struct vmm;
+
+/* Firmware is used for EFI boot, and for Linux boot when --firmware-path is given. */
+bool boot_uses_firmware(const struct vm_config *cfg);
+/* Load the payload into the built machine; logs and returns -errno. */
+int boot_load(struct vmm *vmm);
+/* Undo boot_load (variable store flushed). */
+void boot_unload(struct vmm *vmm);
+
+#endif
