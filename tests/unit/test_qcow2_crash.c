@@ -7,6 +7,7 @@
  * the versions written since its last flushed write: acknowledged data is
  * never lost, and nothing else appears.
  */
+#include <poll.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -34,6 +35,7 @@ struct crash_case {
     const char *name;
     const char *create; /* qemu-img create options */
     bool backing;
+    bool async; /* batches of concurrent requests through blk_submit */
 };
 
 static int group_setup(void **state)
@@ -106,6 +108,76 @@ static void child_run(const char *path, struct progress *pg, int64_t first)
                 _exit(4);
             pg->acked = j;
         }
+    }
+}
+
+static unsigned async_done;
+
+static void count_done(struct blk_req *req)
+{
+    if (req->result < 0)
+        _exit(3);
+    async_done++;
+}
+
+/*
+ * The way virtio-blk drives an image: batches of requests in flight at once
+ * (distinct slots, so their order does not matter), then a flush.
+ */
+static void child_run_async(const char *path, struct progress *pg, int64_t first)
+{
+    enum { BATCH = 12 };
+    struct blk_image *img;
+    struct blk_req reqs[BATCH];
+    struct iovec iovs[BATCH];
+    uint8_t *bufs = malloc((size_t)BATCH * SLOT_BYTES);
+
+    log_init(LOG_OFF, -1);
+    if (blk_open(path, BLK_FMT_QCOW2, false, &img) < 0)
+        _exit(2);
+    int fd = blk_completion_fd(img);
+    for (int64_t j = first;;) {
+        bool used[SLOTS] = {false};
+        unsigned n = 0;
+        while (n < BATCH && !used[op_slot(j)]) {
+            used[op_slot(j)] = true;
+            struct blk_req *r = &reqs[n];
+            memset(r, 0, sizeof(*r));
+            r->offset = (uint64_t)op_slot(j) * SLOT_BYTES;
+            r->done = count_done;
+            switch (op_kind(j)) {
+            case OP_WRITE:
+                op_data(j, bufs + (size_t)n * SLOT_BYTES);
+                iovs[n] = (struct iovec){bufs + (size_t)n * SLOT_BYTES, SLOT_BYTES};
+                r->op = BLK_OP_WRITE;
+                r->iov = &iovs[n];
+                r->iovcnt = 1;
+                break;
+            case OP_ZERO:
+                r->op = j & 1 ? BLK_OP_WRITE_ZEROES_UNMAP : BLK_OP_WRITE_ZEROES;
+                r->len = SLOT_BYTES;
+                break;
+            default:
+                r->op = BLK_OP_DISCARD;
+                r->len = SLOT_BYTES;
+                break;
+            }
+            n++;
+            j++;
+        }
+        pg->issued = j - 1;
+        async_done = 0;
+        for (unsigned i = 0; i < n; i++)
+            if (blk_submit(img, &reqs[i]) < 0)
+                _exit(3);
+        while (async_done < n) {
+            struct pollfd p = {.fd = fd, .events = POLLIN};
+            poll(&p, 1, 1000);
+            blk_complete(img);
+        }
+        if (blk_flush(img) < 0)
+            _exit(4);
+        pg->acked = j - 1;
     }
 }
 
@@ -226,8 +298,12 @@ static void killed_writer_loses_nothing_acknowledged(void **state)
         pg->acked = acked;
         pid_t pid = fork();
         assert_true(pid >= 0);
-        if (pid == 0)
-            child_run(path, pg, next);
+        if (pid == 0) {
+            if (c->async)
+                child_run_async(path, pg, next);
+            else
+                child_run(path, pg, next);
+        }
         long ms = 5 + (long)(bt_rand(&seed) % 60);
         nanosleep(&(struct timespec){ms / 1000, (ms % 1000) * 1000000}, NULL);
         kill(pid, SIGKILL);
@@ -262,9 +338,10 @@ static void killed_writer_loses_nothing_acknowledged(void **state)
     free(initial);
 }
 
-static const struct crash_case cow64k = {"cow64k", "cluster_size=65536", true};
-static const struct crash_case tiny512 = {"tiny512", "cluster_size=512", false};
-static const struct crash_case v2_4k = {"v2_4k", "cluster_size=4096,compat=0.10", true};
+static const struct crash_case cow64k = {"cow64k", "cluster_size=65536", true, false};
+static const struct crash_case tiny512 = {"tiny512", "cluster_size=512", false, false};
+static const struct crash_case v2_4k = {"v2_4k", "cluster_size=4096,compat=0.10", true, false};
+static const struct crash_case async64k = {"async64k", "cluster_size=65536", true, true};
 
 int main(void)
 {
@@ -275,6 +352,7 @@ int main(void)
         {"crash_cow64k", killed_writer_loses_nothing_acknowledged, NULL, NULL, (void *)&cow64k},
         {"crash_tiny512", killed_writer_loses_nothing_acknowledged, NULL, NULL, (void *)&tiny512},
         {"crash_v2_4k", killed_writer_loses_nothing_acknowledged, NULL, NULL, (void *)&v2_4k},
+        {"crash_async64k", killed_writer_loses_nothing_acknowledged, NULL, NULL, (void *)&async64k},
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
