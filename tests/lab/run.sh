@@ -72,8 +72,8 @@ elapsed() {
     awk -v s="$start" -v n="$EPOCHREALTIME" 'BEGIN { printf "%.1f", n - s }'
 }
 if [ "$mode" = direct ]; then
-    RUN_DIR=$BUILD/direct
-    rm -rf "$RUN_DIR"
+    ls -1dt "$BUILD"/direct/run-* 2>/dev/null | tail -n +6 | xargs -r rm -rf
+    RUN_DIR=$BUILD/direct/run-$(date +%Y%m%d-%H%M%S)-$$
     mkdir -p "$RUN_DIR"
     KRUNKIT=$REPO/$KRUNKIT_REL GUEST_KERNEL=$BUILD/guest/vmlinuz \
         GUEST_INITRD=$BUILD/guest/initrd.img GUEST_INITRD_TOOLS=$BUILD/guest/initrd-tools.img \
