@@ -50,6 +50,9 @@ check-unit: deps $(UNIT_BINS) $(BUILD)/krunkit
 check: deps
 	@$(MAKE) --no-print-directory $(CHECK_TARGETS)
 
+demo: all
+	scripts/demo.sh
+
 format:
 	clang-format -i $$(find src tests bench -name '*.[ch]')
 
