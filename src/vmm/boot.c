@@ -114,11 +114,14 @@ static int boot_firmware(struct vmm *vmm, struct boot_state *bs)
             .ncpus = vmm->ncpus,
             .pci_hole_start = firmware_pci_hole_start(vmm),
             .pci_hole_end = BOARD_MMIO32_END,
+            .mmio64_base = vmm->pci.mmio64_next,
+            .mmio64_size = vmm->pci.mmio64_end - vmm->pci.mmio64_next,
         };
         struct firmware_fw_cfg_info info = {
             .ncpus = vmm->ncpus,
             .mem = &vmm->mem,
             .acpi = &layout,
+            .uuid = vmm->uuid, /* stable across guest reboots */
             .oem_strings = cfg->oem_strings,
             .n_oem_strings = cfg->n_oem_strings,
         };

@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #include "arch/x86/cpuid.h"
@@ -310,6 +311,11 @@ int vmm_create(const struct vm_config *cfg, struct vmm **out)
     pthread_mutex_init(&vmm->lock, NULL);
     pthread_cond_init(&vmm->cond, NULL);
     vmm->ncpus = cfg->cpus;
+    /* RFC 4122 version 4 (random) UUID. */
+    if (getrandom(vmm->uuid, sizeof(vmm->uuid), 0) != sizeof(vmm->uuid))
+        memset(vmm->uuid, 0x5a, sizeof(vmm->uuid));
+    vmm->uuid[6] = (uint8_t)((vmm->uuid[6] & 0x0f) | 0x40);
+    vmm->uuid[8] = (uint8_t)((vmm->uuid[8] & 0x3f) | 0x80);
     rc = machine_start(vmm);
     if (rc) {
         vmm_destroy(vmm);

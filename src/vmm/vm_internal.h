@@ -7,6 +7,7 @@
 
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "cli/config.h"
 #include "cli/vm_control.h"
@@ -46,6 +47,7 @@ struct vmm {
 
     struct platform *platform; /* serial, i8042, cmos, pm */
     struct boot_state *boot;   /* firmware and fw_cfg, when booting through firmware */
+    uint8_t uuid[16];          /* SMBIOS system UUID, one per process */
     struct virtio_dev **virtio;
     unsigned nr_virtio;
     int console_fd; /* where COM1 output goes, -1 = nowhere */
