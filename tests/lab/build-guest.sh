@@ -9,6 +9,7 @@
 #
 # usage: tests/lab/build-guest.sh [--tools] [OUTDIR]
 set -euo pipefail
+trap 'echo "${0##*/}: failed at line $LINENO: $BASH_COMMAND" >&2' ERR
 
 variant=base
 if [ "${1:-}" = --tools ]; then

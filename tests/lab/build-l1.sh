@@ -9,6 +9,7 @@
 #
 # usage: tests/lab/build-l1.sh [OUTDIR]
 set -euo pipefail
+trap 'echo "${0##*/}: failed at line $LINENO: $BASH_COMMAND" >&2' ERR
 
 LAB=$(cd "$(dirname "$0")" && pwd)
 . "$LAB/initramfs.sh"
@@ -41,7 +42,7 @@ while read -r line; do
     [ -n "$line" ] || continue
     case "$line" in
     lib:*)
-        path=$(ldconfig -p | awk -v n="${line#lib:}" '$1 == n && /x86-64/ { print $NF; exit }')
+        path=$(ldconfig -p | awk -v n="${line#lib:}" '$1 == n && /x86-64/ && !found { print $NF; found = 1 }')
         ;;
     /*) path=$line ;;
     *) path=$(command -v "$line" || true) ;;
