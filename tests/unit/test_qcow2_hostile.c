@@ -484,6 +484,18 @@ static void refcount_underflow_is_contained(void **state)
     assert_int_equal(read_at(img, 0, 2 * 65536), 0);
     blk_close(img);
 
+    /* Rebuilding 1-bit refcounts for a cluster referenced twice would overflow. */
+    p = bt_path("overflow.qcow2");
+    assert_int_equal(bt_sh("qemu-img create -q -f qcow2 -o lazy_refcounts=on,refcount_bits=1 '%s' "
+                           "4M && (qemu-io -f qcow2 -c 'write -P 1 0 128k' -c abort '%s'; true)",
+                           p, p),
+                     0);
+    assert_int_equal(get64(p, 72) & 1, 1);
+    put64(p, l2_entry_offset(p, 1), get64(p, l2_entry_offset(p, 0)));
+    assert_int_equal(try_open(p, false), -EIO);
+    assert_true(logged("1-bit refcounts"));
+    assert_int_equal(try_open(p, true), 0);
+
     /* A 1-bit refcount at its maximum cannot be raised. */
     p = fresh_image("one.qcow2", "refcount_bits=1");
     assert_int_equal(blk_open(p, BLK_FMT_QCOW2, false, &img), 0);
