@@ -1,16 +1,19 @@
 /*
- * Asynchronous requests (blk_submit / blk_complete): a small pool of worker
- * threads per image runs the synchronous calls; finished requests are
- * collected on a list and announced through one eventfd, written only when
- * the list goes from empty to non-empty, so a burst of completions costs
- * the event loop one wakeup and the device one interrupt.
+ * Asynchronous requests (blk_submit / blk_complete).
  *
- * Formats whose driver is not thread-safe (qcow2) get one worker: the
- * image mutex would serialize more anyway.
+ * Raw images read, write and flush through io_uring (liburing): one ring per
+ * image, its completions announced on the image's eventfd. Everything else
+ * (qcow2, discard and write-zeroes, and raw when io_uring is unavailable)
+ * goes to a small pool of worker threads running the synchronous calls;
+ * their finished requests are collected on a list and announced through the
+ * same eventfd, written only when the list goes from empty to non-empty. A
+ * burst of completions thus costs the event loop one wakeup and the device
+ * one interrupt.
  */
 #include "block/block_driver.h"
 
 #include <errno.h>
+#include <liburing.h>
 #include <stdlib.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -29,7 +32,12 @@ struct blk_async {
     int efd;
     unsigned nthreads;
     pthread_t threads[BLK_ASYNC_MAX_WORKERS];
+    bool uring_ok;
+    struct io_uring ring;     /* used only by the submitting thread */
+    unsigned uring_in_flight; /* submitted to the ring, done() not yet run */
 };
+
+#define BLK_URING_DEPTH 256
 
 static int run_request(struct blk_image *img, struct blk_req *req)
 {
@@ -106,6 +114,17 @@ int blk_async_init(struct blk_image *img)
         return r;
     }
     img->async = a;
+    /* KRUNKIT_NO_IO_URING=1: workers only (kernels or sandboxes where io_uring misbehaves). */
+    const char *no_uring = getenv("KRUNKIT_NO_IO_URING");
+    bool want_uring = img->drv->use_uring && !(no_uring && no_uring[0] == '1');
+    if (want_uring && io_uring_queue_init(BLK_URING_DEPTH, &a->ring, 0) == 0) {
+        if (io_uring_register_eventfd(&a->ring, a->efd) == 0)
+            a->uring_ok = true;
+        else
+            io_uring_queue_exit(&a->ring);
+    }
+    if (want_uring && !a->uring_ok)
+        log_debug("%s: io_uring unavailable, using worker threads", img->path);
     unsigned want = img->drv->async_workers;
     if (want < 1)
         want = 1;
@@ -128,6 +147,78 @@ int blk_async_init(struct blk_image *img)
     return 0;
 }
 
+/*
+ * Queues a read, write or flush on the ring. Returns false when the request
+ * should go to the workers instead (invalid: they report the error; ring
+ * full).
+ */
+static bool submit_uring(struct blk_image *img, struct blk_req *req)
+{
+    struct blk_async *a = img->async;
+
+    if (!a->uring_ok || req->op > BLK_OP_FLUSH)
+        return false;
+    if (req->op != BLK_OP_FLUSH) {
+        int64_t len = blk_iov_length(req->iov, req->iovcnt);
+        if (len <= 0 || req->offset > img->size || (uint64_t)len > img->size - req->offset ||
+            (req->op == BLK_OP_WRITE && img->readonly))
+            return false;
+    }
+    struct io_uring_sqe *sqe = io_uring_get_sqe(&a->ring);
+    if (!sqe)
+        return false;
+    switch (req->op) {
+    case BLK_OP_READ:
+        io_uring_prep_readv(sqe, img->fd, req->iov, (unsigned)req->iovcnt, req->offset);
+        break;
+    case BLK_OP_WRITE:
+        io_uring_prep_writev(sqe, img->fd, req->iov, (unsigned)req->iovcnt, req->offset);
+        break;
+    default:
+        io_uring_prep_fsync(sqe, img->fd, IORING_FSYNC_DATASYNC);
+        break;
+    }
+    io_uring_sqe_set_data(sqe, req);
+    if (io_uring_submit(&a->ring) < 0) {
+        /* Not taken by the kernel: give the slot back as a no-op and use a worker. */
+        io_uring_prep_nop(sqe);
+        io_uring_sqe_set_data(sqe, NULL);
+        a->uring_in_flight++;
+        return false;
+    }
+    a->uring_in_flight++;
+    return true;
+}
+
+/* Runs done() for every request the ring finished. */
+static void reap_uring(struct blk_image *img)
+{
+    struct blk_async *a = img->async;
+    struct io_uring_cqe *cqe;
+
+    while (a->uring_ok && io_uring_peek_cqe(&a->ring, &cqe) == 0) {
+        struct blk_req *req = io_uring_cqe_get_data(cqe);
+        int res = cqe->res;
+        io_uring_cqe_seen(&a->ring, cqe);
+        a->uring_in_flight--;
+        if (!req)
+            continue;
+        if (req->op == BLK_OP_FLUSH) {
+            req->result = res < 0 ? res : 0;
+        } else if (res >= 0 && res == blk_iov_length(req->iov, req->iovcnt)) {
+            req->result = 0;
+        } else if (res == -EINTR || res == -EAGAIN || res >= 0) {
+            /* Interrupted or short: finish it here, synchronously (rare). */
+            req->result = req->op == BLK_OP_READ
+                              ? blk_file_preadv(img->fd, req->iov, req->iovcnt, req->offset)
+                              : blk_file_pwritev(img->fd, req->iov, req->iovcnt, req->offset);
+        } else {
+            req->result = res;
+        }
+        req->done(req);
+    }
+}
+
 int blk_submit(struct blk_image *img, struct blk_req *req)
 {
     int r;
@@ -139,6 +230,8 @@ int blk_submit(struct blk_image *img, struct blk_req *req)
     struct blk_async *a = img->async;
     req->link = NULL;
     req->result = 0;
+    if (submit_uring(img, req))
+        return 0;
     pthread_mutex_lock(&a->mutex);
     if (a->queue_tail)
         a->queue_tail->link = req;
@@ -167,6 +260,7 @@ void blk_complete(struct blk_image *img)
         return;
     if (read(a->efd, &count, sizeof(count)) < 0 && errno != EAGAIN)
         log_warn("%s: completion eventfd read failed", img->path);
+    reap_uring(img);
     pthread_mutex_lock(&a->mutex);
     struct blk_req *req = a->done_head;
     a->done_head = a->done_tail = NULL;
@@ -196,6 +290,14 @@ void blk_async_fini(struct blk_image *img)
         pthread_join(a->threads[i], NULL);
     /* Workers drained the queue; run the remaining done() callbacks. */
     blk_complete(img);
+    while (a->uring_ok && a->uring_in_flight) {
+        struct io_uring_cqe *cqe;
+        if (io_uring_wait_cqe(&a->ring, &cqe) < 0)
+            break;
+        reap_uring(img);
+    }
+    if (a->uring_ok)
+        io_uring_queue_exit(&a->ring);
     close(a->efd);
     pthread_cond_destroy(&a->cond);
     pthread_mutex_destroy(&a->mutex);

@@ -32,6 +32,8 @@ struct blk_driver {
     bool thread_safe;
     /* Worker threads for asynchronous requests. */
     unsigned async_workers;
+    /* Reads, writes and flushes go straight to the file through io_uring. */
+    bool use_uring;
     int (*open)(struct blk_image *img, const struct blk_chain *chain);
     int (*preadv)(struct blk_image *img, const struct iovec *iov, int iovcnt, uint64_t offset);
     int (*pwritev)(struct blk_image *img, const struct iovec *iov, int iovcnt, uint64_t offset);

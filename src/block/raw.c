@@ -138,6 +138,7 @@ const struct blk_driver blk_raw_driver = {
     .name = "raw",
     .thread_safe = true,
     .async_workers = 4,
+    .use_uring = true,
     .open = raw_open,
     .preadv = raw_preadv,
     .pwritev = raw_pwritev,

@@ -4,6 +4,7 @@
  * each done() exactly once with the right result, and close finishing
  * whatever is still queued.
  */
+#include <liburing.h>
 #include <poll.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -87,7 +88,33 @@ static void run_batch(struct blk_image *img, struct tracked *t, uint8_t *data, i
     }
 }
 
-static void async_roundtrip(const char *path, enum blk_format fmt)
+/* io_uring instances this process holds open. */
+static int uring_fds(void)
+{
+    char link[64], target[128];
+    int n = 0;
+    for (int fd = 0; fd < 1024; fd++) {
+        snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+        ssize_t len = readlink(link, target, sizeof(target) - 1);
+        if (len <= 0)
+            continue;
+        target[len] = '\0';
+        n += strstr(target, "io_uring") != NULL;
+    }
+    return n;
+}
+
+static bool kernel_has_io_uring(void)
+{
+    struct io_uring ring;
+    if (io_uring_queue_init(4, &ring, 0) < 0)
+        return false;
+    io_uring_queue_exit(&ring);
+    return true;
+}
+
+/* expect_uring: 1 the image must use io_uring, 0 must not, -1 either. */
+static void async_roundtrip(const char *path, enum blk_format fmt, int expect_uring)
 {
     struct blk_image *img;
     struct tracked *t = calloc(NREQ, sizeof(*t));
@@ -96,6 +123,8 @@ static void async_roundtrip(const char *path, enum blk_format fmt)
     bt_fill(wdata, NREQ * BLK, fmt + 1);
     assert_int_equal(blk_open(path, fmt, false, &img), 0);
     run_batch(img, t, wdata, BLK_OP_WRITE);
+    if (expect_uring >= 0)
+        assert_int_equal(uring_fds() > 0, expect_uring);
     run_batch(img, t, rdata, BLK_OP_READ);
     assert_memory_equal(wdata, rdata, NREQ * BLK);
 
@@ -178,7 +207,17 @@ static void async_raw(void **state)
     (void)state;
     const char *p = bt_path("a.raw");
     assert_int_equal(bt_sh("truncate -s 8M '%s'", p), 0);
-    async_roundtrip(p, BLK_FMT_RAW);
+    async_roundtrip(p, BLK_FMT_RAW, kernel_has_io_uring());
+}
+
+static void async_raw_workers(void **state)
+{
+    (void)state;
+    const char *p = bt_path("w.raw");
+    assert_int_equal(bt_sh("truncate -s 8M '%s'", p), 0);
+    setenv("KRUNKIT_NO_IO_URING", "1", 1);
+    async_roundtrip(p, BLK_FMT_RAW, 0);
+    unsetenv("KRUNKIT_NO_IO_URING");
 }
 
 static void async_qcow2(void **state)
@@ -186,7 +225,7 @@ static void async_qcow2(void **state)
     (void)state;
     const char *p = bt_path("a.qcow2");
     assert_int_equal(bt_sh("qemu-img create -q -f qcow2 '%s' 8M", p), 0);
-    async_roundtrip(p, BLK_FMT_QCOW2);
+    async_roundtrip(p, BLK_FMT_QCOW2, 0);
     assert_int_equal(bt_qemu_check(p), 0);
 }
 
@@ -296,6 +335,7 @@ int main(void)
         return skip;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(async_raw),
+        cmocka_unit_test(async_raw_workers),
         cmocka_unit_test(async_qcow2),
         cmocka_unit_test(async_qcow2_mixed_concurrency),
     };
