@@ -13,6 +13,7 @@
 #include "block/block_driver.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <liburing.h>
 #include <stdlib.h>
 #include <sys/eventfd.h>
@@ -156,7 +157,7 @@ static bool submit_uring(struct blk_image *img, struct blk_req *req)
 {
     struct blk_async *a = img->async;
 
-    if (!a->uring_ok || req->op > BLK_OP_FLUSH)
+    if (!a->uring_ok || req->op > BLK_OP_FLUSH || req->iovcnt > IOV_MAX)
         return false;
     if (req->op != BLK_OP_FLUSH) {
         int64_t len = blk_iov_length(req->iov, req->iovcnt);
