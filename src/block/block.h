@@ -1,8 +1,9 @@
 /*
  * Block layer: disk images (raw, qcow2) behind one small interface, used by
  * virtio-blk. Synchronous calls return 0 or -errno and transfer the full
- * length or fail. The asynchronous calls queue requests on per-image workers
- * and report completions through one fd an event loop can wait on.
+ * length or fail. The asynchronous calls queue requests (io_uring for raw
+ * images, worker threads otherwise) and report completions through one fd
+ * an event loop can wait on.
  *
  * Images are locked on open with the same OFD byte locks QEMU uses
  * (block/file-posix.c), so krunkit and QEMU refuse each other's writers.
