@@ -18,6 +18,9 @@ $(BUILD)/fuzz/%: tests/fuzz/%.c $(FUZZ_LIBOBJS)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer $^ -o $@ $(LDLIBS)
 
+# Keep the sanitizer objects between runs (make would delete them as intermediates).
+.SECONDARY: $(FUZZ_LIBOBJS)
+
 .PHONY: check-fuzz fuzz-build
 fuzz-build: $(FUZZ_BINS)
 
