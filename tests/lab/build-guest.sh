@@ -65,7 +65,8 @@ if [ -f "$OUT/$IMAGE" ] && [ -f "$OUT/vmlinuz" ] &&
     exit 0
 fi
 
-ROOT="$OUT/root-$variant"
+# A staging directory of our own: two lab runs may build at once.
+ROOT=$(mktemp -d "$OUT/root-$variant.XXXXXX")
 ird_init_root
 # shellcheck disable=SC2086
 ird_add_modules "$KVER" $MODULES

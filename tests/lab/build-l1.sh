@@ -79,7 +79,8 @@ if [ -f "$OUT/initrd.img" ] && [ -f "$OUT/vmlinuz" ] &&
     exit 0
 fi
 
-ROOT="$OUT/root"
+# A staging directory of our own: two lab runs may build at once.
+ROOT=$(mktemp -d "$OUT/root.XXXXXX")
 ird_init_root
 # shellcheck disable=SC2086
 ird_add_modules "$KVER" $MODULES

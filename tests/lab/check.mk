@@ -5,7 +5,7 @@
 # one L1 boot under QEMU TCG. `make check-lab LAB_SCENARIOS="a b"` runs
 # only those; LAB_FORCE_NESTED=1 forces the nested lab.
 
-.PHONY: check-lab lab-setup
+.PHONY: check-lab lab-setup bench
 
 lab-setup:
 	@tests/lab/setup.sh
@@ -14,3 +14,9 @@ check-lab: deps lab-setup $(BUILD)/krunkit
 	@tests/lab/run.sh $(LAB_SCENARIOS)
 
 CHECK_TARGETS += check-lab
+
+# Benchmarks (bench/*.sh) in the same lab; not part of `make check`.
+# `make bench BENCH="boot-time"` runs only those.
+bench: deps $(BUILD)/krunkit
+	@tests/lab/setup.sh --bench
+	@bench/run.sh $(BENCH)

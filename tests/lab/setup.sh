@@ -5,6 +5,9 @@
 # QEMU 10.0 from bookworm-backports (scripts/apt-suites.sh adds the suite);
 # with a usable /dev/kvm, bookworm's QEMU is enough for the side-by-side
 # comparisons. LAB_FORCE_NESTED=1 asks for the nested setup anyway.
+# --bench adds what benchmarks put in the guest (tests/lab/guest-tools.list).
+#
+# usage: tests/lab/setup.sh [--bench]
 set -eu
 LAB=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$LAB/../.." && pwd)
@@ -12,6 +15,9 @@ REPO=$(cd "$LAB/../.." && pwd)
 "$REPO/scripts/deps.sh" linux-image-amd64 busybox-static cpio kmod gcc libc6-dev \
     curl socat strace
 "$LAB/build-probe.sh"
+if [ "${1:-}" = --bench ]; then
+    "$REPO/scripts/deps.sh" $(sed -e 's/#.*//' "$LAB/guest-tools.list")
+fi
 
 if [ -z "${LAB_FORCE_NESTED:-}" ] && "$REPO/build/lab/kvm-probe" >/dev/null 2>&1; then
     "$REPO/scripts/deps.sh" qemu-system-x86
