@@ -134,13 +134,15 @@ ird_pack() {
     mv -f "$tmp" "$out"
 }
 
-# lab_inputs_hash FILE...: one digest over the named inputs (missing files
-# count as their name), so builds can be skipped when nothing changed.
+# lab_inputs_hash FILE...: one digest over the contents of the named inputs
+# (missing files count as their name), so builds can be skipped when nothing
+# changed. Names enter without their directory: the same script called by
+# another path is the same input.
 lab_inputs_hash() {
     local f
     for f in "$@"; do
         if [ -f "$f" ]; then
-            printf '%s ' "$f"
+            printf '%s ' "${f##*/}"
             sha256sum <"$f"
         else
             echo "$f missing"
