@@ -227,14 +227,19 @@ static uint8_t start_discard(struct blk_request *r, const struct virtq_elem *e, 
         return VIRTIO_BLK_S_UNSUPP;
     if (seg.num_sectors > BLK_MAX_DISCARD_SECTORS || !range_ok(b, seg.sector, seg.num_sectors))
         return VIRTIO_BLK_S_IOERR;
-    r->req.op = zeroes ? BLK_OP_WRITE_ZEROES : BLK_OP_DISCARD;
+    /*
+     * The unmap flag lets the image free the range (a hole in a raw file,
+     * zero clusters without allocation in qcow2); without it the range stays
+     * allocated, so a later write there cannot fail for lack of space.
+     */
+    if (!zeroes)
+        r->req.op = BLK_OP_DISCARD;
+    else if (seg.flags & VIRTIO_BLK_WZ_UNMAP)
+        r->req.op = BLK_OP_WRITE_ZEROES_UNMAP;
+    else
+        r->req.op = BLK_OP_WRITE_ZEROES;
     r->req.offset = seg.sector << SECTOR_SHIFT;
     r->req.len = (uint64_t)seg.num_sectors << SECTOR_SHIFT;
-    /*
-     * Without the unmap flag the range should stay allocated, but the block
-     * layer's asynchronous WRITE_ZEROES may unmap: the data reads back as
-     * zeroes either way, which is what the driver relies on.
-     */
     if (r->req.len == 0)
         return VIRTIO_BLK_S_OK;
     submit(r);

@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -245,15 +246,27 @@ static void test_write_zeroes_and_discard(void **state)
     assert_int_equal(pread(f->fd, back, 1, 24 * 512), 1);
     assert_int_equal(back[0], pattern(24 * 512));
 
-    /* With the unmap flag: still zeroes. */
-    sector = 32;
+    /* Without the unmap flag the range stays allocated in the file. */
+    struct stat st;
+    assert_int_equal(fstat(f->fd, &st), 0);
+    blkcnt_t allocated = st.st_blocks;
+    assert_true(allocated >= DISK_SECTORS);
+
+    /* With the unmap flag: zeroes, and the file gets a hole (1 MiB, aligned). */
+    sector = 1024;
+    num = 1024;
     flags = 1;
     memcpy(s, &sector, 8);
+    memcpy(s + 8, &num, 4);
     memcpy(s + 12, &flags, 4);
     assert_int_equal(run(f, &r, NULL), S_OK);
-    assert_int_equal(pread(f->fd, back, sizeof(back), 32 * 512), (ssize_t)sizeof(back));
+    assert_int_equal(pread(f->fd, back, sizeof(back), 1024 * 512), (ssize_t)sizeof(back));
     for (unsigned i = 0; i < sizeof(back); i++)
         assert_int_equal(back[i], 0);
+    assert_int_equal(fstat(f->fd, &st), 0);
+    assert_true(st.st_blocks <= allocated - 1024);
+    num = 8;
+    memcpy(s + 8, &num, 4);
 
     /* Discard: advisory, succeeds; the unmap flag is not allowed on it. */
     flags = 0;
