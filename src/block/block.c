@@ -164,29 +164,13 @@ static void unlock_driver(struct blk_image *img)
         pthread_mutex_unlock(&img->mutex);
 }
 
-int blk_preadv(struct blk_image *img, const struct iovec *iov, int iovcnt, uint64_t offset)
+static int blk_rw(struct blk_image *img, const struct iovec *iov, int iovcnt, uint64_t offset,
+                  bool write)
 {
     int64_t len = blk_iov_length(iov, iovcnt);
     int r;
 
-    if (len < 0)
-        return (int)len;
-    if ((r = check_range(img, offset, (uint64_t)len)) < 0)
-        return r;
-    if (len == 0)
-        return 0;
-    lock_driver(img);
-    r = img->drv->preadv(img, iov, iovcnt, offset);
-    unlock_driver(img);
-    return r;
-}
-
-int blk_pwritev(struct blk_image *img, const struct iovec *iov, int iovcnt, uint64_t offset)
-{
-    int64_t len = blk_iov_length(iov, iovcnt);
-    int r;
-
-    if (img->readonly)
+    if (write && img->readonly)
         return -EROFS;
     if (len < 0)
         return (int)len;
@@ -195,9 +179,20 @@ int blk_pwritev(struct blk_image *img, const struct iovec *iov, int iovcnt, uint
     if (len == 0)
         return 0;
     lock_driver(img);
-    r = img->drv->pwritev(img, iov, iovcnt, offset);
+    r = write ? img->drv->pwritev(img, iov, iovcnt, offset)
+              : img->drv->preadv(img, iov, iovcnt, offset);
     unlock_driver(img);
     return r;
+}
+
+int blk_preadv(struct blk_image *img, const struct iovec *iov, int iovcnt, uint64_t offset)
+{
+    return blk_rw(img, iov, iovcnt, offset, false);
+}
+
+int blk_pwritev(struct blk_image *img, const struct iovec *iov, int iovcnt, uint64_t offset)
+{
+    return blk_rw(img, iov, iovcnt, offset, true);
 }
 
 int blk_flush(struct blk_image *img)

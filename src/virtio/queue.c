@@ -277,40 +277,36 @@ bool virtq_enable_notify(struct virtq *q)
     return avail_idx(q) != q->last_avail;
 }
 
-size_t virtq_elem_read(const struct virtq_elem *e, uint64_t skip, void *buf, size_t len)
+/* Copy between buf and iov[0..n), starting skip bytes into the vector. */
+static size_t iov_copy(const struct iovec *iov, unsigned n, uint64_t skip, void *buf, size_t len,
+                       bool to_iov)
 {
     size_t done = 0;
-    for (unsigned i = 0; i < e->nr_out && done < len; i++) {
-        const struct iovec *v = &e->iov[i];
-        if (skip >= v->iov_len) {
-            skip -= v->iov_len;
+    for (unsigned i = 0; i < n && done < len; i++) {
+        if (skip >= iov[i].iov_len) {
+            skip -= iov[i].iov_len;
             continue;
         }
-        size_t n = v->iov_len - skip;
-        if (n > len - done)
-            n = len - done;
-        memcpy((uint8_t *)buf + done, (uint8_t *)v->iov_base + skip, n);
-        done += n;
+        size_t chunk = iov[i].iov_len - skip;
+        if (chunk > len - done)
+            chunk = len - done;
+        uint8_t *guest = (uint8_t *)iov[i].iov_base + skip;
+        if (to_iov)
+            memcpy(guest, (uint8_t *)buf + done, chunk);
+        else
+            memcpy((uint8_t *)buf + done, guest, chunk);
+        done += chunk;
         skip = 0;
     }
     return done;
 }
 
+size_t virtq_elem_read(const struct virtq_elem *e, uint64_t skip, void *buf, size_t len)
+{
+    return iov_copy(e->iov, e->nr_out, skip, buf, len, false);
+}
+
 size_t virtq_elem_write(const struct virtq_elem *e, uint64_t skip, const void *buf, size_t len)
 {
-    size_t done = 0;
-    for (unsigned i = e->nr_out; i < e->nr_out + e->nr_in && done < len; i++) {
-        const struct iovec *v = &e->iov[i];
-        if (skip >= v->iov_len) {
-            skip -= v->iov_len;
-            continue;
-        }
-        size_t n = v->iov_len - skip;
-        if (n > len - done)
-            n = len - done;
-        memcpy((uint8_t *)v->iov_base + skip, (const uint8_t *)buf + done, n);
-        done += n;
-        skip = 0;
-    }
-    return done;
+    return iov_copy(e->iov + e->nr_out, e->nr_in, skip, (void *)buf, len, true);
 }
