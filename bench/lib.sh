@@ -26,7 +26,8 @@ bench_initrd() {
 
 # bench_qemu_start MACHINE GUEST_SCENARIO CPUS [DISK...]: QEMU as the L2
 # VMM, configured like krunkit_start: direct Linux boot, virtio console
-# (hvc0) logged to $WORK/console.log, a virtio-blk disk per DISK image.
+# (hvc0) logged to $WORK/console.log, a virtio-blk disk per DISK image
+# (qcow2 when its name ends in .qcow2, else raw).
 # MACHINE is pc or microvm. Memory LAB_MEMORY (512), extra guest arguments
 # LAB_CMDLINE, drive options BENCH_QEMU_DRIVE (cache=writeback,aio=threads:
 # tmpfs in L1 has no O_DIRECT), accelerator BENCH_QEMU_ACCEL (kvm).
@@ -43,7 +44,11 @@ bench_qemu_start() {
     _n=0
     for _disk in "$@"; do
         shift
-        set -- "$@" -drive "file=$_disk,format=raw,if=none,id=d$_n,${BENCH_QEMU_DRIVE:-cache=writeback,aio=threads}" \
+        case "$_disk" in
+        *.qcow2) _fmt=qcow2 ;;
+        *) _fmt=raw ;;
+        esac
+        set -- "$@" -drive "file=$_disk,format=$_fmt,if=none,id=d$_n,${BENCH_QEMU_DRIVE:-cache=writeback,aio=threads}" \
             -device "virtio-blk-$_bus,drive=d$_n"
         _n=$((_n + 1))
     done
@@ -72,4 +77,39 @@ bench_time_to_init() {
 # guest memory the guest has touched.
 bench_vmm_overhead_kib() {
     echo $(($(lab_rss_kib "$1") - $2))
+}
+
+# bench_median VALUE...: the median (mean of the middle two for an even count).
+bench_median() {
+    printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 }
+        END {
+            if (NR == 0) exit 1
+            if (NR % 2) printf "%.2f", v[(NR + 1) / 2]
+            else printf "%.2f", (v[NR / 2] + v[NR / 2 + 1]) / 2
+        }'
+}
+
+# bench_init_uptime: the guest's own uptime when its init ran, from the
+# marker in $WORK/console.log (the kernel's share of the boot).
+bench_init_uptime() {
+    grep -a -m1 KRUNKIT-GUEST-INIT "$WORK/console.log" | tr -d '\r' |
+        sed -n 's/.*uptime=\([0-9.]*\).*/\1/p'
+}
+
+# bench_guest_ram_kib PID: resident KiB of the guest RAM mapping(s) of a
+# VMM: every mapping between half the guest's memory (LAB_MEMORY MiB) and
+# that plus 16 MiB in size (krunkit's memfd, QEMU's anonymous RAM block);
+# nothing else a VMM maps is that size (QEMU's TCG code buffer, 1 GiB, is
+# not). The mappings counted go to $WORK/bench.log.
+bench_guest_ram_kib() {
+    _min=$((${LAB_MEMORY:-512} * 512))
+    _max=$(((${LAB_MEMORY:-512} + 16) * 1024))
+    awk -v min="$_min" -v max="$_max" -v logf="$WORK/bench.log" '
+        /^[0-9a-f]+-[0-9a-f]+ / { name = ($6 == "" ? "[anon]" : $6); next }
+        /^Size:/ { size = $2; next }
+        /^Rss:/ && size >= min && size <= max {
+            printf "guest RAM mapping %s size %d KiB rss %d KiB\n", name, size, $2 >>logf
+            sum += $2
+        }
+        END { print sum + 0 }' "/proc/$1/smaps"
 }

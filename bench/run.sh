@@ -5,7 +5,8 @@
 # gather every `BENCH name vmm metric value unit` line into
 # build/bench/results.txt and a table in build/bench/results.md.
 #
-# usage: bench/run.sh [NAME...]     (default: every bench/*.sh but lib.sh, run.sh)
+# usage: bench/run.sh [NAME...]     (default: every bench/*.sh but lib.sh,
+#                                   run.sh and efi-image.sh)
 set -uo pipefail
 BENCH=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$BENCH/.." && pwd)
@@ -17,13 +18,33 @@ else
     names=()
     for f in "$BENCH"/*.sh; do
         n=$(basename "$f" .sh)
-        case "$n" in lib | run) continue ;; esac
+        case "$n" in lib | run | efi-image) continue ;; esac
         names+=("$n")
     done
 fi
 [ ${#names[@]} -gt 0 ] || { echo "bench: nothing to run" >&2; exit 2; }
 
 "$REPO/tests/lab/build-guest.sh" --tools || exit 2
+"$REPO/tests/lab/build-guest.sh" || exit 2
+
+# Images some benchmarks need, made here because L1 may lack the tools:
+# an empty qcow2 data disk (qemu-img) and the EFI disk with OVMF32.
+want() {
+    local n
+    for n in "${names[@]}"; do
+        [ "$n" = "$1" ] && return 0
+    done
+    return 1
+}
+if want fio && command -v qemu-img >/dev/null; then
+    mkdir -p "$OUT/images"
+    mib=${BENCH_FIO_MIB:-256}
+    [ -f "$OUT/images/disk-${mib}M.qcow2" ] ||
+        qemu-img create -q -f qcow2 "$OUT/images/disk-${mib}M.qcow2" "${mib}M" || exit 2
+fi
+if want efi-boot; then
+    "$BENCH/efi-image.sh" "$OUT/efi" || exit 2
+fi
 args=()
 for n in "${names[@]}"; do
     args+=("bench/$n")
