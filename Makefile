@@ -6,10 +6,10 @@ CC      ?= cc
 BUILD   := build
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=gnu11 -Wall -Wextra -Werror -Isrc -D_GNU_SOURCE -MMD -MP
-LDLIBS  := -ljansson -luring -lz -lpthread
+LDLIBS  := -ljansson -luring -lz -lseccomp -lpthread
 
 # Debian packages the build and the unit tests need.
-BUILD_DEPS := libcmocka-dev libjansson-dev liburing-dev zlib1g-dev curl clang
+BUILD_DEPS := libcmocka-dev libjansson-dev liburing-dev libseccomp-dev zlib1g-dev curl clang
 
 LIB_SRCS  := $(filter-out src/main.c,$(shell find src -name '*.c' | sort))
 LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/%.o)

@@ -1,6 +1,6 @@
 /*
  * krunkit entry point: parse -> validate -> log -> vmm_create -> REST ->
- * pidfile -> vmm_run -> teardown (ARCHITECTURE.md "What the program is",
+ * pidfile -> sandbox (seccomp) -> vmm_run -> teardown (ARCHITECTURE.md "What the program is",
  * CLIENTS.md "Files").
  *
  * A run that fails before the VM starts leaves nothing behind: validation
@@ -28,6 +28,7 @@
 #include "cli/pidfile.h"
 #include "cli/rest.h"
 #include "cli/vm_control.h"
+#include "vmm/sandbox.h"
 #include "vmm/vmm.h"
 
 struct sig_thread {
@@ -249,6 +250,12 @@ static int run_vm(const struct vm_config *cfg)
     if (sig_thread_attach(&sigs, &ctl) > 0) {
         log_info("interrupted before the VM started");
         snprintf(why, sizeof(why), "interrupted before the VM started");
+        goto fail;
+    }
+
+    r = sandbox_enter();
+    if (r < 0) {
+        snprintf(why, sizeof(why), "cannot confine the VMM (seccomp): %s", strerror(-r));
         goto fail;
     }
 
