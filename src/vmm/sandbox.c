@@ -100,5 +100,7 @@ int sandbox_enter(void)
     }
     if (r < 0)
         log_error("sandbox: cannot install the seccomp filter: %s", strerror(-r));
+    else
+        log_debug("sandbox: seccomp filter installed on every thread");
     return r;
 }
