@@ -7,7 +7,9 @@
 # of BENCH_REPS rounds (default 3), so load from elsewhere spreads over all
 # of them; the median of each is recorded, with the guest's own uptime at
 # init (the kernel's share; the rest is the VMM and the firmware path
-# before the kernel runs).
+# before the kernel runs). Then one traced boot per VMM keeps the guest's
+# kernel log (dmesg-VMM.log) and prints its largest gaps
+# (BENCH_BOOT_TRACE=0 skips it).
 . "$LAB_DIR/../../bench/lib.sh"
 lab_need_krunkit
 lab_need_qemu
@@ -16,23 +18,23 @@ reps=${BENCH_REPS:-3}
 vmms=${BENCH_VMMS:-krunkit qemu-pc qemu-microvm}
 lab_disk "$WORK/root.img" 64
 
-# boot_once VMM: one boot to init and power-off; appends "init uptime" to
-# $WORK/VMM.times.
+# boot_once VMM [GUEST_SCENARIO]: one boot to init and power-off; a timed
+# boot (no GUEST_SCENARIO) appends "init uptime" to $WORK/VMM.times.
 boot_once() {
     case "$1" in
     krunkit)
-        krunkit_start boot 1
+        krunkit_start "${2:-boot}" 1
         pid=$KRUNKIT_PID started=$KRUNKIT_STARTED
         ;;
     qemu-pc | qemu-microvm)
-        bench_qemu_start "${1#qemu-}" boot 1 "$WORK/root.img"
+        bench_qemu_start "${1#qemu-}" "${2:-boot}" 1 "$WORK/root.img"
         pid=$QEMU_PID started=$QEMU_STARTED
         ;;
     esac
     secs=$(bench_time_to_init "$pid" "$started") || { echo "$1: $secs"; exit 1; }
     up=$(bench_init_uptime)
     echo "$1: init after $secs s (guest uptime ${up:-?} s)"
-    echo "$secs ${up:-0}" >>"$WORK/$1.times"
+    [ -n "${2:-}" ] || echo "$secs ${up:-0}" >>"$WORK/$1.times"
     # Not part of the measurement, but a VMM that misses the power-off is
     # worth a line in the log; the next boot must not overlap it.
     if ! lab_wait_exit "$pid" 60; then
@@ -43,7 +45,24 @@ boot_once() {
         echo "WARNING: $1 exited with $LAB_EXIT_RC"
     fi
     KRUNKIT_PID="" QEMU_PID=""
-    rm -f "$WORK/console.log" "$WORK/krunkit.log" "$WORK/qemu.log"
+    [ -z "${2:-}" ] || cp "$WORK/console.log" "$WORK/$2-$1.log"
+    rm -f "$WORK/console.log" "$WORK/krunkit.log" "$WORK/qemu.log" "$WORK/rest.sock"
+}
+
+# trace_boot VMM: one more boot (not timed) whose guest prints its kernel
+# log, kept as dmesg-VMM.log; shows the largest gaps between kernel
+# messages, i.e. where the kernel waited before init under this VMM.
+trace_boot() {
+    boot_once "$1" bench-dmesg >/dev/null
+    sed -n '/BENCH-DMESG-BEGIN/,/BENCH-DMESG-END/p' "$WORK/bench-dmesg-$1.log" | tr -d '\r' |
+        grep '^\[' >"$WORK/dmesg-$1.log"
+    rm -f "$WORK/bench-dmesg-$1.log"
+    echo "$1: kernel log $(wc -l <"$WORK/dmesg-$1.log") lines, largest gaps before a message:"
+    awk '{
+            t = substr($0, 2, index($0, "]") - 2) + 0
+            if (NR > 1) printf "%8.3f s  %s\n", t - prev, $0
+            prev = t
+        }' "$WORK/dmesg-$1.log" | sort -rn | head -n "${BENCH_TRACE_GAPS:-6}" | cut -c1-150
 }
 
 i=1
@@ -52,6 +71,10 @@ while [ "$i" -le "$reps" ]; do
         boot_once "$v"
     done
     i=$((i + 1))
+done
+
+[ "${BENCH_BOOT_TRACE:-1}" = 0 ] || for v in $vmms; do
+    trace_boot "$v"
 done
 
 for v in $vmms; do

@@ -7,6 +7,9 @@
 # within each format. Recorded per format: 4k random read and write IOPS at
 # iodepth 32, 1M sequential read and write MiB/s (iodepth 8), and the MiB/s
 # of the first pass over the empty disk (fill: allocating writes for qcow2).
+# krunkit-workers is krunkit with KRUNKIT_NO_IO_URING=1 (its thread-pool
+# fallback instead of io_uring), to tell the two I/O paths apart.
+# BENCH_FIO_ROUNDS (1) repeats the whole set; medians are recorded.
 #
 # Both VMMs use the host page cache: krunkit opens images without O_DIRECT
 # (io_uring for raw), so QEMU gets cache=writeback (its default) with
@@ -23,6 +26,8 @@ lab_need_qemu
 mib=${BENCH_FIO_MIB:-256}
 runtime=${BENCH_FIO_RUNTIME:-8}
 formats=${BENCH_FIO_FORMATS:-raw qcow2}
+rounds=${BENCH_FIO_ROUNDS:-1}
+vmms=${BENCH_VMMS:-krunkit krunkit-workers qemu-pc}
 prebuilt=$LAB_DIR/../../build/bench/images/disk-${mib}M.qcow2
 export LAB_INITRD="$GUEST_INITRD_TOOLS"
 export LAB_CMDLINE="lab.fio_runtime=$runtime"
@@ -60,6 +65,12 @@ run_fio() {
         krunkit_start bench-fio 1 --device "virtio-blk,path=$img,format=$2"
         pid=$KRUNKIT_PID
         ;;
+    krunkit-workers)
+        export KRUNKIT_NO_IO_URING=1
+        krunkit_start bench-fio 1 --device "virtio-blk,path=$img,format=$2"
+        unset KRUNKIT_NO_IO_URING
+        pid=$KRUNKIT_PID
+        ;;
     qemu-pc)
         bench_qemu_start pc bench-fio 1 "$WORK/root.img" "$img"
         pid=$QEMU_PID
@@ -76,13 +87,13 @@ run_fio() {
     while read -r _tag job iops kib; do
         case "$job" in
         randread | randwrite)
-            bench_record "$1" "$2-$job-4k-qd32" "$(printf '%.0f' "$iops")" IOPS
+            echo "$2-$job-4k-qd32 $(printf '%.0f' "$iops") IOPS"
             ;;
         *)
-            bench_record "$1" "$2-$job-1M" "$(awk -v k="$kib" 'BEGIN { printf "%.1f", k / 1024 }')" MiB/s
+            echo "$2-$job-1M $(awk -v k="$kib" 'BEGIN { printf "%.1f", k / 1024 }') MiB/s"
             ;;
         esac
-    done <"$WORK/fio.lines"
+    done <"$WORK/fio.lines" | tee -a "$WORK/$1.fio"
     if ! lab_wait_exit "$pid" 60; then
         echo "WARNING: $1 still running 60 s after the guest's result; killed"
         kill -9 "$pid" 2>/dev/null
@@ -93,8 +104,21 @@ run_fio() {
     rm -f "$img" "$WORK/console.log" "$WORK/rest.sock"
 }
 
-for fmt in $formats; do
-    for v in ${BENCH_VMMS:-krunkit qemu-pc}; do
-        run_fio "$v" "$fmt"
+round=1
+while [ "$round" -le "$rounds" ]; do
+    for fmt in $formats; do
+        for v in $vmms; do
+            run_fio "$v" "$fmt"
+        done
+    done
+    round=$((round + 1))
+done
+
+# The median of each metric over the rounds.
+for v in $vmms; do
+    for m in $(cut -d' ' -f1 "$WORK/$v.fio" | awk '!seen[$0]++'); do
+        # shellcheck disable=SC2046
+        bench_record "$v" "$m" "$(bench_median $(awk -v m="$m" '$1 == m { print $2 }' "$WORK/$v.fio"))" \
+            "$(awk -v m="$m" '$1 == m { print $3; exit }' "$WORK/$v.fio")"
     done
 done
