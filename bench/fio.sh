@@ -117,8 +117,13 @@ done
 # The median of each metric over the rounds.
 for v in $vmms; do
     for m in $(cut -d' ' -f1 "$WORK/$v.fio" | awk '!seen[$0]++'); do
+        unit=$(awk -v m="$m" '$1 == m { print $3; exit }' "$WORK/$v.fio")
         # shellcheck disable=SC2046
-        bench_record "$v" "$m" "$(bench_median $(awk -v m="$m" '$1 == m { print $2 }' "$WORK/$v.fio"))" \
-            "$(awk -v m="$m" '$1 == m { print $3; exit }' "$WORK/$v.fio")"
+        value=$(bench_median $(awk -v m="$m" '$1 == m { print $2 }' "$WORK/$v.fio"))
+        case "$unit" in
+        IOPS) value=$(printf '%.0f' "$value") ;;
+        *) value=$(printf '%.1f' "$value") ;;
+        esac
+        bench_record "$v" "$m" "$value" "$unit"
     done
 done
