@@ -151,6 +151,57 @@ krunkit_start() {
     KRUNKIT_PID=$!
 }
 
+# lab_need_efi: the EFI files of tests/lab/build-efi.sh, or skip. Sets
+# EFI_CODE (OVMF32 code, read-only; its VARS template lies beside it, where
+# krunkit looks for it) and EFI_DISK ($WORK/efi-disk.raw: this scenario's
+# own copy of the GPT disk). They are read from the checkout (9p in the
+# nested lab) once per lab boot, into $LAB_TMP/efi, and copied from there.
+lab_need_efi() {
+    _src=$LAB_DIR/../../build/lab/efi
+    for _f in disk.raw OVMF32_CODE_4M.fd OVMF32_VARS_4M.fd .stamp; do
+        [ -f "$_src/$_f" ] ||
+            lab_skip "no build/lab/efi/$_f (tests/lab/build-efi.sh; OVMF32 is Debian's ovmf-ia32)"
+    done
+    _cache=${LAB_TMP:-/tmp}/efi
+    if ! cmp -s "$_src/.stamp" "$_cache/.stamp"; then
+        rm -rf "$_cache.new.$$"
+        mkdir -p "$_cache.new.$$" &&
+            cp "$_src/disk.raw" "$_src/OVMF32_CODE_4M.fd" "$_src/OVMF32_VARS_4M.fd" \
+                "$_src/.stamp" "$_cache.new.$$/" ||
+            lab_fail "cannot copy the EFI files to $_cache"
+        rm -rf "$_cache" && mv "$_cache.new.$$" "$_cache" || lab_fail "cannot replace $_cache"
+    fi
+    EFI_CODE=$_cache/OVMF32_CODE_4M.fd
+    EFI_VARS_TEMPLATE=$_cache/OVMF32_VARS_4M.fd
+    EFI_DISK=$WORK/efi-disk.raw
+    [ -f "$EFI_DISK" ] || cp "$_cache/disk.raw" "$EFI_DISK" || lab_fail "cannot copy the EFI disk"
+}
+
+# krunkit_start_efi GUEST_SCENARIO CPUS [krunkit args...]: boot the test
+# guest through OVMF32 -> GRUB -> Linux from $EFI_DISK (the first disk, so
+# further --device virtio-blk disks are /dev/vdb...), in the background.
+# The scenario reaches the guest's init as OEM strings (lab.scenario=NAME,
+# lab.cpus=N; more with `--oem-string lab.KEY=VALUE` in the arguments).
+# Variable store: $WORK/vars.fd, created from the template; LAB_EFI_BOOTLOADER
+# replaces the whole --bootloader value. Console, REST socket, krunkit.log,
+# KRUNKIT_PID and KRUNKIT_STARTED as krunkit_start.
+krunkit_start_efi() {
+    lab_need_krunkit
+    lab_need_efi
+    _scn=$1 _cpus=$2
+    shift 2
+    KRUNKIT_STARTED=$(lab_now)
+    "$KRUNKIT" --cpus "$_cpus" --memory "${LAB_MEMORY:-512}" \
+        --firmware-path "$EFI_CODE" \
+        --bootloader "${LAB_EFI_BOOTLOADER:-efi,variable-store=$WORK/vars.fd,create}" \
+        --device "virtio-blk,path=$EFI_DISK" \
+        --device "virtio-serial,logFilePath=$WORK/console.log" \
+        --restful-uri "unix://$WORK/rest.sock" \
+        --oem-string "lab.scenario=$_scn" --oem-string "lab.cpus=$_cpus" \
+        "$@" >>"$WORK/krunkit.log" 2>&1 </dev/null &
+    KRUNKIT_PID=$!
+}
+
 # krunkit_expect_boot SECONDS: wait for the guest's init marker.
 krunkit_expect_boot() {
     lab_wait_log "$WORK/console.log" 'KRUNKIT-GUEST-INIT' "$1" "$KRUNKIT_PID"

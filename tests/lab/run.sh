@@ -47,6 +47,8 @@ fi
 echo "lab: $mode mode ($(echo "$why" | head -1))"
 
 "$LAB/build-guest.sh" || exit 2
+# The EFI scenarios' disk and OVMF32 (L1 has neither GRUB nor OVMF).
+"$LAB/build-efi.sh" || exit 2
 
 KRUNKIT_REL=build/krunkit
 if [ -n "${LAB_KRUNKIT:-}" ]; then

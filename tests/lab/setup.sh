@@ -19,8 +19,15 @@ if [ "${1:-}" = --bench ]; then
     "$REPO/scripts/deps.sh" $(sed -e 's/#.*//' "$LAB/guest-tools.list")
 fi
 
+# qemu-utils: qemu-img for the qcow2 crash-safety check (krunkit-crash-safety),
+# from the same suite as QEMU so their shared libraries agree.
 if [ -z "${LAB_FORCE_NESTED:-}" ] && "$REPO/build/lab/kvm-probe" >/dev/null 2>&1; then
-    "$REPO/scripts/deps.sh" qemu-system-x86
+    "$REPO/scripts/deps.sh" qemu-system-x86 qemu-utils
 else
-    "$REPO/scripts/apt-suites.sh" install bookworm-backports qemu-system-x86
+    "$REPO/scripts/apt-suites.sh" install bookworm-backports qemu-system-x86 qemu-utils
 fi
+
+# EFI scenarios (efi-*): GPT disks with GRUB i386-efi (tests/lab/build-efi.sh)
+# and Debian's 32-bit OVMF, which only trixie ships (NESTED-LAB.md).
+"$REPO/scripts/deps.sh" grub-efi-ia32-bin grub-common mtools dosfstools fdisk
+"$REPO/scripts/apt-suites.sh" install trixie ovmf-ia32
