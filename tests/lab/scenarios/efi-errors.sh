@@ -8,6 +8,14 @@
 lab_need_krunkit
 lab_need_efi
 
+# Every case runs; the failures are collected and reported together.
+failures=""
+bad() {
+    echo "FAIL: $*"
+    failures="$failures
+    $*"
+}
+
 # try WHAT FIRMWARE STORE BOOTLOADER-FLAGS NAMED: one failing start.
 try() {
     what=$1 fw=$2 store=$3 flags=$4 named=$5
@@ -21,10 +29,12 @@ try() {
         >"$WORK/$what.err" 2>&1 </dev/null
     rc=$?
     echo "$what: exit $rc: $(head -3 "$WORK/$what.err" | tr '\n' ' ')"
-    [ "$rc" != 0 ] && [ "$rc" != 124 ] || lab_fail "$what: want a quick non-zero exit, got $rc"
-    grep -q -- "$named" "$WORK/$what.err" || lab_fail "$what: the message does not name $named"
+    if [ "$rc" = 0 ] || [ "$rc" = 124 ]; then
+        bad "$what: want a quick non-zero exit, got $rc"
+    fi
+    grep -q -- "$named" "$WORK/$what.err" || bad "$what: the message does not name $named"
     left=$(ls -A "$out")
-    [ -z "$left" ] || lab_fail "$what: krunkit created: $left"
+    [ -z "$left" ] || bad "$what: krunkit created: $left"
 }
 
 # Corrupt: the real firmware with its volume header overwritten.
@@ -37,6 +47,7 @@ try corrupt-firmware "$WORK/fw/OVMF32_CODE_4M.fd" "$WORK/corrupt-firmware/vars.f
     "$WORK/fw/OVMF32_CODE_4M.fd"
 try missing-firmware "$WORK/no-such-firmware.fd" "$WORK/missing-firmware/vars.fd" ,create \
     "$WORK/no-such-firmware.fd"
-[ ! -e "$WORK/no-such-firmware.fd" ] || lab_fail "krunkit created the missing firmware file"
+[ ! -e "$WORK/no-such-firmware.fd" ] || bad "krunkit created the missing firmware file"
 try missing-store "$EFI_CODE" "$WORK/no-such-vars.fd" "" "$WORK/no-such-vars.fd"
-[ ! -e "$WORK/no-such-vars.fd" ] || lab_fail "krunkit created the store without create"
+[ ! -e "$WORK/no-such-vars.fd" ] || bad "krunkit created the store without create"
+[ -z "$failures" ] || lab_fail "$failures"
