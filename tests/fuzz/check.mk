@@ -9,17 +9,20 @@ FUZZ_FLAGS   := -std=gnu11 -O1 -g -Isrc -D_GNU_SOURCE -fno-omit-frame-pointer \
 FUZZ_SRCS    := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BINS    := $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 FUZZ_LIBOBJS := $(LIB_SRCS:%.c=$(BUILD)/fuzz/obj/%.o)
+# The unit tests' fake machine and test driver (tests/unit/support), for
+# targets that drive a device the way a guest would.
+FUZZ_SUPPORT_OBJS := $(SUPPORT_SRCS:%.c=$(BUILD)/fuzz/obj/%.o)
 
 $(BUILD)/fuzz/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -c $< -o $@
 
-$(BUILD)/fuzz/%: tests/fuzz/%.c $(FUZZ_LIBOBJS)
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(FUZZ_LIBOBJS) $(FUZZ_SUPPORT_OBJS)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer $^ -o $@ $(LDLIBS)
 
 # Keep the sanitizer objects between runs (make would delete them as intermediates).
-.SECONDARY: $(FUZZ_LIBOBJS)
+.SECONDARY: $(FUZZ_LIBOBJS) $(FUZZ_SUPPORT_OBJS)
 
 .PHONY: check-fuzz fuzz-build
 fuzz-build: $(FUZZ_BINS)
