@@ -100,6 +100,8 @@ static struct {
     struct guest_mem gm;
     uint8_t *reservation;
     size_t reservation_len;
+    struct guest_mem snap_gm; /* RAM when the device was last set to work */
+    uint8_t *snap;
     int disk_fd;
     char disk_path[64], console_path[64];
 } world;
@@ -151,6 +153,13 @@ static void world_init(void)
                    HIGH_GPA))
         die("cannot set up guest RAM", 0, (unsigned long long)errno, 0);
     world.gm.ram_size = LOW_SIZE + HIGH_SIZE;
+    world.snap = malloc(world.gm.ram_size);
+    if (!world.snap)
+        die("cannot allocate the RAM snapshot", 0, 0, 0);
+    world.snap_gm = world.gm;
+    world.snap_gm.fd = -1;
+    for (unsigned i = 0, off = 0; i < world.gm.nr_regions; off += world.gm.regions[i++].size)
+        world.snap_gm.regions[i].host = world.snap + off;
     world.disk_fd = memfd_create("fuzz-disk", MFD_CLOEXEC);
     if (world.disk_fd < 0)
         die("cannot create the disk", 0, (unsigned long long)errno, 0);
@@ -265,7 +274,7 @@ static bool chain_writable(const struct virtq *vq, uint16_t head, uint64_t *writ
     for (;;) {
         struct virtq_desc d;
         if (i >= table_len || ++steps > table_len ||
-            !gm_read(&world.gm, table + 16ull * i, &d, sizeof(d)))
+            !gm_read(&world.snap_gm, table + 16ull * i, &d, sizeof(d)))
             return false;
         ranges_add(descs, table + 16ull * i, sizeof(d));
         if (d.flags & VIRTQ_DESC_F_INDIRECT) {
@@ -338,9 +347,11 @@ static void check_queue(unsigned q)
      * whatever its used entry says now.
      */
     for (uint16_t k = 0; k < popped && conclusive; k++) {
-        uint16_t head = vq->avail[2 + ((m->last_avail + k) & (vq->size - 1))];
+        uint16_t head;
+        uint64_t slot = vq->avail_gpa + 4 + 2ull * ((m->last_avail + k) & (vq->size - 1));
         uint64_t ignored;
-        if (head >= vq->size || !chain_writable(vq, head, &ignored, &check_descs, &check_wbufs))
+        if (!gm_read(&world.snap_gm, slot, &head, 2) || head >= vq->size ||
+            !chain_writable(vq, head, &ignored, &check_descs, &check_wbufs))
             conclusive = false;
     }
     ranges_add(&check_descs, vq->avail_gpa, virtq_avail_bytes(vq->size));
@@ -407,9 +418,19 @@ static void ram_touched(void)
         settle();
 }
 
+/*
+ * The device may start work now. Guest RAM as it is here is what the device
+ * will read (the program does not write RAM again before a settle), so the
+ * settle's checks walk the chains in this copy rather than in RAM the
+ * device may since have written over.
+ */
 static void device_poked(void)
 {
+    if (run.triggered)
+        return;
     run.triggered = true;
+    for (unsigned i = 0; i < world.gm.nr_regions; i++)
+        memcpy(world.snap_gm.regions[i].host, world.gm.regions[i].host, world.gm.regions[i].size);
 }
 
 static uint64_t bar(void)
