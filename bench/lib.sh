@@ -28,7 +28,8 @@ bench_initrd() {
 # VMM, configured like krunkit_start: direct Linux boot, virtio console
 # (hvc0) logged to $WORK/console.log, a virtio-blk disk per DISK image
 # (qcow2 when its name ends in .qcow2, else raw).
-# MACHINE is pc or microvm. Memory LAB_MEMORY (512), extra guest arguments
+# MACHINE is pc or microvm, with machine options after a comma
+# (microvm,rtc=off). Memory LAB_MEMORY (512), extra guest arguments
 # LAB_CMDLINE, drive options BENCH_QEMU_DRIVE (cache=writeback,aio=threads:
 # tmpfs in L1 has no O_DIRECT), accelerator BENCH_QEMU_ACCEL (kvm).
 # Sets QEMU_PID and QEMU_STARTED (lab_now).
@@ -36,11 +37,12 @@ bench_qemu_start() {
     lab_need_qemu
     _m=$1 _scn=$2 _cpus=$3
     shift 3
-    case "$_m" in
-    pc) _bus=pci _machine=pc ;;
-    microvm) _bus=device _machine=microvm ;;
+    case "${_m%%,*}" in
+    pc) _bus=pci ;;
+    microvm) _bus=device ;;
     *) lab_fail "bench_qemu_start: unknown machine $_m" ;;
     esac
+    _machine=$_m
     _n=0
     for _disk in "$@"; do
         shift

@@ -3,32 +3,38 @@
 # tests/lab/run.sh runs scenarios (directly with a usable /dev/kvm, else
 # all inside one L1 boot), with the benchmark guest (fio) built first, then
 # gather every `BENCH name vmm metric value unit` line into
-# build/bench/results.txt and a table in build/bench/results.md.
+# build/bench/results.txt and build/bench/results.md (a comparison table
+# by bench/compare.sh, then every measurement).
 #
-# usage: bench/run.sh [NAME...]     (default: every bench/*.sh but lib.sh,
-#                                   run.sh and efi-image.sh)
+# usage: bench/run.sh [NAME...]     (default: every bench/*.sh but the
+#                                   helpers lib, run, efi-image, compare)
+#        bench/run.sh --collect RUN_DIR [NAME...]   only gather the results
+#                                   of a finished lab run again
+# The whole script is one block, so bash has read all of it before it
+# runs: editing it during a run cannot break that run.
+{
 set -uo pipefail
 BENCH=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$BENCH/.." && pwd)
 OUT=$REPO/build/bench
 
+collect=""
+if [ "${1:-}" = --collect ]; then
+    collect=${2:?--collect needs a lab run directory}
+    shift 2
+fi
 if [ $# -gt 0 ]; then
     names=("$@")
 else
     names=()
     for f in "$BENCH"/*.sh; do
         n=$(basename "$f" .sh)
-        case "$n" in lib | run | efi-image) continue ;; esac
+        case "$n" in lib | run | efi-image | compare) continue ;; esac
         names+=("$n")
     done
 fi
 [ ${#names[@]} -gt 0 ] || { echo "bench: nothing to run" >&2; exit 2; }
 
-"$REPO/tests/lab/build-guest.sh" --tools || exit 2
-"$REPO/tests/lab/build-guest.sh" || exit 2
-
-# Images some benchmarks need, made here because L1 may lack the tools:
-# an empty qcow2 data disk (qemu-img) and the EFI disk with OVMF32.
 want() {
     local n
     for n in "${names[@]}"; do
@@ -36,23 +42,39 @@ want() {
     done
     return 1
 }
-if want fio && command -v qemu-img >/dev/null; then
-    mkdir -p "$OUT/images"
-    mib=${BENCH_FIO_MIB:-256}
-    [ -f "$OUT/images/disk-${mib}M.qcow2" ] ||
-        qemu-img create -q -f qcow2 "$OUT/images/disk-${mib}M.qcow2" "${mib}M" || exit 2
-fi
-if want efi-boot; then
-    "$BENCH/efi-image.sh" "$OUT/efi" || exit 2
-fi
-args=()
-for n in "${names[@]}"; do
-    args+=("bench/$n")
-done
-"$REPO/tests/lab/run.sh" "${args[@]}"
-rc=$?
 
-run_dir=$(cat "$REPO/build/lab/last-run" 2>/dev/null)
+# run_lab: build the guests and images, run the benchmarks in the lab.
+run_lab() {
+    "$REPO/tests/lab/build-guest.sh" --tools || return 2
+    "$REPO/tests/lab/build-guest.sh" || return 2
+    # Images some benchmarks need, made here because L1 may lack the
+    # tools: an empty qcow2 data disk (qemu-img) and the EFI disk + OVMF32.
+    if want fio && command -v qemu-img >/dev/null; then
+        local mib=${BENCH_FIO_MIB:-256}
+        mkdir -p "$OUT/images"
+        [ -f "$OUT/images/disk-${mib}M.qcow2" ] ||
+            qemu-img create -q -f qcow2 "$OUT/images/disk-${mib}M.qcow2" "${mib}M" || return 2
+    fi
+    if want efi-boot; then
+        "$BENCH/efi-image.sh" "$OUT/efi" || return 2
+    fi
+    local args=() n
+    for n in "${names[@]}"; do
+        args+=("bench/$n")
+    done
+    "$REPO/tests/lab/run.sh" "${args[@]}"
+}
+
+if [ -n "$collect" ]; then
+    rc=0
+    run_dir=$collect
+else
+    run_lab
+    rc=$?
+    [ "$rc" = 2 ] && exit 2
+    run_dir=$(cat "$REPO/build/lab/last-run" 2>/dev/null)
+fi
+
 mkdir -p "$OUT"
 : >"$OUT/results.txt"
 for n in "${names[@]}"; do
@@ -60,10 +82,15 @@ for n in "${names[@]}"; do
     [ -f "$f" ] && grep -a '^BENCH ' "$f" >>"$OUT/results.txt"
 done
 {
+    echo "Lab run: $run_dir"
+    echo
+    "$BENCH/compare.sh" "$OUT/results.txt"
+    echo
     echo "| benchmark | metric | VMM | value | unit |"
     echo "| --- | --- | --- | ---: | --- |"
     awk '{ printf "| %s | %s | %s | %s | %s |\n", $2, $4, $3, $5, $6 }' "$OUT/results.txt"
 } >"$OUT/results.md"
 echo "bench: $(wc -l <"$OUT/results.txt") measurements in $OUT/results.md"
-cat "$OUT/results.md"
+"$BENCH/compare.sh" "$OUT/results.txt"
 exit $rc
+}
