@@ -1,5 +1,5 @@
 #!/bin/sh
-# lab-timeout: 600
+# lab-timeout: 420
 # EFI boot with 2 vCPUs, krunkit and QEMU (-M pc, the L2 reference VMM) on
 # the same OVMF32 and disk. krunkit reaching the guest's init with both
 # vCPUs online and exiting 0 is a pass, whatever QEMU does. In the nested
@@ -10,7 +10,7 @@
 . "$LAB_DIR/lib.sh"
 lab_need_krunkit
 lab_need_efi
-limit=${LAB_EFI_2CPU_LIMIT:-150}
+limit=${LAB_EFI_2CPU_LIMIT:-120}
 
 # QEMU first: a guest init marker on COM1 (no virtio console: the guest's
 # init then writes everything to ttyS0).
