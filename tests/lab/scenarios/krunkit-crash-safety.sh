@@ -2,14 +2,15 @@
 # lab-timeout: 420
 # Crash safety (kill -9) for raw and qcow2 data disks: the guest writes
 # numbered 4 KiB records to /dev/vdb, each followed by fsync, and prints
-# `ACK N` once record N is acknowledged; after LAB_CRASH_ACKS (30) ACKs
+# `ACK N` once record N is acknowledged; after LAB_CRASH_ACKS (50) ACKs
 # the host kills krunkit with SIGKILL. Then every acknowledged record must
 # be in the image, byte for byte; the qcow2 image must pass `qemu-img
 # check` (leaked clusters allowed: exit 0 or 3) and is read back through
-# `qemu-img convert -O raw`.
+# `qemu-img convert -O raw`. The qcow2 image has 4 KiB clusters, so every
+# record allocates a cluster (and L2/refcount updates) while the kill lands.
 . "$LAB_DIR/lib.sh"
 lab_need_krunkit
-acks=${LAB_CRASH_ACKS:-30}
+acks=${LAB_CRASH_ACKS:-50}
 
 # record N: the bytes guest/crash.sh writes as record N.
 record() {
@@ -60,7 +61,7 @@ crash raw "$WORK/data.raw"
 check_records raw "$WORK/data.raw"
 
 command -v qemu-img >/dev/null || lab_fail "qemu-img missing (tests/lab/l1-tools.list, qemu-utils)"
-qemu-img create -q -f qcow2 "$WORK/data.qcow2" 64M || lab_fail "qemu-img create failed"
+qemu-img create -q -f qcow2 -o cluster_size=4096 "$WORK/data.qcow2" 64M || lab_fail "qemu-img create failed"
 crash qcow2 "$WORK/data.qcow2"
 qemu-img check "$WORK/data.qcow2" >"$WORK/qemu-img-check.log" 2>&1
 rc=$?
