@@ -114,21 +114,39 @@ static void release_pfns(struct virtio_balloon *b, uint64_t first, uint64_t coun
         b->pages_freed += count;
 }
 
+/*
+ * Most PFNs taken from one inflate/deflate buffer (Linux sends at most 256),
+ * and statistics entries from one stats buffer. A chain may name the same
+ * large buffer hundreds of times; without a bound the I/O thread would chew
+ * on it for minutes holding the device lock, which every API call and BAR
+ * access of this device also needs.
+ */
+#define BALLOON_MAX_PFNS 4096
+#define BALLOON_MAX_STAT_ENTRIES 64
+#define PFN_CHUNK 256
+
 /* inflateq: le32 PFNs; contiguous runs are released in one call. */
 static void handle_inflate(struct virtio_balloon *b, struct virtq_elem *e)
 {
     uint64_t run_start = 0, run_len = 0;
-    for (uint64_t off = 0; off + 4 <= e->out_len; off += 4) {
-        uint32_t pfn;
-        virtq_elem_read(e, off, &pfn, 4);
-        if (run_len && pfn == run_start + run_len) {
-            run_len++;
-            continue;
+    uint64_t total = e->out_len / 4;
+    if (total > BALLOON_MAX_PFNS)
+        total = BALLOON_MAX_PFNS;
+    uint32_t pfns[PFN_CHUNK];
+    for (uint64_t done = 0; done < total;) {
+        size_t n = total - done < PFN_CHUNK ? (size_t)(total - done) : PFN_CHUNK;
+        virtq_elem_read(e, done * 4, pfns, n * 4);
+        for (size_t i = 0; i < n; i++) {
+            if (run_len && pfns[i] == run_start + run_len) {
+                run_len++;
+                continue;
+            }
+            if (run_len)
+                release_pfns(b, run_start, run_len);
+            run_start = pfns[i];
+            run_len = 1;
         }
-        if (run_len)
-            release_pfns(b, run_start, run_len);
-        run_start = pfn;
-        run_len = 1;
+        done += n;
     }
     if (run_len)
         release_pfns(b, run_start, run_len);
@@ -153,13 +171,16 @@ static void handle_report(struct virtio_balloon *b, struct virtq_elem *e)
 /* statsq: {le16 tag, le64 val} entries, packed (5.5.6.3). */
 static void handle_stats(struct virtio_balloon *b, struct virtq_elem *e)
 {
-    for (uint64_t off = 0; off + 10 <= e->out_len; off += 10) {
-        uint8_t ent[10];
-        virtq_elem_read(e, off, ent, sizeof(ent));
+    uint8_t ents[BALLOON_MAX_STAT_ENTRIES * 10];
+    uint64_t n = e->out_len / 10;
+    if (n > BALLOON_MAX_STAT_ENTRIES)
+        n = BALLOON_MAX_STAT_ENTRIES;
+    virtq_elem_read(e, 0, ents, n * 10);
+    for (uint64_t i = 0; i < n; i++) {
         uint16_t tag;
         uint64_t val;
-        memcpy(&tag, ent, 2);
-        memcpy(&val, ent + 2, 8);
+        memcpy(&tag, ents + 10 * i, 2);
+        memcpy(&val, ents + 10 * i + 2, 8);
         if (tag < BALLOON_NR_STATS) {
             b->stats[tag] = val;
             b->stats_valid |= 1u << tag;

@@ -2,7 +2,8 @@
  * virtio-balloon (src/virtio/balloon.c) over a memfd-backed fake guest
  * RAM: inflating punches the pages out of the memfd (its allocated size
  * drops, the pages read back as zero), deflate, free page reporting, the
- * target/actual configuration fields and the statistics queue.
+ * target/actual configuration fields, the statistics queue, and a bound
+ * on the work one hostile inflate request can cause.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -11,6 +12,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -157,6 +159,42 @@ static void test_inflate_punches_memfd(void **state)
     assert_false(vdrv_status(&f->drv) & VIRTIO_STATUS_NEEDS_RESET);
 }
 
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/*
+ * A chain that names one 15 MiB buffer 32 times (120 M PFNs): the device
+ * used to read them four bytes at a time, rescanning the chain for each,
+ * for many seconds with the device lock held. Only the first PFNs count.
+ */
+static void test_huge_inflate_is_bounded(void **state)
+{
+    struct fixture *f = *state;
+    start(f, ~0ull);
+    const uint64_t base = 1u << 20, len = 15u << 20, victim = 0x8000;
+    fill(f, base, len, 0xff); /* PFN 0xffffffff: outside RAM, ignored */
+    fill(f, victim, PAGE, 0x5a);
+    uint32_t pfn = victim / PAGE;
+    memcpy(gm_ptr(&f->gm, base, 4), &pfn, 4);
+    struct vdrv_buf bufs[32];
+    for (unsigned i = 0; i < 32; i++)
+        bufs[i] = (struct vdrv_buf){base, (uint32_t)len, false};
+    uint64_t t0 = now_ms();
+    vdrv_add_chain(&f->drv, INFLATE, bufs, 32);
+    vdrv_kick(&f->drv, INFLATE);
+    assert_true(vdrv_wait_used(&f->drv, INFLATE, 1, WAIT_MS, NULL));
+    assert_true(now_ms() - t0 < 1000);
+    assert_true(all_zero(f, victim, PAGE));
+    struct virtio_balloon_info info;
+    assert_int_equal(virtio_balloon_info(f->dev, &info), 0);
+    assert_int_equal(info.pages_freed, 1);
+    assert_false(vdrv_status(&f->drv) & VIRTIO_STATUS_NEEDS_RESET);
+}
+
 static void test_free_page_reporting(void **state)
 {
     struct fixture *f = *state;
@@ -249,11 +287,9 @@ static void test_wrong_device(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        T(test_target_and_actual),
-        T(test_inflate_punches_memfd),
-        T(test_free_page_reporting),
-        T(test_reporting_without_stats),
-        T(test_stats),
+        T(test_target_and_actual),           T(test_inflate_punches_memfd),
+        T(test_huge_inflate_is_bounded),     T(test_free_page_reporting),
+        T(test_reporting_without_stats),     T(test_stats),
         cmocka_unit_test(test_wrong_device),
     };
     return cmocka_run_group_tests_name("virtio-balloon", tests, NULL, NULL);
