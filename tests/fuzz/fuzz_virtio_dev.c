@@ -63,7 +63,7 @@ enum op {
     OP_KICK,       /* u8 queue */
     OP_SETTLE,     /* wait until the device is idle, then check the used rings */
     OP_ADD_CHAIN,  /* u8 queue, u8 n (bit 7: indirect), n x {u8 flags, u16 off, u16 len} */
-    OP_PCI_CONFIG, /* u16 offset, u8 width (bit 7: read), u32 value */
+    OP_PCI_CONFIG, /* u16 offset, u8 width (bit 7: read; 6, 5: in a capability), u32 value */
     OP_HOST,       /* u8 call, u32 argument */
     OP_BLK_REQ,    /* u8 type, u16 sector, u16 data length, u8 layout */
     OPS
@@ -635,8 +635,13 @@ static void op_pci_config(struct input *in)
 {
     unsigned off = (unsigned)take(in, 2) % sizeof(run.dev->pci.config);
     uint8_t w = (uint8_t)take(in, 1);
-    unsigned width = 1u << (w % 3);
+    unsigned width = 1u << ((w & 3) % 3);
     uint32_t v = (uint32_t)take(in, 4);
+    /* Aim at the capabilities a driver programs: the BAR window and MSI-X. */
+    if ((w & 0x40) && run.dev->pci_cfg_cap > 0)
+        off = (unsigned)run.dev->pci_cfg_cap + off % 20;
+    else if ((w & 0x20) && run.dev->msix_cap > 0)
+        off = (unsigned)run.dev->msix_cap + off % 12;
     off &= ~(width - 1);
     if (w & 0x80) {
         pci_config_read(&run.dev->pci, off, width);
