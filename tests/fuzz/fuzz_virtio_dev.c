@@ -52,8 +52,17 @@
 #define DISK_BYTES (128u * 512u)
 #define MAX_CHAIN 16
 #define SETTLE_WAIT_MS 200
+#define PTY_WAIT_MS 20
 
-enum dev_kind { KIND_BLK, KIND_BLK_RO, KIND_BALLOON, KIND_CONSOLE, KIND_RNG, KINDS };
+enum dev_kind {
+    KIND_BLK,
+    KIND_BLK_RO,
+    KIND_BALLOON,
+    KIND_CONSOLE,
+    KIND_RNG,
+    KIND_CONSOLE_PTY,
+    KINDS
+};
 
 enum op {
     OP_SETUP,      /* u8 flags: a conforming driver brings the device up */
@@ -66,6 +75,7 @@ enum op {
     OP_PCI_CONFIG, /* u16 offset, u8 width (bit 7: read; 6, 5: in a capability), u32 value */
     OP_HOST,       /* u8 call, u32 argument */
     OP_BLK_REQ,    /* u8 type, u16 sector, u16 data length, u8 layout */
+    OP_INPUT,      /* u8 len, bytes: typed on the console's pty */
     OPS
 };
 
@@ -117,6 +127,11 @@ static struct {
     /* The device may have work since the last settle. */
     bool triggered;
     int barrier_fd, barrier_done_fd;
+    /* Console on a pty: our end, bytes typed, bytes seen in receive buffers. */
+    int pty_fd;
+    uint64_t input_written, input_received;
+    /* Input may still reach the guest on its own: checks are off from here. */
+    bool racy;
     int barrier_stage;
 } run;
 
@@ -312,13 +327,14 @@ static void check_queue(unsigned q)
     uint16_t fresh = (uint16_t)(now.used_idx - m->used_idx);
     uint16_t popped = (uint16_t)(now.last_avail - m->last_avail);
     /* A queue set up again, reset or disabled: start over from here. */
-    if (!vq->size || !vq->used || now.size != m->size || now.desc_gpa != m->desc_gpa ||
+    if (run.racy || !vq->size || !vq->used || now.size != m->size || now.desc_gpa != m->desc_gpa ||
         now.used_gpa != m->used_gpa || fresh > now.size || popped > now.size) {
         *m = now;
         return;
     }
     /* Devices that only read from the guest write nothing but used entries. */
-    bool writes_data = run.kind != KIND_BALLOON && run.kind != KIND_CONSOLE;
+    bool writes_data = run.kind != KIND_BALLOON && run.kind != KIND_CONSOLE &&
+                       !(run.kind == KIND_CONSOLE_PTY && q == 1);
     check_descs.n = check_wbufs.n = 0;
     check_descs.overflow = check_wbufs.overflow = false;
     bool conclusive = true;
@@ -380,6 +396,38 @@ out:
     *m = now;
 }
 
+/* Bytes the console put in receive buffers since the last settle (lock held). */
+static uint64_t rx_received_since_mark(void)
+{
+    struct virtq *vq = virtio_vq(run.dev, 0);
+    const struct used_mark *m = &run.mark[0];
+    uint16_t fresh = (uint16_t)(vq->used_idx - m->used_idx);
+    uint64_t sum = 0;
+    if (!vq->size || !vq->used || vq->size != m->size || vq->used_gpa != m->used_gpa ||
+        fresh > vq->size)
+        return 0;
+    for (uint16_t k = 0; k < fresh; k++) {
+        uint32_t len;
+        memcpy(&len, vq->used + 4 + 8 * (size_t)((m->used_idx + k) & (vq->size - 1)) + 4, 4);
+        sum += len;
+    }
+    return sum;
+}
+
+/*
+ * Typed bytes travel through the pty on the kernel's time: wait until the
+ * console took them all, or has no receive buffer left to put them in.
+ */
+static bool pty_input_settled(void)
+{
+    pthread_mutex_lock(&run.dev->lock);
+    struct virtq *vq = virtio_vq(run.dev, 0);
+    bool settled = run.input_received + rx_received_since_mark() >= run.input_written ||
+                   !virtio_running(run.dev) || !run.dev->queues[0].enabled || !virtq_has_avail(vq);
+    pthread_mutex_unlock(&run.dev->lock);
+    return settled;
+}
+
 static void settle(void)
 {
     barrier();
@@ -389,7 +437,20 @@ static void settle(void)
             nanosleep(&ts, NULL);
         }
     }
+    if (run.kind == KIND_CONSOLE_PTY && !run.racy) {
+        for (int waited = 0; !pty_input_settled() && waited < PTY_WAIT_MS; waited++) {
+            struct timespec ts = {0, 1000000};
+            nanosleep(&ts, NULL);
+            barrier();
+        }
+    }
     pthread_mutex_lock(&run.dev->lock);
+    if (run.kind == KIND_CONSOLE_PTY) {
+        run.input_received += rx_received_since_mark();
+        /* Input left over may be read whenever the guest posts a buffer. */
+        if (run.input_received < run.input_written)
+            run.racy = true;
+    }
     if (world.trace) {
         fprintf(stderr, "settle: status 0x%x\n", run.dev->status);
         for (unsigned q = 0; q < run.dev->nqueues; q++)
@@ -689,6 +750,21 @@ static void op_ram_write(struct input *in)
         guest_write(gpa + i, &buf[i], 1);
 }
 
+static void op_input(struct input *in)
+{
+    unsigned len = (unsigned)take(in, 1);
+    uint8_t buf[256];
+    unsigned n = 0;
+    while (n < len && in->left)
+        buf[n++] = (uint8_t)take(in, 1);
+    if (run.pty_fd < 0 || n == 0)
+        return;
+    device_poked();
+    ssize_t w = write(run.pty_fd, buf, n);
+    if (w > 0)
+        run.input_written += (uint64_t)w;
+}
+
 static void run_program(struct input *in)
 {
     for (unsigned steps = 0; in->left && steps < 512; steps++) {
@@ -723,6 +799,9 @@ static void run_program(struct input *in)
         case OP_BLK_REQ:
             op_blk_req(in);
             break;
+        case OP_INPUT:
+            op_input(in);
+            break;
         }
     }
 }
@@ -752,6 +831,16 @@ static int create_device(uint8_t sel)
         struct dev_serial cfg = {.mode = SERIAL_LOGFILE, .log_file_path = world.console_path};
         return virtio_console_create(m, &cfg, &run.dev);
     }
+    case KIND_CONSOLE_PTY: {
+        struct dev_serial cfg = {.mode = SERIAL_PTY};
+        int rc = virtio_console_create(m, &cfg, &run.dev);
+        if (rc == 0) {
+            run.pty_fd = open(virtio_console_pty_path(run.dev),
+                              O_WRONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+            rc = run.pty_fd < 0 ? -errno : 0;
+        }
+        return rc;
+    }
     case KIND_RNG:
     default:
         return virtio_rng_create(m, &run.dev);
@@ -766,6 +855,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         world_init();
     world_reset();
     memset(&run, 0, sizeof(run));
+    run.pty_fd = -1;
     if (fake_vm_init(&run.vm, &world.gm))
         die("cannot set up the fake machine", 0, 0, 0);
     if (create_device(data[0]))
@@ -782,6 +872,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     settle();
 
     virtio_dev_destroy(run.dev);
+    if (run.pty_fd >= 0)
+        close(run.pty_fd);
     close(run.barrier_fd);
     close(run.barrier_done_fd);
     fake_vm_destroy(&run.vm);
