@@ -1,5 +1,5 @@
 #!/bin/sh
-# lab-timeout: 900
+# lab-timeout: 1200
 # Boot time through UEFI: seconds from starting the VMM process to the
 # guest's init marker, firmware -> GRUB -> Linux from a GPT disk, for
 # krunkit and QEMU -M pc with the same firmware (Debian's OVMF32 split

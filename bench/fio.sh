@@ -1,5 +1,5 @@
 #!/bin/sh
-# lab-timeout: 1200
+# lab-timeout: 1500
 # Disk throughput: fio in the guest (tests/lab/guest/bench-fio.sh) on a
 # second virtio-blk disk of BENCH_FIO_MIB (256) MiB, raw and qcow2, krunkit
 # vs QEMU -M pc (virtio-blk-pci), 1 vCPU, 512 MiB, the fio initramfs.
