@@ -30,7 +30,7 @@ rounds=${BENCH_FIO_ROUNDS:-1}
 vmms=${BENCH_VMMS:-krunkit krunkit-workers qemu-pc}
 prebuilt=$LAB_DIR/../../build/bench/images/disk-${mib}M.qcow2
 export LAB_INITRD="$GUEST_INITRD_TOOLS"
-export LAB_CMDLINE="lab.fio_runtime=$runtime"
+export LAB_CMDLINE="$LAB_CMDLINE lab.fio_runtime=$runtime"
 export BENCH_QEMU_DRIVE="${BENCH_QEMU_DRIVE:-cache=writeback,aio=io_uring}"
 lab_disk "$WORK/root.img" 64
 

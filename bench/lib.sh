@@ -9,6 +9,13 @@
 
 BENCH_NAME=${BENCH_NAME:-$(basename "$0" .sh)}
 
+# Both VMMs boot the guest with the same kernel command line:
+# krunkit_start's (console=hvc0 lab.scenario=NAME lab.cpus=N) plus
+# LAB_CMDLINE, which benchmarks start with "quiet panic=-1": a guest that
+# prints its whole kernel log on the console is timing the console.
+LAB_CMDLINE="quiet panic=-1${LAB_CMDLINE:+ $LAB_CMDLINE}"
+export LAB_CMDLINE
+
 # bench_record VMM METRIC VALUE UNIT: one measurement, e.g.
 #   bench_record qemu-pc time-to-init 8.81 s
 bench_record() {
@@ -30,7 +37,7 @@ bench_initrd() {
 # (qcow2 when its name ends in .qcow2, else raw).
 # MACHINE is pc or microvm, with machine options after a comma
 # (microvm,rtc=off). Memory LAB_MEMORY (512), extra guest arguments
-# LAB_CMDLINE, drive options BENCH_QEMU_DRIVE (cache=writeback,aio=threads:
+# LAB_CMDLINE (as krunkit_start), drive options BENCH_QEMU_DRIVE (cache=writeback,aio=threads:
 # tmpfs in L1 has no O_DIRECT), accelerator BENCH_QEMU_ACCEL (kvm).
 # Sets QEMU_PID and QEMU_STARTED (lab_now).
 bench_qemu_start() {
@@ -62,7 +69,7 @@ bench_qemu_start() {
         -device "virtio-serial-$_bus" -chardev "file,id=con,path=$WORK/console.log" \
         -device virtconsole,chardev=con "$@" \
         -kernel "$GUEST_KERNEL" -initrd "${LAB_INITRD:-$GUEST_INITRD}" \
-        -append "console=hvc0 quiet panic=-1 lab.scenario=$_scn lab.cpus=$_cpus ${LAB_CMDLINE:-}" \
+        -append "console=hvc0 lab.scenario=$_scn lab.cpus=$_cpus ${LAB_CMDLINE:-}" \
         >"$WORK/qemu.log" 2>&1 </dev/null &
     QEMU_PID=$!
 }

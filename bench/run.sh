@@ -65,14 +65,26 @@ run_lab() {
     "$REPO/tests/lab/run.sh" "${args[@]}"
 }
 
+# What was measured: the binary L1 copies at the start of the run.
+krunkit_id() {
+    local bin=$REPO/build/krunkit dirty=""
+    [ -f "$bin" ] || { echo "krunkit: not built"; return; }
+    git -C "$REPO" diff --quiet HEAD -- src 2>/dev/null || dirty=" (src/ had uncommitted changes)"
+    echo "krunkit: build/krunkit $(sha256sum "$bin" | cut -c1-12), built $(date -u -r "$bin" '+%F %H:%M UTC'), checkout $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null)$dirty"
+}
+
 if [ -n "$collect" ]; then
     rc=0
     run_dir=$collect
+    krunkit=$(cat "$run_dir/bench-krunkit" 2>/dev/null)
 else
+    krunkit=$(krunkit_id)
+    echo "bench: $krunkit"
     run_lab
     rc=$?
     [ "$rc" = 2 ] && exit 2
     run_dir=$(cat "$REPO/build/lab/last-run" 2>/dev/null)
+    [ -d "$run_dir" ] && echo "$krunkit" >"$run_dir/bench-krunkit"
 fi
 
 mkdir -p "$OUT"
@@ -84,6 +96,7 @@ done
 {
     echo "Lab run: $run_dir"
     echo
+    [ -z "$krunkit" ] || { echo "$krunkit"; echo; }
     "$BENCH/compare.sh" "$OUT/results.txt"
     echo
     echo "| benchmark | metric | VMM | value | unit |"
