@@ -6,11 +6,14 @@
  * RAM, MMIO accesses of any width anywhere in the BAR, PCI configuration
  * writes, kicks, host-side calls, and waits for the device to go idle.
  *
- * Input: byte 0 picks the device, then a program of operations (see the
- * OP_* list). Besides the sanitizers, each settle checks that every new
- * used-ring entry names a descriptor of the ring and claims no more bytes
- * than the chain offers the device to write. Guest RAM sits between
- * PROT_NONE guard pages, so a device write outside RAM faults.
+ * Input: byte 0 picks the device (blk on a memfd image, read-write or
+ * read-only; balloon; console logging to a file, or on a pty we type into;
+ * rng), then a program of operations (see the OP_* list). Besides the
+ * sanitizers, each settle checks that every new used-ring entry names a
+ * descriptor of the ring and claims no more bytes than the chain offers the
+ * device to write (devices that only read must claim none). Guest RAM sits
+ * between PROT_NONE guard pages, so a device write outside RAM faults.
+ * FUZZ_VIRTIO_DEV_TRACE=1 prints what each settle saw.
  */
 #include <errno.h>
 #include <fcntl.h>
