@@ -76,6 +76,13 @@ struct blk_req {
  * thread per image.
  */
 int blk_submit(struct blk_image *img, struct blk_req *req);
+/*
+ * Between blk_plug() and blk_unplug(), requests bound for io_uring are
+ * queued but handed to the kernel together, with one system call, at
+ * blk_unplug() (a device plugs around one pass over its queue).
+ */
+void blk_plug(struct blk_image *img);
+void blk_unplug(struct blk_image *img);
 /* Readable when completions are waiting; put it in an epoll loop. */
 int blk_completion_fd(struct blk_image *img);
 /* Runs done() for every finished request; call when the fd is readable. */

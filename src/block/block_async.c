@@ -16,6 +16,7 @@
 #include <limits.h>
 #include <liburing.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -35,7 +36,9 @@ struct blk_async {
     pthread_t threads[BLK_ASYNC_MAX_WORKERS];
     bool uring_ok;
     struct io_uring ring;     /* used only by the submitting thread */
-    unsigned uring_in_flight; /* submitted to the ring, done() not yet run */
+    unsigned uring_in_flight; /* queued on the ring, done() not yet run */
+    bool plugged;             /* blk_plug(): hold submissions until blk_unplug() */
+    unsigned unsubmitted;     /* queued on the ring, not yet handed to the kernel */
 };
 
 #define BLK_URING_DEPTH 256
@@ -149,6 +152,44 @@ int blk_async_init(struct blk_image *img)
 }
 
 /*
+ * Hands every held request to the kernel. A failure here (the kernel short
+ * of memory) is retried briefly; what is still held after that goes with
+ * the next submission.
+ */
+static void submit_held(struct blk_image *img)
+{
+    struct blk_async *a = img->async;
+    for (int tries = 0; a->unsubmitted && tries < 100; tries++) {
+        int r = io_uring_submit(&a->ring);
+        if (r >= 0) {
+            a->unsubmitted = (unsigned)r >= a->unsubmitted ? 0 : a->unsubmitted - (unsigned)r;
+            continue;
+        }
+        if (r != -EINTR && r != -EAGAIN && r != -EBUSY) {
+            log_error("%s: io_uring submission failed: %s", img->path, strerror(-r));
+            return;
+        }
+        usleep(1000);
+    }
+}
+
+void blk_plug(struct blk_image *img)
+{
+    if (img->async)
+        img->async->plugged = true;
+}
+
+void blk_unplug(struct blk_image *img)
+{
+    struct blk_async *a = img->async;
+    if (!a)
+        return;
+    a->plugged = false;
+    if (a->unsubmitted)
+        submit_held(img);
+}
+
+/*
  * Queues a read, write or flush on the ring. Returns false when the request
  * should go to the workers instead (invalid: they report the error; ring
  * full).
@@ -166,6 +207,11 @@ static bool submit_uring(struct blk_image *img, struct blk_req *req)
             return false;
     }
     struct io_uring_sqe *sqe = io_uring_get_sqe(&a->ring);
+    if (!sqe && a->unsubmitted) {
+        /* The submission ring is full of held requests: hand them over first. */
+        submit_held(img);
+        sqe = io_uring_get_sqe(&a->ring);
+    }
     if (!sqe)
         return false;
     switch (req->op) {
@@ -180,6 +226,11 @@ static bool submit_uring(struct blk_image *img, struct blk_req *req)
         break;
     }
     io_uring_sqe_set_data(sqe, req);
+    if (a->plugged) {
+        a->unsubmitted++;
+        a->uring_in_flight++;
+        return true;
+    }
     if (io_uring_submit(&a->ring) < 0) {
         /* Not taken by the kernel: give the slot back as a no-op and use a worker. */
         io_uring_prep_nop(sqe);
@@ -290,6 +341,8 @@ void blk_async_fini(struct blk_image *img)
     for (unsigned i = 0; i < a->nthreads; i++)
         pthread_join(a->threads[i], NULL);
     /* Workers drained the queue; run the remaining done() callbacks. */
+    if (a->uring_ok)
+        submit_held(img); /* a close between plug and unplug */
     blk_complete(img);
     while (a->uring_ok && a->uring_in_flight) {
         struct io_uring_cqe *cqe;

@@ -324,6 +324,8 @@ static void blk_queue_notify(struct virtio_dev *dev, unsigned q)
 {
     struct virtio_blk *b = to_blk(dev);
     struct virtq *vq = virtio_vq(dev, q);
+    /* Everything this pass finds goes to the kernel in one submission. */
+    blk_plug(b->img);
     for (;;) {
         struct virtq_elem *e;
         int rc;
@@ -333,6 +335,7 @@ static void blk_queue_notify(struct virtio_dev *dev, unsigned q)
         if (rc < 0 || !virtq_enable_notify(vq))
             break;
     }
+    blk_unplug(b->img);
     /* Requests finished synchronously (errors, GET_ID) are published now. */
     virtio_queue_flush(dev, q);
 }
