@@ -17,6 +17,7 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include "arch/x86/cpuid.h"
 #include "cli/log.h"
 
 #define KVM_TSS_ADDR 0xfffbd000ull
@@ -84,8 +85,10 @@ int kvm_vm_create(struct kvm_vm *k)
         int cap;
         const char *name;
     } needed[] = {
-        {KVM_CAP_IRQCHIP, "KVM_CAP_IRQCHIP"},   {KVM_CAP_PIT2, "KVM_CAP_PIT2"},
-        {KVM_CAP_IRQFD, "KVM_CAP_IRQFD"},       {KVM_CAP_IOEVENTFD, "KVM_CAP_IOEVENTFD"},
+        {KVM_CAP_IRQCHIP, "KVM_CAP_IRQCHIP"},
+        {KVM_CAP_PIT2, "KVM_CAP_PIT2"},
+        {KVM_CAP_IRQFD, "KVM_CAP_IRQFD"},
+        {KVM_CAP_IOEVENTFD, "KVM_CAP_IOEVENTFD"},
         {KVM_CAP_IRQ_ROUTING, "KVM_CAP_IRQ_ROUTING"},
         {KVM_CAP_USER_MEMORY, "KVM_CAP_USER_MEMORY"},
         {KVM_CAP_IMMEDIATE_EXIT, "KVM_CAP_IMMEDIATE_EXIT"},
@@ -145,8 +148,7 @@ void kvm_vm_destroy(struct kvm_vm *k)
     k->routing = NULL;
 }
 
-int kvm_vm_remap(struct kvm_vm *k, int slot, uint64_t gpa, uint64_t size, void *host,
-                 bool readonly)
+int kvm_vm_remap(struct kvm_vm *k, int slot, uint64_t gpa, uint64_t size, void *host, bool readonly)
 {
     struct kvm_userspace_memory_region r = {
         .slot = (uint32_t)slot,
@@ -181,8 +183,16 @@ struct kvm_cpuid2 *kvm_supported_cpuid(struct kvm_vm *k)
         if (!c)
             return NULL;
         c->nent = n;
-        if (ioctl(k->kvm_fd, KVM_GET_SUPPORTED_CPUID, c) == 0)
+        if (ioctl(k->kvm_fd, KVM_GET_SUPPORTED_CPUID, c) == 0) {
+            /*
+             * The TSC-deadline timer is emulated by KVM's in-kernel LAPIC, so the
+             * supported list leaves it out and the VMM adds it. Without it Linux
+             * calibrates and reprograms the LAPIC timer, exits that cost dearly.
+             */
+            if (ioctl(k->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_TSC_DEADLINE_TIMER) > 0)
+                cpuid_add_tsc_deadline(c);
             return c;
+        }
         free(c);
         if (errno != E2BIG)
             break;
@@ -243,8 +253,7 @@ static int hook_irqfd(void *opaque, int efd, int gsi, bool assign)
     return 0;
 }
 
-static int hook_ioeventfd(void *opaque, uint64_t addr, unsigned len, bool pio, int efd,
-                          bool assign)
+static int hook_ioeventfd(void *opaque, uint64_t addr, unsigned len, bool pio, int efd, bool assign)
 {
     struct kvm_vm *k = opaque;
     struct kvm_ioeventfd e = {

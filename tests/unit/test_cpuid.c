@@ -199,6 +199,23 @@ static void test_nested_svm_kept(void **state)
     free(c);
 }
 
+static void test_tsc_deadline_added(void **state)
+{
+    (void)state;
+    struct kvm_cpuid2 *c = host_cpuid(false, false);
+    for (unsigned i = 0; i < c->nent; i++) /* KVM's supported list leaves it out */
+        if (c->entries[i].function == 1)
+            c->entries[i].ecx &= ~(1u << 24);
+    uint32_t before = leaf(c, 1, 0)->ecx;
+    cpuid_add_tsc_deadline(c);
+    assert_int_equal(leaf(c, 1, 0)->ecx, before | 1u << 24);
+    /* The per-vCPU rewrite keeps it. */
+    assert_int_equal(cpuid_for_vcpu(c, 0, 2, false), 0);
+    assert_true(leaf(c, 1, 0)->ecx & (1u << 24));
+    assert_int_equal(leaf(c, 0x80000001, 0)->ecx, 0x121);
+    free(c);
+}
+
 static void test_nested_absent_refused(void **state)
 {
     (void)state;
@@ -226,6 +243,7 @@ int main(void)
         cmocka_unit_test(test_nested_vmx_kept),
         cmocka_unit_test(test_nested_svm_kept),
         cmocka_unit_test(test_nested_absent_refused),
+        cmocka_unit_test(test_tsc_deadline_added),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,6 +1,6 @@
 /*
  * Guest CPUID (Intel SDM vol. 2A "CPUID"; AMD APM vol. 3 appendix E).
- * Leaves touched: 0x1 (APIC id, logical count, HTT, hypervisor, VMX),
+ * Leaves touched: 0x1 (APIC id, logical count, HTT, TSC deadline, hypervisor, VMX),
  * 0x4 (cores per package), 0xB/0x1F (x2APIC topology), 0x80000001 (SVM),
  * 0x80000008 (AMD core count).
  */
@@ -9,6 +9,7 @@
 #include <errno.h>
 
 #define CPUID_1_ECX_VMX (1u << 5)
+#define CPUID_1_ECX_TSC_DEADLINE (1u << 24)
 #define CPUID_1_ECX_HYPERVISOR (1u << 31)
 #define CPUID_1_EDX_HTT (1u << 28)
 #define CPUID_80000001_ECX_SVM (1u << 2)
@@ -19,6 +20,13 @@ static unsigned order_base_2(unsigned n)
     while ((1u << s) < n)
         s++;
     return s;
+}
+
+void cpuid_add_tsc_deadline(struct kvm_cpuid2 *c)
+{
+    for (unsigned i = 0; i < c->nent; i++)
+        if (c->entries[i].function == 1)
+            c->entries[i].ecx |= CPUID_1_ECX_TSC_DEADLINE;
 }
 
 bool cpuid_has_nested(const struct kvm_cpuid2 *c)

@@ -15,6 +15,9 @@
  */
 int cpuid_for_vcpu(struct kvm_cpuid2 *c, unsigned index, unsigned ncpus, bool nested);
 
+/* Offer the TSC-deadline mode of the LAPIC timer (leaf 0x1 ECX bit 24). */
+void cpuid_add_tsc_deadline(struct kvm_cpuid2 *supported);
+
 /* Whether the host's KVM can expose SVM or VMX to guests. */
 bool cpuid_has_nested(const struct kvm_cpuid2 *supported);
 
