@@ -192,7 +192,17 @@ static void input_ready(struct virtio_dev *dev, int fd, uint32_t events)
             watch_input(c, false);
         return;
     }
-    ssize_t n = e->nr_in ? readv(fd, e->iov + e->nr_out, (int)e->nr_in) : 0;
+    if (e->nr_in == 0) {
+        /*
+         * A receive buffer the device may not write: complete it empty.
+         * Taking it for end of input would stop the console's input for good.
+         */
+        virtq_push(vq, e->head, 0);
+        free(e);
+        virtio_queue_flush(dev, RX_QUEUE);
+        return;
+    }
+    ssize_t n = readv(fd, e->iov + e->nr_out, (int)e->nr_in);
     if (n <= 0) {
         virtq_unpop(vq);
         free(e);

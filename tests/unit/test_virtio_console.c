@@ -191,6 +191,39 @@ static void test_pty(void **state)
     fixture_free(f);
 }
 
+/*
+ * A receive chain with no device-writable buffer used to be taken for end
+ * of input, after which typed input never reached the guest again.
+ */
+static void test_pty_rx_buffer_not_writable(void **state)
+{
+    (void)state;
+    struct fixture *f = fixture_new();
+    struct dev_serial cfg = {.mode = SERIAL_PTY};
+    assert_int_equal(virtio_console_create(&f->vm.m, &cfg, &f->dev), 0);
+    int user = open(virtio_console_pty_path(f->dev), O_RDWR | O_NOCTTY);
+    assert_true(user >= 0);
+    start(f);
+
+    uint64_t bad = vdrv_alloc(&f->drv, 16, 1);
+    struct vdrv_buf b = {bad, 16, false};
+    vdrv_add_chain(&f->drv, RXQ, &b, 1);
+    vdrv_kick(&f->drv, RXQ);
+    assert_int_equal(write(user, "ab", 2), 2);
+    uint32_t len = 99;
+    assert_true(vdrv_wait_used(&f->drv, RXQ, ++f->rx_used, WAIT_MS, &len));
+    assert_int_equal(len, 0);
+
+    /* The input is still there for the next proper buffer. */
+    uint64_t g = guest_post_rx(f, 64);
+    assert_true(vdrv_wait_used(&f->drv, RXQ, ++f->rx_used, WAIT_MS, &len));
+    assert_int_equal(len, 2);
+    assert_memory_equal(vdrv_host(&f->drv, g, 2), "ab", 2);
+    assert_false(vdrv_status(&f->drv) & VIRTIO_STATUS_NEEDS_RESET);
+    close(user);
+    fixture_free(f);
+}
+
 static void test_stdio_terminal_mode(void **state)
 {
     (void)state;
@@ -253,6 +286,7 @@ int main(void)
         cmocka_unit_test(test_log_file),
         cmocka_unit_test(test_log_file_unwritable),
         cmocka_unit_test(test_pty),
+        cmocka_unit_test(test_pty_rx_buffer_not_writable),
         cmocka_unit_test(test_stdio_terminal_mode),
     };
     return cmocka_run_group_tests_name("virtio-console", tests, NULL, NULL);
