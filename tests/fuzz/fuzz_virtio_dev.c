@@ -7,13 +7,12 @@
  * writes, kicks, host-side calls, and waits for the device to go idle.
  *
  * Input: byte 0 picks the device (blk on a memfd image, read-write or
- * read-only; balloon; console logging to a file, or on a pty we type into;
- * rng), then a program of operations (see the OP_* list). Besides the
- * sanitizers, each settle checks that every new used-ring entry names a
- * descriptor of the ring and claims no more bytes than the chain offers the
- * device to write (devices that only read must claim none). Guest RAM sits
- * between PROT_NONE guard pages, so a device write outside RAM faults.
- * FUZZ_VIRTIO_DEV_TRACE=1 prints what each settle saw.
+ * read-only, io_uring or worker threads; balloon; console logging to a file, or on a pty we type
+ * into; rng), then a program of operations (see the OP_* list). Besides the sanitizers, each settle
+ * checks that every new used-ring entry names a descriptor of the ring and claims no more bytes
+ * than the chain offers the device to write (devices that only read must claim none). Guest RAM
+ * sits between PROT_NONE guard pages, so a device write outside RAM faults. FUZZ_VIRTIO_DEV_TRACE=1
+ * prints what each settle saw.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -826,6 +825,11 @@ static int create_device(uint8_t sel)
             cfg.device_id = "short";
         if (cfg.device_id && strlen(cfg.device_id) > 20)
             cfg.device_id = "fuzz-disk-serial-012";
+        /* Bit 5: the block layer's worker threads instead of io_uring. */
+        if (sel & 0x20)
+            setenv("KRUNKIT_NO_IO_URING", "1", 1);
+        else
+            unsetenv("KRUNKIT_NO_IO_URING");
         return virtio_blk_create(m, &cfg, &run.dev);
     }
     case KIND_BALLOON:
