@@ -114,11 +114,17 @@ bench_guest_ram_kib() {
     _min=$((${LAB_MEMORY:-512} * 512))
     _max=$(((${LAB_MEMORY:-512} + 16) * 1024))
     awk -v min="$_min" -v max="$_max" -v logf="$WORK/bench.log" '
-        /^[0-9a-f]+-[0-9a-f]+ / { name = ($6 == "" ? "[anon]" : $6); next }
-        /^Size:/ { size = $2; next }
-        /^Rss:/ && size >= min && size <= max {
-            printf "guest RAM mapping %s size %d KiB rss %d KiB\n", name, size, $2 >>logf
-            sum += $2
+        function flush() {
+            if (size >= min && size <= max) {
+                printf "guest RAM mapping %s size %d KiB rss %d KiB, in huge pages %d KiB\n",
+                    name, size, rss, huge >>logf
+                sum += rss
+            }
+            size = rss = huge = 0
         }
-        END { print sum + 0 }' "/proc/$1/smaps"
+        /^[0-9a-f]+-[0-9a-f]+ / { flush(); name = ($6 == "" ? "[anon]" : $6); next }
+        /^Size:/ { size = $2; next }
+        /^Rss:/ { rss = $2; next }
+        /^(AnonHugePages|ShmemPmdMapped|FilePmdMapped):/ { huge += $2; next }
+        END { flush(); print sum + 0 }' "/proc/$1/smaps"
 }

@@ -4,7 +4,8 @@
 # all inside one L1 boot), with the benchmark guest (fio) built first, then
 # gather every `BENCH name vmm metric value unit` line into
 # build/bench/results.txt and build/bench/results.md (a comparison table
-# by bench/compare.sh, then every measurement).
+# by bench/compare.sh, then every measurement), with the benchmarks' logs
+# copied to build/bench/logs/.
 #
 # usage: bench/run.sh [NAME...]     (default: every bench/*.sh but the
 #                                   helpers lib, run, efi-image, compare)
@@ -88,6 +89,11 @@ else
 fi
 
 mkdir -p "$OUT"
+# The lab keeps only its last few runs: keep this one's benchmark logs.
+if [ -d "$run_dir/logs/bench" ]; then
+    rm -rf "$OUT/logs"
+    cp -r "$run_dir/logs/bench" "$OUT/logs"
+fi
 : >"$OUT/results.txt"
 for n in "${names[@]}"; do
     f=$run_dir/logs/bench/$n/bench.log
