@@ -59,10 +59,10 @@ boot_once() {
 trace_boot() {
     boot_once "$1" bench-dmesg >/dev/null
     sed -n '/BENCH-DMESG-BEGIN/,/BENCH-DMESG-END/p' "$WORK/bench-dmesg-$1.log" | tr -d '\r' |
-        grep '^\[' >"$WORK/dmesg-$1.log"
+        grep -E '^(\[|flags)' >"$WORK/dmesg-$1.log"
     rm -f "$WORK/bench-dmesg-$1.log"
     echo "$1: kernel log $(wc -l <"$WORK/dmesg-$1.log") lines, largest gaps before a message:"
-    awk '{
+    awk '/^\[/ {
             t = substr($0, 2, index($0, "]") - 2) + 0
             if (NR > 1) printf "%8.3f s  %s\n", t - prev, $0
             prev = t
