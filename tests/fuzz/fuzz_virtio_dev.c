@@ -55,6 +55,7 @@
 #define MAX_CHAIN 16
 #define SETTLE_WAIT_MS 200
 #define PTY_WAIT_MS 20
+#define BARRIER_WAIT_MS 30000
 
 enum dev_kind {
     KIND_BLK,
@@ -232,9 +233,12 @@ static void barrier(void)
     pthread_mutex_unlock(&run.dev->lock);
     if (write(run.barrier_fd, &one, sizeof(one)) != sizeof(one))
         die("barrier write", 0, 0, 0);
+    /* Generous: the machine may be shared with busy VMs; a hung device still shows. */
     struct pollfd p = {.fd = run.barrier_done_fd, .events = POLLIN};
-    if (poll(&p, 1, 5000) != 1 || read(run.barrier_done_fd, &v, sizeof(v)) != sizeof(v))
-        die("device I/O thread did not answer within 5 s", 0, 0, 0);
+    if (poll(&p, 1, BARRIER_WAIT_MS) != 1 || read(run.barrier_done_fd, &v, sizeof(v)) != sizeof(v))
+        die("device I/O thread did not answer (barrier stage)", 0,
+            (unsigned long long)__atomic_load_n(&run.barrier_stage, __ATOMIC_RELAXED),
+            BARRIER_WAIT_MS);
 }
 
 /* blk completes on the block layer's workers: wait until every popped chain came back. */
