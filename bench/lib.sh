@@ -116,13 +116,20 @@ bench_guest_ram_kib() {
     awk -v min="$_min" -v max="$_max" -v logf="$WORK/bench.log" '
         function flush() {
             if (size >= min && size <= max) {
-                printf "guest RAM mapping %s size %d KiB rss %d KiB, in huge pages %d KiB\n",
-                    name, size, rss, huge >>logf
+                printf "guest RAM mapping %s at %s (%s2 MiB-aligned) size %d KiB rss %d KiB, in huge pages %d KiB\n",
+                    name, start, aligned, size, rss, huge >>logf
                 sum += rss
             }
             size = rss = huge = 0
         }
-        /^[0-9a-f]+-[0-9a-f]+ / { flush(); name = ($6 == "" ? "[anon]" : $6); next }
+        /^[0-9a-f]+-[0-9a-f]+ / {
+            flush()
+            name = ($6 == "" ? "[anon]" : $6)
+            start = substr($1, 1, index($1, "-") - 1)
+            # 2 MiB alignment: the last five hex digits are below 0x200000.
+            aligned = (substr(start, length(start) - 4) ~ /^[02468ace]0000$/) ? "" : "not "
+            next
+        }
         /^Size:/ { size = $2; next }
         /^Rss:/ { rss = $2; next }
         /^(AnonHugePages|ShmemPmdMapped|FilePmdMapped):/ { huge += $2; next }
