@@ -34,6 +34,7 @@ boot_once() {
         bench_qemu_start microvm "${2:-boot}" 1 "$WORK/root.img"
         pid=$QEMU_PID started=$QEMU_STARTED
         ;;
+    *) lab_fail "unknown VMM $1 (BENCH_VMMS)" ;;
     esac
     secs=$(bench_time_to_init "$pid" "$started") || { echo "$1: $secs"; exit 1; }
     up=$(bench_init_uptime)

@@ -69,6 +69,7 @@ boot_once() {
         start_qemu
         pid=$QEMU_PID started=$QEMU_STARTED
         ;;
+    *) lab_fail "unknown VMM $1 (BENCH_VMMS)" ;;
     esac
     secs=$(bench_time_to_init "$pid" "$started") || { echo "$1: $secs"; exit 1; }
     up=$(bench_init_uptime)

@@ -75,6 +75,7 @@ run_fio() {
         bench_qemu_start pc bench-fio 1 "$WORK/root.img" "$img"
         pid=$QEMU_PID
         ;;
+    *) lab_fail "unknown VMM $1 (BENCH_VMMS)" ;;
     esac
     lab_wait_log "$WORK/console.log" 'LAB-RESULT bench-fio (PASS|FAIL)' "$((LAB_TIMEOUT / 2))" "$pid"
     result=$(lab_result_line bench-fio)

@@ -29,6 +29,7 @@ measure_once() {
         bench_qemu_start pc wait 1 "$WORK/root.img"
         pid=$QEMU_PID started=$QEMU_STARTED
         ;;
+    *) lab_fail "unknown VMM $1 (BENCH_VMMS)" ;;
     esac
     secs=$(bench_time_to_init "$pid" "$started") || { echo "$1: $secs"; exit 1; }
     echo "$1: init after $secs s"
