@@ -237,8 +237,11 @@ static int build_machine(struct vmm *vmm)
                       mmio64, mmio64 + (64ull << 30));
     if (rc)
         return rc;
-    vmm->machine = (struct machine){.mem = &vmm->mem, .mmio = &vmm->mmio, .pio = &vmm->pio,
-                                    .pci = &vmm->pci, .hooks = &vmm->hooks};
+    vmm->machine = (struct machine){.mem = &vmm->mem,
+                                    .mmio = &vmm->mmio,
+                                    .pio = &vmm->pio,
+                                    .pci = &vmm->pci,
+                                    .hooks = &vmm->hooks};
     return board_create(vmm);
 }
 
@@ -295,6 +298,30 @@ static void machine_teardown(struct vmm *vmm)
     memset(&vmm->kvm, 0, sizeof(vmm->kvm));
 }
 
+/*
+ * Console log files that do not exist yet: the devices create them while
+ * the machine is built, and a start that fails must not leave them behind.
+ * Returns a bitmap over cfg->devices (the first 64 are enough for consoles).
+ */
+static uint64_t missing_console_logs(const struct vm_config *cfg)
+{
+    uint64_t missing = 0;
+    for (size_t i = 0; i < cfg->n_devices && i < 64; i++) {
+        const struct dev_config *d = &cfg->devices[i];
+        if (d->type == DEV_SERIAL && d->serial.mode == SERIAL_LOGFILE &&
+            access(d->serial.log_file_path, F_OK) < 0 && errno == ENOENT)
+            missing |= 1ull << i;
+    }
+    return missing;
+}
+
+static void remove_console_logs(const struct vm_config *cfg, uint64_t which)
+{
+    for (size_t i = 0; i < cfg->n_devices && i < 64; i++)
+        if (which & (1ull << i))
+            unlink(cfg->devices[i].serial.log_file_path);
+}
+
 int vmm_create(const struct vm_config *cfg, struct vmm **out)
 {
     *out = NULL;
@@ -316,9 +343,11 @@ int vmm_create(const struct vm_config *cfg, struct vmm **out)
         memset(vmm->uuid, 0x5a, sizeof(vmm->uuid));
     vmm->uuid[6] = (uint8_t)((vmm->uuid[6] & 0x0f) | 0x40);
     vmm->uuid[8] = (uint8_t)((vmm->uuid[8] & 0x3f) | 0x80);
+    uint64_t new_logs = missing_console_logs(cfg);
     rc = machine_start(vmm);
     if (rc) {
         vmm_destroy(vmm);
+        remove_console_logs(cfg, new_logs);
         return rc;
     }
     log_debug("machine built: %u vCPUs, %llu MiB, %u virtio devices", vmm->ncpus,
@@ -378,7 +407,8 @@ void vmm_destroy(struct vmm *vmm)
 {
     if (!vmm)
         return;
-    vmm_end(vmm, vmm->exit_status, vmm->state == VM_STATE_ERROR ? VM_STATE_ERROR : VM_STATE_STOPPED);
+    vmm_end(vmm, vmm->exit_status,
+            vmm->state == VM_STATE_ERROR ? VM_STATE_ERROR : VM_STATE_STOPPED);
     for (unsigned i = 0; vmm->vcpus && i < vmm->ncpus; i++)
         vcpu_join(&vmm->vcpus[i]);
     machine_teardown(vmm);

@@ -160,6 +160,12 @@ no_leftovers "pidfile directory" "$T/nodir"
 expect_error "cannot create the VM" -c 1 -m 64 "${common[@]}" \
     --device "virtio-blk,path=$T/disk.raw" --device virtio-gpu --device virtio-input,keyboard
 no_leftovers "refused device" "${leftovers[@]}"
+# A corrupt firmware image is found while the machine is built, after the
+# console log was opened (where /dev/kvm exists): that log goes again.
+head -c 1048576 /dev/zero >"$T/corrupt.fd"
+expect_error "cannot create the VM" -c 1 -m 64 "${common[@]}" --firmware-path "$T/corrupt.fd" \
+    --device "virtio-blk,path=$T/disk.raw"
+no_leftovers "corrupt firmware" "${leftovers[@]}"
 # The log of the failed start still reaches the user, on stderr.
 if grep -q " error: " "$T/err"; then ok; else bad "startup log not on stderr: $errout"; fi
 
