@@ -1,5 +1,5 @@
 /*
- * Guest physical memory: a few regions of one memfd mapping (RAM below the
+ * Guest physical memory: a few regions of one host mapping (RAM below the
  * 32-bit PCI hole and RAM above 4 GiB). Every access to guest memory by a
  * device goes through gm_ptr(), which checks that the whole range lies in
  * one region: a guest-supplied address or length is never trusted.
@@ -19,13 +19,13 @@ struct guest_mem_region {
     uint64_t gpa;
     uint64_t size;
     uint8_t *host;
-    uint64_t fd_offset; /* offset of this region in the memfd */
+    uint64_t fd_offset; /* offset of this region in fd (and in the one mapping) */
 };
 
 struct guest_mem {
     struct guest_mem_region regions[GUEST_MEM_MAX_REGIONS];
     unsigned nr_regions;
-    int fd;            /* memfd backing all regions; -1 in tests */
+    int fd;            /* a file backing all regions (balloon punches holes in it); -1: anonymous */
     uint64_t ram_size; /* total RAM bytes */
 };
 

@@ -1,5 +1,6 @@
 /*
- * Guest RAM: one memfd split around the 32-bit PCI hole.
+ * Guest RAM: one 2 MiB-aligned anonymous mapping (huge pages) split around
+ * the 32-bit PCI hole.
  *   [0, min(ram, 3 GiB))          low RAM
  *   [3 GiB, 4 GiB)                PCI MMIO, IOAPIC, LAPIC, firmware
  *   [4 GiB, 4 GiB + rest)         high RAM
