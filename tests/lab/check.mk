@@ -16,7 +16,7 @@ check-lab: deps lab-setup $(BUILD)/krunkit
 CHECK_TARGETS += check-lab
 
 # Benchmarks (bench/*.sh) in the same lab; not part of `make check`.
-# `make bench BENCH="boot-time"` runs only those.
+# `make bench BENCH="boot"` runs only those.
 bench: deps $(BUILD)/krunkit
 	@tests/lab/setup.sh --bench
 	@bench/run.sh $(BENCH)
