@@ -220,6 +220,15 @@ static void async_raw_workers(void **state)
     unsetenv("KRUNKIT_NO_IO_URING");
 }
 
+/* t: a one-block request of op at off, buffer buf. */
+static void one_block(struct tracked *t, int op, uint8_t *buf, uint64_t off)
+{
+    *t = (struct tracked){0};
+    t->iov[0] = (struct iovec){buf, BLK};
+    t->req = (struct blk_req){
+        .op = op, .offset = off, .iov = t->iov, .iovcnt = 1, .done = on_done, .opaque = t};
+}
+
 /* Plugged: nothing reaches the kernel until unplug, then all of it at once. */
 static void async_raw_plugged(void **state)
 {
@@ -240,13 +249,7 @@ static void async_raw_plugged(void **state)
     completed = 0;
     blk_plug(img);
     for (unsigned i = 0; i < 8; i++) {
-        t[i].iov[0] = (struct iovec){data + i * BLK, BLK};
-        t[i].req = (struct blk_req){.op = BLK_OP_WRITE,
-                                    .offset = (uint64_t)i * BLK,
-                                    .iov = t[i].iov,
-                                    .iovcnt = 1,
-                                    .done = on_done,
-                                    .opaque = &t[i]};
+        one_block(&t[i], BLK_OP_WRITE, data + i * BLK, (uint64_t)i * BLK);
         assert_int_equal(blk_submit(img, &t[i].req), 0);
     }
     struct pollfd pfd = {.fd = fd, .events = POLLIN};
@@ -258,14 +261,7 @@ static void async_raw_plugged(void **state)
     completed = 0;
     blk_plug(img);
     for (unsigned i = 0; i < N; i++) {
-        t[i] = (struct tracked){0};
-        t[i].iov[0] = (struct iovec){data + i * BLK, BLK};
-        t[i].req = (struct blk_req){.op = BLK_OP_WRITE,
-                                    .offset = (uint64_t)i * BLK,
-                                    .iov = t[i].iov,
-                                    .iovcnt = 1,
-                                    .done = on_done,
-                                    .opaque = &t[i]};
+        one_block(&t[i], BLK_OP_WRITE, data + i * BLK, (uint64_t)i * BLK);
         assert_int_equal(blk_submit(img, &t[i].req), 0);
     }
     blk_unplug(img);
@@ -280,14 +276,7 @@ static void async_raw_plugged(void **state)
     completed = 0;
     blk_plug(img);
     for (unsigned i = 0; i < 4; i++) {
-        t[i] = (struct tracked){0};
-        t[i].iov[0] = (struct iovec){back + i * BLK, BLK};
-        t[i].req = (struct blk_req){.op = BLK_OP_READ,
-                                    .offset = (uint64_t)i * BLK,
-                                    .iov = t[i].iov,
-                                    .iovcnt = 1,
-                                    .done = on_done,
-                                    .opaque = &t[i]};
+        one_block(&t[i], BLK_OP_READ, back + i * BLK, (uint64_t)i * BLK);
         assert_int_equal(blk_submit(img, &t[i].req), 0);
     }
     blk_close(img);
