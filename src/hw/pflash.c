@@ -276,6 +276,20 @@ static void first_cycle(struct pflash *p, uint64_t off, uint8_t cmd)
     }
 }
 
+/*
+ * The second cycle of erase or lock setup was not its confirm: read array
+ * cancels the command, anything else is a command sequence error.
+ */
+static void cancel_sequence(struct pflash *p, uint8_t v)
+{
+    if (v == CMD_READ_ARRAY_STD) {
+        set_cmd(p, CMD_READ_ARRAY, 0);
+    } else {
+        p->status |= SR_SEQUENCE_ERROR | PFLASH_SR_READY;
+        set_cmd(p, CMD_READ_STATUS, 0);
+    }
+}
+
 static void second_cycle(struct pflash *p, uint64_t off, const uint8_t *data, unsigned len)
 {
     uint8_t v = data[0];
@@ -289,22 +303,16 @@ static void second_cycle(struct pflash *p, uint64_t off, const uint8_t *data, un
         if (v == CMD_CONFIRM) {
             erase(p, p->erase_offset);
             set_cmd(p, p->cmd, 0);
-        } else if (v == CMD_READ_ARRAY_STD) {
-            set_cmd(p, CMD_READ_ARRAY, 0);
         } else {
-            p->status |= SR_SEQUENCE_ERROR | PFLASH_SR_READY;
-            set_cmd(p, CMD_READ_STATUS, 0);
+            cancel_sequence(p, v);
         }
         break;
     case CMD_LOCK_SETUP:
         if (v == CMD_CONFIRM || v == 0x01 || v == 0x2f) {
             p->status |= PFLASH_SR_READY;
             set_cmd(p, CMD_READ_STATUS, 0);
-        } else if (v == CMD_READ_ARRAY_STD) {
-            set_cmd(p, CMD_READ_ARRAY, 0);
         } else {
-            p->status |= SR_SEQUENCE_ERROR | PFLASH_SR_READY;
-            set_cmd(p, CMD_READ_STATUS, 0);
+            cancel_sequence(p, v);
         }
         break;
     case CMD_QUERY:
