@@ -36,20 +36,8 @@ boot_once() {
         ;;
     *) lab_fail "unknown VMM $1 (BENCH_VMMS)" ;;
     esac
-    secs=$(bench_time_to_init "$pid" "$started") || { echo "$1: $secs"; exit 1; }
-    up=$(bench_init_uptime)
-    echo "$1: init after $secs s (guest uptime ${up:-?} s)"
-    [ -n "${2:-}" ] || echo "$secs ${up:-0}" >>"$WORK/$1.times"
-    # Not part of the measurement, but a VMM that misses the power-off is
-    # worth a line in the log; the next boot must not overlap it.
-    if ! lab_wait_exit "$pid" 60; then
-        echo "WARNING: $1 still running 60 s after the guest's init; killed"
-        kill -9 "$pid" 2>/dev/null
-        wait "$pid" 2>/dev/null
-    elif [ "$LAB_EXIT_RC" != 0 ]; then
-        echo "WARNING: $1 exited with $LAB_EXIT_RC"
-    fi
-    KRUNKIT_PID="" QEMU_PID=""
+    bench_boot_timed "$1" "$pid" "$started"
+    [ -n "${2:-}" ] || echo "$BOOT_SECS ${BOOT_UPTIME:-0}" >>"$WORK/$1.times"
     [ -z "${2:-}" ] || cp "$WORK/console.log" "$WORK/$2-$1.log"
     rm -f "$WORK/console.log" "$WORK/krunkit.log" "$WORK/qemu.log" "$WORK/rest.sock"
 }

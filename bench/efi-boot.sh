@@ -71,18 +71,8 @@ boot_once() {
         ;;
     *) lab_fail "unknown VMM $1 (BENCH_VMMS)" ;;
     esac
-    secs=$(bench_time_to_init "$pid" "$started") || { echo "$1: $secs"; exit 1; }
-    up=$(bench_init_uptime)
-    echo "$1: init after $secs s (guest uptime ${up:-?} s)"
-    echo "$secs ${up:-0}" >>"$WORK/$1.times"
-    if ! lab_wait_exit "$pid" 60; then
-        echo "WARNING: $1 still running 60 s after the guest's init; killed"
-        kill -9 "$pid" 2>/dev/null
-        wait "$pid" 2>/dev/null
-    elif [ "$LAB_EXIT_RC" != 0 ]; then
-        echo "WARNING: $1 exited with $LAB_EXIT_RC"
-    fi
-    KRUNKIT_PID="" QEMU_PID=""
+    bench_boot_timed "$1" "$pid" "$started"
+    echo "$BOOT_SECS ${BOOT_UPTIME:-0}" >>"$WORK/$1.times"
     cp "$WORK/console.log" "$WORK/console-$1.log" 2>/dev/null
     rm -f "$WORK/console.log" "$WORK/hvc.log"
 }

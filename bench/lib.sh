@@ -82,6 +82,30 @@ bench_time_to_init() {
     lab_since "$2"
 }
 
+# bench_boot_timed VMM PID START: waits for the guest's init marker, sets
+# BOOT_SECS (since START) and BOOT_UPTIME (the guest's own), prints them,
+# then lets the VMM power off (bench_boot_done).
+bench_boot_timed() {
+    BOOT_SECS=$(bench_time_to_init "$2" "$3") || { echo "$1: $BOOT_SECS"; exit 1; }
+    BOOT_UPTIME=$(bench_init_uptime)
+    echo "$1: init after $BOOT_SECS s (guest uptime ${BOOT_UPTIME:-?} s)"
+    bench_boot_done "$1" "$2"
+}
+
+# bench_boot_done VMM PID: not part of any measurement, but a VMM that
+# misses the guest's power-off is worth a line in the log, and the next
+# boot must not overlap it: killed after 60 s.
+bench_boot_done() {
+    if ! lab_wait_exit "$2" 60; then
+        echo "WARNING: $1 still running 60 s after the guest's init; killed"
+        kill -9 "$2" 2>/dev/null
+        wait "$2" 2>/dev/null
+    elif [ "$LAB_EXIT_RC" != 0 ]; then
+        echo "WARNING: $1 exited with $LAB_EXIT_RC"
+    fi
+    KRUNKIT_PID="" QEMU_PID=""
+}
+
 # bench_vmm_overhead_kib PID GUEST_TOUCHED_KIB: the VMM's RSS beyond the
 # guest memory the guest has touched.
 bench_vmm_overhead_kib() {
