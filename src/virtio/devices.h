@@ -18,6 +18,8 @@ struct virtio_dev;
 
 /* virtio-blk (5.2) on a raw or qcow2 image. */
 int virtio_blk_create(struct machine *m, const struct dev_blk *cfg, struct virtio_dev **out);
+/* virtio-net (5.1) on a unixgram or unixstream socket (net/net_backend.h). */
+int virtio_net_create(struct machine *m, const struct dev_net *cfg, struct virtio_dev **out);
 /* virtio-console (5.3), one port (hvc0): log file, stdio or a pty. */
 int virtio_console_create(struct machine *m, const struct dev_serial *cfg, struct virtio_dev **out);
 /* The pty a console in pty mode created (for inspection), else NULL. */

@@ -132,6 +132,7 @@ bool board_device_supported(enum dev_type type)
     case DEV_SERIAL:
     case DEV_RNG:
     case DEV_BALLOON:
+    case DEV_NET:
         return true;
     default:
         return false;
@@ -149,6 +150,8 @@ static int create_virtio(struct vmm *vmm, const struct dev_config *d, struct vir
         return virtio_rng_create(&vmm->machine, out);
     case DEV_BALLOON:
         return virtio_balloon_create(&vmm->machine, out);
+    case DEV_NET:
+        return virtio_net_create(&vmm->machine, &d->net, out);
     default:
         return -ENOTSUP;
     }
