@@ -4,21 +4,19 @@
  * sends the 4 KiB page frame numbers it gave up on inflateq and the ones it
  * takes back on deflateq, and reports how many it holds in `actual`.
  *
- * Guest RAM is a shared memfd mapping, where MADV_DONTNEED only drops our
- * page table entries and leaves the pages in the file; fallocate(PUNCH_HOLE)
- * on the memfd really frees them (and KVM's mappings follow through its MMU
- * notifier). A deflated page needs nothing: the hole reads back as zeroes
- * on the guest's next touch.
+ * Guest RAM is private anonymous memory (vmm/memory.c), so MADV_DONTNEED
+ * gives a released page back to the host at once, and KVM's mapping of it
+ * follows through the MMU notifier. A deflated page needs nothing: it reads
+ * back as zeroes on the guest's next touch.
  *
  * Also offered: VIRTIO_BALLOON_F_STATS_VQ (5.5.6.3: the guest's buffer is
  * held and returned when we want fresh numbers), DEFLATE_ON_OOM, and
  * free page reporting (VIRTIO_BALLOON_F_PAGE_REPORTING, 5.5.6.6), where
  * each device-writable buffer on reporting_vq *is* a free range of guest
- * RAM, punched the same way. Queues are numbered without gaps: inflateq 0,
+ * RAM, released the same way. Queues are numbered without gaps: inflateq 0,
  * deflateq 1, statsq 2, reporting_vq 3 (no FREE_PAGE_HINT queue).
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -59,18 +57,14 @@ static struct virtio_balloon *to_balloon(struct virtio_dev *dev)
     return (struct virtio_balloon *)dev;
 }
 
-/* Free [host, host+len) of guest RAM, which lies inside region r. */
-static int release(const struct guest_mem *gm, const struct guest_mem_region *r, uint8_t *host,
-                   uint64_t len)
+/* Give [host, host+len) of guest RAM back to the host; the caller checked it is RAM. */
+static int release(uint8_t *host, uint64_t len)
 {
-    if (gm->fd >= 0) {
-        uint64_t off = r->fd_offset + (uint64_t)(host - r->host);
-        if (fallocate(gm->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off, (off_t)len) ==
-            0)
-            return 0;
-        log_debug("virtio-balloon: punching guest RAM: %m");
-    }
-    return madvise(host, len, MADV_DONTNEED) == 0 ? 0 : -errno;
+    if (madvise(host, len, MADV_DONTNEED) == 0)
+        return 0;
+    int err = -errno;
+    log_debug("virtio-balloon: releasing %llu bytes of guest RAM: %m", (unsigned long long)len);
+    return err;
 }
 
 static const struct guest_mem_region *region_of_gpa(const struct guest_mem *gm, uint64_t gpa,
@@ -110,7 +104,7 @@ static void release_pfns(struct virtio_balloon *b, uint64_t first, uint64_t coun
         }
         return;
     }
-    if (release(gm, r, r->host + (gpa - r->gpa), len) == 0)
+    if (release(r->host + (gpa - r->gpa), len) == 0)
         b->pages_freed += count;
 }
 
@@ -163,7 +157,7 @@ static void handle_report(struct virtio_balloon *b, struct virtq_elem *e)
         /* Only whole host pages: never free a neighbour's data. */
         uintptr_t start = ((uintptr_t)p + BALLOON_PAGE_SIZE - 1) & ~(BALLOON_PAGE_SIZE - 1);
         uintptr_t end = ((uintptr_t)p + len) & ~(BALLOON_PAGE_SIZE - 1);
-        if (r && end > start && release(gm, r, (uint8_t *)start, end - start) == 0)
+        if (r && end > start && release((uint8_t *)start, end - start) == 0)
             b->pages_freed += (end - start) >> BALLOON_PAGE_SHIFT;
     }
 }

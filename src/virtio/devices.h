@@ -26,13 +26,13 @@ int virtio_console_create(struct machine *m, const struct dev_serial *cfg, struc
 const char *virtio_console_pty_path(const struct virtio_dev *dev);
 /* virtio-rng (5.4) fed by getrandom(2). */
 int virtio_rng_create(struct machine *m, struct virtio_dev **out);
-/* virtio-balloon (5.5): inflated pages are punched out of the guest memfd. */
+/* virtio-balloon (5.5): inflated pages are given back to the host (MADV_DONTNEED). */
 int virtio_balloon_create(struct machine *m, struct virtio_dev **out);
 
 struct virtio_balloon_info {
     uint32_t target_pages; /* 4 KiB pages we asked the guest for */
     uint32_t actual_pages; /* pages the guest says it holds */
-    uint64_t pages_freed;  /* pages punched out of guest RAM so far (inflate + reporting) */
+    uint64_t pages_freed;  /* pages of guest RAM released so far (inflate + reporting) */
     uint32_t stats_valid;  /* bit per statistics tag (5.5.6.3) present in stats[] */
     uint64_t stats[16];    /* VIRTIO_BALLOON_S_* values, as the guest last sent them */
 };

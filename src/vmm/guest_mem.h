@@ -3,7 +3,9 @@
  * 32-bit PCI hole and RAM above 4 GiB). Every access to guest memory by a
  * device goes through gm_ptr(), which checks that the whole range lies in
  * one region: a guest-supplied address or length is never trusted.
- * Tests build a guest_mem over a malloc'ed buffer (tests/unit/support).
+ * The regions are anonymous memory: the balloon frees a guest page with
+ * MADV_DONTNEED, and it reads back as zeroes. Tests build a guest_mem the
+ * same way (tests/unit/support/fake_guest_mem.c).
  */
 #ifndef KRUNKIT_VMM_GUEST_MEM_H
 #define KRUNKIT_VMM_GUEST_MEM_H
@@ -19,13 +21,11 @@ struct guest_mem_region {
     uint64_t gpa;
     uint64_t size;
     uint8_t *host;
-    uint64_t fd_offset; /* offset of this region in fd (and in the one mapping) */
 };
 
 struct guest_mem {
     struct guest_mem_region regions[GUEST_MEM_MAX_REGIONS];
     unsigned nr_regions;
-    int fd;            /* a file backing all regions (balloon punches holes in it); -1: anonymous */
     uint64_t ram_size; /* total RAM bytes */
 };
 

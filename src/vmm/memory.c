@@ -23,7 +23,6 @@
 int guest_mem_create(struct guest_mem *gm, uint64_t ram_size)
 {
     memset(gm, 0, sizeof(*gm));
-    gm->fd = -1;
     if (ram_size == 0 || ram_size > UINT64_MAX - HUGE_PAGE) {
         log_error("guest RAM of %llu bytes cannot be mapped", (unsigned long long)ram_size);
         return -EINVAL;
@@ -49,7 +48,7 @@ int guest_mem_create(struct guest_mem *gm, uint64_t ram_size)
     gm->nr_regions = 1;
     if (ram_size > low) {
         gm->regions[1] = (struct guest_mem_region){
-            .gpa = MEM_4G, .size = ram_size - low, .host = host + low, .fd_offset = low};
+            .gpa = MEM_4G, .size = ram_size - low, .host = host + low};
         gm->nr_regions = 2;
     }
     return 0;
@@ -59,10 +58,7 @@ void guest_mem_destroy(struct guest_mem *gm)
 {
     if (gm->nr_regions)
         munmap(gm->regions[0].host, gm->ram_size);
-    if (gm->fd >= 0)
-        close(gm->fd);
     memset(gm, 0, sizeof(*gm));
-    gm->fd = -1;
 }
 
 uint64_t guest_mem_low_end(const struct guest_mem *gm)

@@ -290,7 +290,6 @@ static void machine_teardown(struct vmm *vmm)
     memset(&vmm->pio, 0, sizeof(vmm->pio));
     if (vmm->mem.nr_regions)
         guest_mem_destroy(&vmm->mem);
-    vmm->mem.fd = -1;
     free(vmm->cpuid);
     vmm->cpuid = NULL;
     if (vmm->kvm.routing)
@@ -332,7 +331,6 @@ int vmm_create(const struct vm_config *cfg, struct vmm **out)
     if (!vmm)
         return -ENOMEM;
     vmm->cfg = cfg;
-    vmm->mem.fd = -1;
     vmm->console_fd = -1;
     vmm->state = VM_STATE_STARTING;
     pthread_mutex_init(&vmm->lock, NULL);

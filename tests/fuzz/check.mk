@@ -13,9 +13,10 @@ FUZZ_LIBOBJS := $(LIB_SRCS:%.c=$(BUILD)/fuzz/obj/%.o)
 # targets that drive a device the way a guest would.
 FUZZ_SUPPORT_OBJS := $(SUPPORT_SRCS:%.c=$(BUILD)/fuzz/obj/%.o)
 
+# -MMD: the .d files (included by the Makefile) rebuild an object when a header it reads changes.
 $(BUILD)/fuzz/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_FLAGS) -c $< -o $@
+	$(FUZZ_CC) $(FUZZ_FLAGS) -MMD -MP -c $< -o $@
 
 $(BUILD)/fuzz/%: tests/fuzz/%.c $(FUZZ_LIBOBJS) $(FUZZ_SUPPORT_OBJS)
 	@mkdir -p $(dir $@)

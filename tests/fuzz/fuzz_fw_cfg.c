@@ -48,7 +48,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         .regions = {{.gpa = 0, .size = LOW_SIZE, .host = low},
                     {.gpa = HIGH_GPA, .size = HIGH_SIZE, .host = high}},
         .nr_regions = 2,
-        .fd = -1,
         .ram_size = LOW_SIZE + HIGH_SIZE,
     };
     struct fw_cfg *fw = fw_cfg_create(&gm);

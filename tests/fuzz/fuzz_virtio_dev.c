@@ -146,13 +146,13 @@ static void die(const char *what, unsigned q, unsigned long long a, unsigned lon
 
 /* ---- guest RAM between guard pages, a disk image, a console log ---- */
 
-static int map_region(int fd, uint8_t *at, uint64_t size, uint64_t fd_off, uint64_t gpa)
+static int map_region(uint8_t *at, uint64_t size, uint64_t gpa)
 {
-    void *p = mmap(at, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, (off_t)fd_off);
+    void *p = mmap(at, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
     if (p == MAP_FAILED)
         return -errno;
     world.gm.regions[world.gm.nr_regions++] =
-        (struct guest_mem_region){.gpa = gpa, .size = size, .host = p, .fd_offset = fd_off};
+        (struct guest_mem_region){.gpa = gpa, .size = size, .host = p};
     return 0;
 }
 
@@ -163,19 +163,15 @@ static void world_init(void)
     world.reservation_len = PAGE + LOW_SIZE + PAGE + HIGH_SIZE + PAGE;
     world.reservation = mmap(NULL, world.reservation_len, PROT_NONE,
                              MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    world.gm.fd = memfd_create("fuzz-guest-ram", MFD_CLOEXEC);
-    if (world.reservation == MAP_FAILED || world.gm.fd < 0 ||
-        ftruncate(world.gm.fd, LOW_SIZE + HIGH_SIZE) < 0 ||
-        map_region(world.gm.fd, world.reservation + PAGE, LOW_SIZE, 0, LOW_GPA) ||
-        map_region(world.gm.fd, world.reservation + 2 * PAGE + LOW_SIZE, HIGH_SIZE, LOW_SIZE,
-                   HIGH_GPA))
+    if (world.reservation == MAP_FAILED ||
+        map_region(world.reservation + PAGE, LOW_SIZE, LOW_GPA) ||
+        map_region(world.reservation + 2 * PAGE + LOW_SIZE, HIGH_SIZE, HIGH_GPA))
         die("cannot set up guest RAM", 0, (unsigned long long)errno, 0);
     world.gm.ram_size = LOW_SIZE + HIGH_SIZE;
     world.snap = malloc(world.gm.ram_size);
     if (!world.snap)
         die("cannot allocate the RAM snapshot", 0, 0, 0);
     world.snap_gm = world.gm;
-    world.snap_gm.fd = -1;
     for (unsigned i = 0, off = 0; i < world.gm.nr_regions; off += world.gm.regions[i++].size)
         world.snap_gm.regions[i].host = world.snap + off;
     world.disk_fd = memfd_create("fuzz-disk", MFD_CLOEXEC);

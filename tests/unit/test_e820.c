@@ -110,9 +110,9 @@ static void test_tiny_ram_refused(void **state)
     expect(&m, 3, 0x100000, 0x100000, E820_RAM);
     guest_mem_destroy(&gm);
     /* No RAM at all, or low RAM not starting at 0. */
-    struct guest_mem none = {.fd = -1};
+    struct guest_mem none = {0};
     assert_int_equal(e820_build(&m, &none), -EINVAL);
-    struct guest_mem shifted = {.nr_regions = 1, .fd = -1};
+    struct guest_mem shifted = {.nr_regions = 1};
     shifted.regions[0] = (struct guest_mem_region){.gpa = 0x1000, .size = 64 * MiB};
     assert_int_equal(e820_build(&m, &shifted), -EINVAL);
 }

@@ -80,11 +80,9 @@ static void test_512m_is_one_low_region(void **state)
     assert_int_equal(gm.nr_regions, 1);
     assert_int_equal(gm.regions[0].gpa, 0);
     assert_int_equal(gm.regions[0].size, 512 * MiB);
-    assert_int_equal(gm.regions[0].fd_offset, 0);
     assert_int_equal(gm.ram_size, 512 * MiB);
     assert_int_equal(guest_mem_low_end(&gm), 512 * MiB);
     assert_int_equal(guest_mem_high_end(&gm), 0);
-    assert_int_equal(gm.fd, -1);
     /* On a huge-page boundary, and advised for huge pages. */
     assert_int_equal((uintptr_t)gm.regions[0].host % (2 * MiB), 0);
     assert_true(mapping_has_flag(gm.regions[0].host, "hg"));
@@ -98,7 +96,6 @@ static void test_512m_is_one_low_region(void **state)
     assert_int_equal(*(uint8_t *)gm_ptr(&gm, 512 * MiB - 1, 1), 0x5a);
     assert_null(gm_ptr(&gm, 512 * MiB, 1));
     guest_mem_destroy(&gm);
-    assert_int_equal(gm.fd, -1);
     assert_int_equal(gm.nr_regions, 0);
 }
 
@@ -142,7 +139,6 @@ static void test_5g_splits_around_the_hole(void **state)
     assert_int_equal(gm.regions[1].gpa, MEM_4G);
     assert_int_equal(gm.regions[1].size, 2 * GiB);
     /* High RAM follows low RAM in the same mapping. */
-    assert_int_equal(gm.regions[1].fd_offset, 3 * GiB);
     assert_ptr_equal(gm.regions[1].host, gm.regions[0].host + 3 * GiB);
     assert_int_equal(guest_mem_low_end(&gm), 3 * GiB);
     assert_int_equal(guest_mem_high_end(&gm), 6 * GiB);

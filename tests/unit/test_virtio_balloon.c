@@ -1,7 +1,7 @@
 /*
- * virtio-balloon (src/virtio/balloon.c) over a memfd-backed fake guest
- * RAM: inflating punches the pages out of the memfd (its allocated size
- * drops, the pages read back as zero), deflate, free page reporting, the
+ * virtio-balloon (src/virtio/balloon.c) over an anonymous fake guest RAM
+ * like the VMM's: inflating releases the pages (resident memory drops,
+ * the pages read back as zero), deflate, free page reporting, the
  * target/actual configuration fields, the statistics queue, and a bound
  * on the work one hostile inflate request can cause.
  */
@@ -123,7 +123,7 @@ static void test_target_and_actual(void **state)
     assert_int_equal(vdrv_read(&f->drv, VIRTIO_BAR_DEVICE + 4, 4), 200);
 }
 
-static void test_inflate_punches_memfd(void **state)
+static void test_inflate_releases_pages(void **state)
 {
     struct fixture *f = *state;
     start(f, ~0ull);
@@ -131,7 +131,7 @@ static void test_inflate_punches_memfd(void **state)
     fill(f, base, len, 0x5a);
     fill(f, base + len, PAGE, 0x77); /* neighbour that must survive */
     fill(f, base + 2 * len, PAGE, 0x33);
-    uint64_t before = fake_guest_mem_allocated(&f->gm);
+    uint64_t before = fake_guest_mem_resident(&f->gm);
     assert_true(before >= len);
 
     /* 256 contiguous PFNs, one PFN outside RAM (ignored), then one more page. */
@@ -142,7 +142,7 @@ static void test_inflate_punches_memfd(void **state)
     pfns[257] = (uint32_t)((base + 2 * len) / PAGE);
     send(f, INFLATE, pfns, sizeof(pfns));
 
-    uint64_t after = fake_guest_mem_allocated(&f->gm);
+    uint64_t after = fake_guest_mem_resident(&f->gm);
     /* 257 pages freed; the request itself may have touched up to two new heap pages. */
     assert_true(before - after >= len + PAGE - 2 * PAGE);
     assert_true(all_zero(f, base, len));
@@ -202,12 +202,12 @@ static void test_free_page_reporting(void **state)
     assert_true(f->drv.features & 1ull << F_REPORTING);
     const uint64_t base = 8u << 20, len = 2u << 20;
     fill(f, base, len, 0x42);
-    uint64_t before = fake_guest_mem_allocated(&f->gm);
+    uint64_t before = fake_guest_mem_resident(&f->gm);
     struct vdrv_buf b = {base, (uint32_t)len, true};
     vdrv_add_chain(&f->drv, REPORT, &b, 1);
     vdrv_kick(&f->drv, REPORT);
     assert_true(vdrv_wait_used(&f->drv, REPORT, 1, WAIT_MS, NULL));
-    assert_true(before - fake_guest_mem_allocated(&f->gm) >= len);
+    assert_true(before - fake_guest_mem_resident(&f->gm) >= len);
     assert_true(all_zero(f, base, len));
 }
 
@@ -287,7 +287,7 @@ static void test_wrong_device(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        T(test_target_and_actual),           T(test_inflate_punches_memfd),
+        T(test_target_and_actual),           T(test_inflate_releases_pages),
         T(test_huge_inflate_is_bounded),     T(test_free_page_reporting),
         T(test_reporting_without_stats),     T(test_stats),
         cmocka_unit_test(test_wrong_device),
