@@ -151,35 +151,44 @@ krunkit_start() {
     KRUNKIT_PID=$!
 }
 
-# lab_need_efi: the EFI files of tests/lab/build-efi.sh, or skip. Sets
-# EFI_CODE (OVMF32 code, read-only; its VARS template lies beside it, where
-# krunkit looks for it) and EFI_DISK ($WORK/efi-disk.raw: this scenario's
-# own copy of the GPT disk). They are read from the checkout (9p in the
-# nested lab) once per lab boot, into $LAB_TMP/efi, and copied from there.
+# lab_need_efi [x64 grub|systemd-boot]: the EFI files of
+# tests/lab/build-efi.sh, or skip. Sets EFI_CODE (the OVMF code, read-only;
+# its VARS template lies beside it, where krunkit looks for it) and EFI_DISK
+# ($WORK/efi-disk.raw: this scenario's own copy of the GPT disk). Without
+# arguments: OVMF32 and the GRUB i386-efi disk; with `x64 LOADER`: x86-64
+# OVMF and that loader's disk. They are read from the checkout (9p in the
+# nested lab) once per lab boot, into $LAB_TMP/efi*, and copied from there.
 lab_need_efi() {
-    _src=$LAB_DIR/../../build/lab/efi
-    for _f in disk.raw OVMF32_CODE_4M.fd OVMF32_VARS_4M.fd .stamp; do
+    case "${1:-ia32}" in
+    ia32) _dir=efi _code=OVMF32_CODE_4M.fd _vars=OVMF32_VARS_4M.fd _disk=disk.raw _pkg=ovmf-ia32 ;;
+    x64) _dir=efi-x64 _code=OVMF_CODE_4M.fd _vars=OVMF_VARS_4M.fd _disk=disk-$2.raw _pkg=ovmf ;;
+    *) lab_fail "lab_need_efi: unknown firmware $1" ;;
+    esac
+    _src=$LAB_DIR/../../build/lab/$_dir
+    for _f in $_disk $_code $_vars .stamp; do
         [ -f "$_src/$_f" ] ||
-            lab_skip "no build/lab/efi/$_f (tests/lab/build-efi.sh; OVMF32 is Debian's ovmf-ia32)"
+            lab_skip "no build/lab/$_dir/$_f (tests/lab/build-efi.sh; OVMF from Debian's $_pkg)"
     done
-    _cache=${LAB_TMP:-/tmp}/efi
+    _cache=${LAB_TMP:-/tmp}/$_dir
     if ! cmp -s "$_src/.stamp" "$_cache/.stamp"; then
-        rm -rf "$_cache.new.$$"
-        mkdir -p "$_cache.new.$$" &&
-            cp "$_src/disk.raw" "$_src/OVMF32_CODE_4M.fd" "$_src/OVMF32_VARS_4M.fd" \
-                "$_src/.stamp" "$_cache.new.$$/" ||
-            lab_fail "cannot copy the EFI files to $_cache"
-        rm -rf "$_cache" && mv "$_cache.new.$$" "$_cache" || lab_fail "cannot replace $_cache"
+        rm -rf "$_cache" && mkdir -p "$_cache" && cp "$_src/.stamp" "$_cache/" ||
+            lab_fail "cannot make $_cache"
     fi
-    EFI_CODE=$_cache/OVMF32_CODE_4M.fd
-    EFI_VARS_TEMPLATE=$_cache/OVMF32_VARS_4M.fd
+    for _f in $_disk $_code $_vars; do
+        [ -f "$_cache/$_f" ] && continue
+        cp "$_src/$_f" "$_cache/$_f.new.$$" && mv "$_cache/$_f.new.$$" "$_cache/$_f" ||
+            lab_fail "cannot copy $_f to $_cache"
+    done
+    EFI_CODE=$_cache/$_code
+    EFI_VARS_TEMPLATE=$_cache/$_vars
     EFI_DISK=$WORK/efi-disk.raw
-    [ -f "$EFI_DISK" ] || cp "$_cache/disk.raw" "$EFI_DISK" || lab_fail "cannot copy the EFI disk"
+    [ -f "$EFI_DISK" ] || cp "$_cache/$_disk" "$EFI_DISK" || lab_fail "cannot copy the EFI disk"
 }
 
 # krunkit_start_efi GUEST_SCENARIO CPUS [krunkit args...]: boot the test
-# guest through OVMF32 -> GRUB -> Linux from $EFI_DISK (the first disk, so
-# further --device virtio-blk disks are /dev/vdb...), in the background.
+# guest through OVMF32 -> GRUB -> Linux (or what an earlier lab_need_efi
+# chose) from $EFI_DISK, the first disk (further --device virtio-blk disks
+# are /dev/vdb...), in the background.
 # The scenario reaches the guest's init as OEM strings (lab.scenario=NAME,
 # lab.cpus=N; more with `--oem-string lab.KEY=VALUE` in the arguments).
 # Variable store: $WORK/vars.fd, created from the template; LAB_EFI_BOOTLOADER
@@ -187,7 +196,7 @@ lab_need_efi() {
 # KRUNKIT_PID and KRUNKIT_STARTED as krunkit_start.
 krunkit_start_efi() {
     lab_need_krunkit
-    lab_need_efi
+    [ -n "${EFI_CODE:-}" ] || lab_need_efi
     _scn=$1 _cpus=$2
     shift 2
     KRUNKIT_STARTED=$(lab_now)

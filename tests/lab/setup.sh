@@ -28,6 +28,9 @@ else
 fi
 
 # EFI scenarios (efi-*): GPT disks with GRUB i386-efi (tests/lab/build-efi.sh)
-# and Debian's 32-bit OVMF, which only trixie ships (NESTED-LAB.md).
-"$REPO/scripts/deps.sh" grub-efi-ia32-bin grub-common mtools dosfstools fdisk
-"$REPO/scripts/apt-suites.sh" install trixie ovmf-ia32
+# and Debian's 32-bit OVMF, which only trixie ships (NESTED-LAB.md); the
+# x86-64 ones (efi-x64-*) with GRUB x86_64-efi or systemd-boot and x86-64
+# OVMF, taken from the same edk2 release as OVMF32.
+"$REPO/scripts/deps.sh" grub-efi-ia32-bin grub-efi-amd64-bin systemd-boot-efi grub-common \
+    mtools dosfstools fdisk
+"$REPO/scripts/apt-suites.sh" install trixie ovmf-ia32 ovmf
