@@ -211,6 +211,17 @@ krunkit_start_efi() {
     KRUNKIT_PID=$!
 }
 
+# krunkit_efi_boot_to_poweroff GUEST_SCENARIO CPUS [krunkit args...]:
+# krunkit_start_efi, then the guest reaches its init and passes
+# GUEST_SCENARIO, powers off, and krunkit exits 0.
+krunkit_efi_boot_to_poweroff() {
+    _guest_scn=$1
+    krunkit_start_efi "$@"
+    krunkit_expect_boot 180
+    krunkit_expect_result "$_guest_scn" 60
+    krunkit_expect_exit 30 0
+}
+
 # krunkit_expect_boot SECONDS: wait for the guest's init marker.
 krunkit_expect_boot() {
     lab_wait_log "$WORK/console.log" 'KRUNKIT-GUEST-INIT' "$1" "$KRUNKIT_PID"

@@ -5,9 +5,6 @@
 # result reach the console log; the guest powers off; krunkit exits 0 and
 # its REST socket is gone.
 . "$LAB_DIR/lib.sh"
-krunkit_start_efi boot 1
-krunkit_expect_boot 180
-krunkit_expect_result boot 60
-krunkit_expect_exit 30 0
+krunkit_efi_boot_to_poweroff boot 1
 grep -aq KRUNKIT-GUEST-INIT "$WORK/console.log" || lab_fail "no init marker in the console log"
 [ ! -S "$WORK/rest.sock" ] || lab_fail "REST socket $WORK/rest.sock left behind"

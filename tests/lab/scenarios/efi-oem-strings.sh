@@ -8,10 +8,7 @@
 tag=$$-$(cut -d' ' -f1 /proc/uptime | tr -d .)
 one="krunkit lab OEM string one: $tag"
 two="key=value two; $tag (end)"
-krunkit_start_efi efi-oem 1 --oem-string "$one" --oem-string "$two"
-krunkit_expect_boot 180
-krunkit_expect_result efi-oem 60
-krunkit_expect_exit 30 0
+krunkit_efi_boot_to_poweroff efi-oem 1 --oem-string "$one" --oem-string "$two"
 tr -d '\r' <"$WORK/console.log" | grep -a '^LAB-OEM ' >"$WORK/oem.txt"
 cat "$WORK/oem.txt"
 printf 'LAB-OEM 1: lab.scenario=efi-oem\nLAB-OEM 2: lab.cpus=1\nLAB-OEM 3: %s\nLAB-OEM 4: %s\n' \

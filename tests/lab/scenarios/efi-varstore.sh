@@ -29,10 +29,7 @@ done
 
 # First boot: create the store, write the variable.
 LAB_EFI_BOOTLOADER="efi,variable-store=$store,create" \
-    krunkit_start_efi efi-var 1 --oem-string lab.step=write --oem-string "lab.value=$value"
-krunkit_expect_boot 180
-krunkit_expect_result efi-var 60
-krunkit_expect_exit 30 0
+    krunkit_efi_boot_to_poweroff efi-var 1 --oem-string lab.step=write --oem-string "lab.value=$value"
 [ -f "$store" ] || lab_fail "create did not make $store"
 [ "$(wc -c <"$store")" = "$(wc -c <"$EFI_VARS_TEMPLATE")" ] ||
     lab_fail "$store is not the template's size"
@@ -43,8 +40,5 @@ echo "first run: store created, variable written, the value is in $store"
 mv "$WORK/console.log" "$WORK/console-first.log"
 rm -f "$WORK/rest.sock"
 LAB_EFI_BOOTLOADER="efi,variable-store=$store" \
-    krunkit_start_efi efi-var 1 --oem-string lab.step=read --oem-string "lab.value=$value"
-krunkit_expect_boot 180
-krunkit_expect_result efi-var 60
-krunkit_expect_exit 30 0
+    krunkit_efi_boot_to_poweroff efi-var 1 --oem-string lab.step=read --oem-string "lab.value=$value"
 echo "second run read the variable back"

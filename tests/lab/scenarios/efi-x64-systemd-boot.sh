@@ -9,7 +9,4 @@
 # (NESTED-LAB.md), so this runs in L1 boots of its own, retried.
 . "$LAB_DIR/lib.sh"
 lab_need_efi x64 systemd-boot
-krunkit_start_efi boot 1
-krunkit_expect_boot 180
-krunkit_expect_result boot 60
-krunkit_expect_exit 30 0
+krunkit_efi_boot_to_poweroff boot 1
