@@ -77,11 +77,7 @@ int net_backend_drop(struct net_backend *be)
             return net_backend_dead(be, "receive", errno);
         return 0;
     }
-    if (!be->rx_len)
-        return 0;
-    be->rx_dropping = true;
-    ssize_t rc = net_stream_next_len(be); /* drains the dropped frame first */
-    return rc == -EAGAIN || rc == -EPIPE ? (int)rc : 0;
+    return net_stream_drop(be);
 }
 
 void net_backend_abort_recv(struct net_backend *be)

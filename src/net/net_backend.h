@@ -87,6 +87,17 @@ static inline int net_backend_fd(const struct net_backend *be)
 int net_backend_send(struct net_backend *be, const struct iovec *iov, unsigned n, size_t len);
 
 /*
+ * A frame the socket took only part of is still being sent: watch for
+ * EPOLLOUT and call net_backend_flush, even if no other frame follows.
+ */
+static inline bool net_backend_tx_pending(const struct net_backend *be)
+{
+    return !be->dead && be->tx_tail_off < be->tx_tail_len;
+}
+/* Send what is pending: 0 all gone, -EAGAIN still pending, -EPIPE dead. */
+int net_backend_flush(struct net_backend *be);
+
+/*
  * Length of the next frame (1..NET_FRAME_MAX); reading its length prefix
  * (stream) or peeking at it (datagram) as far as needed. -EAGAIN: none
  * yet; -EPIPE: peer gone or protocol error (logged; the backend is dead).
@@ -116,6 +127,7 @@ int net_backend_from_socket(int fd, enum net_framing framing, const char *what,
 int net_stream_send(struct net_backend *be, const struct iovec *iov, unsigned n, size_t len);
 ssize_t net_stream_next_len(struct net_backend *be);
 int net_stream_recv(struct net_backend *be, const struct iovec *iov, unsigned n);
+int net_stream_drop(struct net_backend *be);
 int net_dgram_send(struct net_backend *be, const struct iovec *iov, unsigned n, size_t len);
 ssize_t net_dgram_next_len(struct net_backend *be);
 int net_dgram_recv(struct net_backend *be, const struct iovec *iov, unsigned n);

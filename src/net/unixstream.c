@@ -51,8 +51,10 @@ static int send_failed(struct net_backend *be, int err)
 }
 
 /* Send what is left of a frame the socket took only part of. */
-static int flush_tail(struct net_backend *be)
+int net_backend_flush(struct net_backend *be)
 {
+    if (be->dead)
+        return -EPIPE;
     while (be->tx_tail_off < be->tx_tail_len) {
         struct iovec v = {be->tx_tail + be->tx_tail_off, be->tx_tail_len - be->tx_tail_off};
         ssize_t w = send_iov(be->fd, &v, 1);
@@ -70,7 +72,7 @@ int net_stream_send(struct net_backend *be, const struct iovec *iov, unsigned n,
         return -EPIPE;
     if (len == 0 || len > NET_FRAME_MAX || n > NET_IOV_MAX)
         return -EMSGSIZE;
-    int rc = flush_tail(be);
+    int rc = net_backend_flush(be);
     if (rc)
         return rc;
     uint8_t prefix[NET_STREAM_PREFIX];
@@ -107,7 +109,7 @@ int net_stream_send(struct net_backend *be, const struct iovec *iov, unsigned n,
     }
     be->tx_tail_len = done;
     be->tx_tail_off = 0;
-    rc = flush_tail(be);
+    rc = net_backend_flush(be);
     return rc == -EAGAIN ? 0 : rc;
 }
 
@@ -197,6 +199,15 @@ int net_stream_recv(struct net_backend *be, const struct iovec *iov, unsigned n)
     if (!be->rx_len || be->rx_dropping)
         return -EINVAL; /* next_len first */
     return read_frame(be, iov, n);
+}
+
+int net_stream_drop(struct net_backend *be)
+{
+    if (!be->rx_len)
+        return 0;
+    /* Marked first: if the rest is not there yet, next_len skips it later. */
+    be->rx_dropping = true;
+    return read_frame(be, NULL, 0);
 }
 
 int net_stream_connect_path(const struct dev_net *cfg, struct net_backend *be)

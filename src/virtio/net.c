@@ -112,7 +112,7 @@ static void update_watch(struct virtio_net *n)
     if (n->be && !n->be->dead && virtio_running(dev)) {
         if (dev->queues[RXQ].enabled && virtq_ready(virtio_vq(dev, RXQ)) && !n->rx_no_buffers)
             ev |= EPOLLIN;
-        if (n->tx_blocked)
+        if (n->tx_blocked || net_backend_tx_pending(n->be))
             ev |= EPOLLOUT;
     }
     set_watch(n, ev);
@@ -347,6 +347,8 @@ static void socket_ready(struct virtio_dev *dev, int fd, uint32_t events)
 {
     struct virtio_net *n = to_net(dev);
     (void)fd;
+    if ((events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) && net_backend_tx_pending(n->be))
+        net_backend_flush(n->be);
     if ((events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) && n->tx_blocked) {
         n->tx_blocked = false;
         tx_process(n);

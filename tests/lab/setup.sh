@@ -13,7 +13,7 @@ LAB=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$LAB/../.." && pwd)
 
 "$REPO/scripts/deps.sh" linux-image-amd64 busybox-static cpio kmod gcc libc6-dev \
-    curl socat strace
+    curl socat strace passt
 "$LAB/build-probe.sh"
 if [ "${1:-}" = --bench ]; then
     "$REPO/scripts/deps.sh" $(sed -e 's/#.*//' "$LAB/guest-tools.list")

@@ -442,6 +442,28 @@ static void test_tx_backpressure(void **state)
     fixture_free(f);
 }
 
+/* A stream socket that takes part of a frame: the rest follows with no further frame. */
+static void test_tx_stream_partial(void **state)
+{
+    (void)state;
+    next_sndbuf = 4096;
+    struct fixture *f = fixture_new(SOCK_STREAM, NULL);
+    int small = 4096;
+    assert_int_equal(setsockopt(f->peer, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small)), 0);
+    start(f, WITH_MRG);
+    guest_tx(f, 60000, 3, 30000);
+    vdrv_kick(&f->drv, TXQ);
+    /* Completed once the socket took part of it (the rest is the device's copy). */
+    assert_true(vdrv_wait_used(&f->drv, TXQ, ++f->tx_used, WAIT_MS, NULL));
+    struct timespec ts = {0, 50 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+    expect_stream_frame(f->peer, 60000, 3);
+    guest_tx(f, 100, 4, 0);
+    vdrv_kick(&f->drv, TXQ);
+    expect_stream_frame(f->peer, 100, 4);
+    fixture_free(f);
+}
+
 /* Transmit chains a driver should never send are completed and not sent. */
 static void test_tx_hostile(void **state)
 {
@@ -637,6 +659,7 @@ int main(void)
         cmocka_unit_test(test_rx_waits_for_buffers),
         cmocka_unit_test(test_rx_split_stream),
         cmocka_unit_test(test_tx_backpressure),
+        cmocka_unit_test(test_tx_stream_partial),
         cmocka_unit_test(test_tx_hostile),
         cmocka_unit_test(test_rx_hostile),
         cmocka_unit_test(test_reset_mid_frame),
