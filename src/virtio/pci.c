@@ -217,6 +217,17 @@ static void status_write(struct virtio_dev *dev, uint8_t v)
         return;
     }
     uint8_t old = dev->status;
+    /*
+     * A driver never clears a status bit but by a reset (2.1.2). One that
+     * tries, say to renegotiate features under live queues, gets nothing
+     * but NEEDS_RESET: what was negotiated stays as it was.
+     */
+    uint8_t cleared = old & ~v & ~VIRTIO_STATUS_NEEDS_RESET;
+    if (cleared) {
+        log_warn("%s: driver cleared status bits 0x%x without a reset", dev->name, cleared);
+        virtio_set_needs_reset(dev);
+        return;
+    }
     uint8_t set = v & ~old;
     if (set & VIRTIO_STATUS_FEATURES_OK) {
         uint64_t extra = dev->guest_features & ~dev->host_features;

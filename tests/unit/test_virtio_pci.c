@@ -185,6 +185,16 @@ static void test_feature_negotiation(void **state)
     vdrv_write(d, VIRTIO_PCI_COMMON_GF, 0, 4);
     assert_int_equal(vdrv_read(d, VIRTIO_PCI_COMMON_GF, 4), 1);
     assert_int_equal(f->dev->guest_features, d->features);
+
+    /* Clearing FEATURES_OK to renegotiate under a live device: refused. */
+    vdrv_driver_ok(d);
+    uint8_t live = vdrv_status(d);
+    vdrv_write(d, VIRTIO_PCI_COMMON_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER, 1);
+    assert_int_equal(vdrv_status(d), live | VIRTIO_STATUS_NEEDS_RESET);
+    vdrv_write(d, VIRTIO_PCI_COMMON_GF, 0, 4);
+    assert_int_equal(vdrv_read(d, VIRTIO_PCI_COMMON_GF, 4), 1);
+    vdrv_write(d, VIRTIO_PCI_COMMON_STATUS, 0, 1);
+    assert_int_equal(vdrv_status(d), 0);
 }
 
 static void test_queue_registers_and_reset(void **state)
