@@ -133,6 +133,7 @@ bool board_device_supported(enum dev_type type)
     case DEV_RNG:
     case DEV_BALLOON:
     case DEV_NET:
+    case DEV_VSOCK:
         return true;
     default:
         return false;
@@ -152,6 +153,8 @@ static int create_virtio(struct vmm *vmm, const struct dev_config *d, struct vir
         return virtio_balloon_create(&vmm->machine, out);
     case DEV_NET:
         return virtio_net_create(&vmm->machine, &d->net, out);
+    case DEV_VSOCK:
+        return virtio_vsock_create(&vmm->machine, vmm->cfg, d, out);
     default:
         return -ENOTSUP;
     }

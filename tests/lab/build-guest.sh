@@ -57,7 +57,8 @@ else
 fi
 
 stamp=$(lab_inputs_hash "$0" "$LAB/initramfs.sh" "$KERNEL" /bin/busybox \
-    "$LAB"/guest/* "/lib/modules/$KVER/modules.dep" "${tools[@]}"; echo "$MODULES")
+    "$LAB"/guest/* "$LAB/tools/vsock-echo.c" "/lib/modules/$KVER/modules.dep" "${tools[@]}"
+    echo "$MODULES")
 stamp=$(echo "$stamp" | sha256sum | cut -d' ' -f1)
 if [ -f "$OUT/$IMAGE" ] && [ -f "$OUT/vmlinuz" ] &&
     [ "$(cat "$OUT/.stamp-$variant" 2>/dev/null)" = "$stamp" ]; then
@@ -78,6 +79,9 @@ done
 for t in "${tools[@]}"; do
     ird_add_binary "$t"
 done
+# vsock-echo: the guest's AF_VSOCK client/server (busybox has none), static.
+${CC:-cc} -std=gnu11 -O2 -Wall -Wextra -Werror -static -o "$ROOT/bin/vsock-echo" \
+    "$LAB/tools/vsock-echo.c"
 mods=$(tr '\n' ' ' <"$ROOT/etc/lab-modules")
 ird_pack "$OUT/$IMAGE" gzip
 rm -rf "$ROOT"
