@@ -61,7 +61,7 @@ struct vsock_conn {
     bool host_eof;     /* host read side at EOF: SHUTDOWN(SEND) sent to the guest */
     bool host_wr_shut; /* we shut the host socket's write side */
     uint32_t peer_shut;
-    bool need_request, need_response, need_shutdown, need_credit, need_credit_request;
+    bool need_request, need_response, need_credit;
     bool credit_requested;
     /* host -> guest */
     uint32_t tx_cnt, peer_buf_alloc, peer_fwd_cnt;
@@ -204,7 +204,7 @@ static void maybe_finish(struct vsock_muxer *mx, struct vsock_conn *c)
         c->host_wr_shut = true;
     }
     bool guest_done = c->state == CONN_CLOSING;
-    bool both_done = (c->peer_shut & VSOCK_SHUTDOWN_SEND) && c->host_eof && !c->need_shutdown;
+    bool both_done = (c->peer_shut & VSOCK_SHUTDOWN_SEND) && c->host_eof;
     if (guest_done || both_done)
         reset_conn(mx, c);
 }
@@ -528,7 +528,7 @@ static bool conn_has_work(const struct vsock_conn *c)
 {
     if (c->state == CONN_FREE)
         return false;
-    if (c->need_request || c->need_response || c->need_shutdown || c->need_credit)
+    if (c->need_request || c->need_response || c->need_credit)
         return true;
     if (data_ready(c))
         return peer_credit(c) > 0 || !c->credit_requested;
@@ -658,10 +658,6 @@ static size_t conn_fill(struct vsock_muxer *mx, struct vsock_conn *c, const stru
             return r;
         if (c->state == CONN_FREE)
             return 0;
-    }
-    if (c->need_shutdown) {
-        c->need_shutdown = false;
-        return conn_packet(c, iov, niov, VSOCK_OP_SHUTDOWN, VSOCK_SHUTDOWN_SEND, 0);
     }
     if (c->need_credit)
         return conn_packet(c, iov, niov, VSOCK_OP_CREDIT_UPDATE, 0, 0);
