@@ -349,6 +349,22 @@ static void test_guest_half_close_then_host(void **state)
     fixture_free(f);
 }
 
+/* Data for a host socket that is gone: the write fails and the guest gets RST. */
+static void test_host_error_resets(void **state)
+{
+    (void)state;
+    struct fixture *f = fixture_new();
+    struct pkt *p = pkt_new();
+    int host = guest_connect(f, p, GUEST_PORT, 65536);
+    close(host);
+    expect_pkt(f, p, VSOCK_OP_SHUTDOWN, G2H_PORT, GUEST_PORT);
+    send_pkt(f, GUEST_PORT, G2H_PORT, VSOCK_OP_RW, 0, "lost", 4, 65536, 0);
+    expect_pkt(f, p, VSOCK_OP_RST, G2H_PORT, GUEST_PORT);
+    assert_false(recv_pkt(f, p, QUIET_MS));
+    free(p);
+    fixture_free(f);
+}
+
 static void test_guest_connect_refused(void **state)
 {
     (void)state;
@@ -742,6 +758,7 @@ int main(void)
         cmocka_unit_test(test_config),
         cmocka_unit_test(test_guest_connects),
         cmocka_unit_test(test_guest_half_close_then_host),
+        cmocka_unit_test(test_host_error_resets),
         cmocka_unit_test(test_guest_connect_refused),
         cmocka_unit_test(test_host_connects),
         cmocka_unit_test(test_host_connect_guest_refuses),
