@@ -154,8 +154,12 @@ static int check_device(const struct dev_config *d, char *err, size_t errlen)
                                    err, errlen);
         return 0;
     case DEV_VSOCK:
-        /* In listen mode we create the socket; in connect mode it may appear later. */
-        if (d->vsock.listen)
+        /*
+         * connect: we create the socket and take host connections on it.
+         * listen: we connect to it for each guest connection; it belongs
+         * to another program (podman's ready socket) and may appear later.
+         */
+        if (!d->vsock.listen)
             return check_socket_to_bind("--device virtio-vsock socketURL", d->vsock.socket_url, err,
                                         errlen);
         return 0;

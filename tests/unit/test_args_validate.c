@@ -138,8 +138,8 @@ static void test_everything_valid_creates_nothing(void **state)
         P("virtio-fs,sharedDir=%s/shared,mountTag=t", dir), "--device",
         P("virtio-net,unixSocketPath=%s/net.sock,mac=5a:94:ef:e4:0c:ee", dir), "--device",
         P("virtio-net,type=unixgram,path=%s/net.sock", dir), "--device", fdarg, "--device",
-        "virtio-net,nat", "--device", P("virtio-vsock,port=1,socketURL=%s/v.sock,listen", dir),
-        "--device", P("virtio-vsock,port=2,socketURL=%s/nodir/v.sock,connect", dir), "--device",
+        "virtio-net,nat", "--device", P("virtio-vsock,port=1,socketURL=%s/v.sock,connect", dir),
+        "--device", P("virtio-vsock,port=2,socketURL=%s/nodir/v.sock,listen", dir), "--device",
         P("virtio-serial,logFilePath=%s/console.log", dir), "--device", "virtio-serial,stdio",
         "--device", "virtio-rng", "--pidfile", P("%s/vm.pid", dir), "--log-file",
         P("%s/vm.log", dir), "--restful-uri", P("unix://%s/rest.sock", dir));
@@ -249,8 +249,9 @@ static void test_created_files_need_their_directory(void **state)
                 "--restful-uri", "nodir");
     expect_fail(VALIDATE("--device", P("virtio-serial,logFilePath=%s/nodir/c.log", dir)), ENOENT,
                 "logFilePath", "nodir");
-    expect_fail(VALIDATE("--device", P("virtio-vsock,port=1,socketURL=%s/nodir/v.sock", dir)),
-                ENOENT, "socketURL", "nodir");
+    expect_fail(
+        VALIDATE("--device", P("virtio-vsock,port=1,socketURL=%s/nodir/v.sock,connect", dir)),
+        ENOENT, "socketURL", "nodir");
 }
 
 static void test_sockets_we_bind(void **state)
@@ -262,11 +263,10 @@ static void test_sockets_we_bind(void **state)
                 "exists and is not a socket");
     expect_fail(VALIDATE("--restful-uri", P("unix://%s/shared", dir)), EEXIST, "--restful-uri",
                 "shared");
-    expect_fail(VALIDATE("--device", P("virtio-vsock,port=1,socketURL=%s/file.txt,listen", dir)),
+    expect_fail(VALIDATE("--device", P("virtio-vsock,port=1,socketURL=%s/file.txt,connect", dir)),
                 EEXIST, "socketURL", "exists and is not a socket");
-    /* connect: the socket belongs to someone else and may appear later. */
-    assert_int_equal(
-        VALIDATE("--device", P("virtio-vsock,port=1,socketURL=%s/file.txt,connect", dir)), 0);
+    /* listen (the default): the socket belongs to someone else and may appear later. */
+    assert_int_equal(VALIDATE("--device", P("virtio-vsock,port=1,socketURL=%s/file.txt", dir)), 0);
 }
 
 static void test_memory_above_host(void **state)
