@@ -76,6 +76,7 @@ struct virtio_net {
     uint32_t rx_len;
     struct iovec rx_iov[NET_IOV_MAX];
     unsigned rx_niov;
+    uint64_t rx_frames, tx_frames; /* for the trace log */
 };
 
 static struct virtio_net *to_net(struct virtio_dev *dev)
@@ -168,11 +169,14 @@ static enum gather rx_gather(struct virtio_net *n, uint32_t len, bool *pushed)
             return GATHER_BROKEN;
         }
         if (rc == 0) {
-            rx_unhold(n, true);
-            have = 0;
-            /* Ask for a kick when buffers come; unless some came meanwhile. */
+            /*
+             * Ask for a kick when more buffers come, unless some came
+             * meanwhile; asked while the held chains still count as
+             * taken, so only new ones answer.
+             */
             if (virtq_enable_notify(vq))
                 continue;
+            rx_unhold(n, true);
             return GATHER_WAIT;
         }
         bool first = n->rx_nheld == 0;
@@ -245,6 +249,8 @@ static void rx_process(struct virtio_net *n)
                 break; /* -EAGAIN: nothing yet; -EPIPE: dead, logged */
             enum gather g = rx_gather(n, (uint32_t)len, &pushed);
             if (g == GATHER_WAIT) {
+                log_trace("virtio-net: %zd-byte frame waits for receive buffers (%llu received)",
+                          len, (unsigned long long)n->rx_frames);
                 n->rx_no_buffers = true;
                 break;
             }
@@ -259,13 +265,17 @@ static void rx_process(struct virtio_net *n)
             }
         }
         int rc = net_backend_recv(n->be, n->rx_iov, n->rx_niov);
-        if (rc == -EAGAIN)
+        if (rc == -EAGAIN) {
+            log_trace("virtio-net: frame %llu partly received, %u chains held",
+                      (unsigned long long)n->rx_frames, n->rx_nheld);
             break; /* the rest of the frame is on its way: keep the chains */
+        }
         if (rc) {
             rx_unhold(n, true);
             break;
         }
         rx_complete(n);
+        n->rx_frames++;
         pushed = true;
     }
 out:
@@ -317,8 +327,11 @@ static void tx_process(struct virtio_net *n)
                 virtq_unpop(vq);
                 free(e);
                 n->tx_blocked = true;
+                log_trace("virtio-net: socket full after %llu frames sent",
+                          (unsigned long long)n->tx_frames);
                 goto out;
             }
+            n->tx_frames++;
             virtq_push(vq, e->head, 0);
             free(e);
         }
@@ -347,6 +360,8 @@ static void socket_ready(struct virtio_dev *dev, int fd, uint32_t events)
 {
     struct virtio_net *n = to_net(dev);
     (void)fd;
+    if (n->tx_blocked && (events & EPOLLOUT))
+        log_trace("virtio-net: socket writable again");
     if ((events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) && net_backend_tx_pending(n->be))
         net_backend_flush(n->be);
     if ((events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) && n->tx_blocked) {
@@ -367,6 +382,8 @@ static void net_queue_notify(struct virtio_dev *dev, unsigned q)
     if (q == TXQ) {
         tx_process(n);
     } else if (q == RXQ) {
+        if (n->rx_no_buffers)
+            log_trace("virtio-net: receive buffers posted");
         n->rx_no_buffers = false; /* new buffers: the waiting frame may fit */
         rx_process(n);
     }

@@ -361,10 +361,14 @@ static void test_rx_waits_for_buffers(void **state)
     peer_send_stream(f->peer, 300, 4);
     peer_send_stream(f->peer, 400, 5);
     assert_false(vdrv_wait_used(&f->drv, RXQ, 1, 100, NULL));
-    /* Too little room for the first frame: still nothing. */
+    /* Too little room for the first frame: still nothing, and no spinning meanwhile. */
     guest_post_rx(f, 100);
     vdrv_kick(&f->drv, RXQ);
     assert_false(vdrv_wait_used(&f->drv, RXQ, 1, 100, NULL));
+    clock_t c0 = clock();
+    struct timespec ts = {0, 200 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+    assert_true((double)(clock() - c0) / CLOCKS_PER_SEC < 0.1);
     uint64_t g2 = guest_post_rx(f, 2048);
     vdrv_kick(&f->drv, RXQ);
     f->rx_used += 2; /* 100 + 212 bytes of the first frame */

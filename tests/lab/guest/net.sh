@@ -1,0 +1,80 @@
+#!/bin/sh
+# Guest half of krunkit-net: eth0 carries the MAC the host set (LAB_MAC),
+# busybox udhcpc gets LAB_IP from passt's DHCP server, then 1 MiB goes to
+# the host's listener on LAB_GW:LAB_PORT_IN and 1 MiB comes back from
+# LAB_GW:LAB_PORT_OUT, compared with the pattern the host uses.
+fail() {
+    echo "guest: $*"
+    echo "$*" >>"$LAB_DETAIL"
+    exit 1
+}
+pattern() { seq 1000000 1131071; } # 1 MiB, every line different
+
+n=0
+while [ ! -e /sys/class/net/eth0 ] && [ $n -lt 50 ]; do
+    sleep 0.1
+    n=$((n + 1))
+done
+[ -e /sys/class/net/eth0 ] || fail "no eth0 (virtio_net did not probe)"
+mac=$(cat /sys/class/net/eth0/address)
+[ "$mac" = "$LAB_MAC" ] || fail "eth0 has MAC $mac, want $LAB_MAC"
+ip link set lo up
+ip link set eth0 up || fail "cannot bring eth0 up"
+
+cat >/tmp/udhcpc.sh <<'SCRIPT'
+#!/bin/sh
+case "$1" in
+deconfig)
+    ip addr flush dev "$interface"
+    ip link set "$interface" up
+    ;;
+bound | renew)
+    ip addr add "$ip/${mask:-24}" dev "$interface"
+    [ -n "$router" ] && ip route add default via "${router%% *}" dev "$interface"
+    echo "ip=$ip mask=$mask router=$router" >/tmp/dhcp.lease
+    ;;
+esac
+exit 0
+SCRIPT
+chmod +x /tmp/udhcpc.sh
+start=$(cut -d' ' -f1 /proc/uptime)
+udhcpc -i eth0 -f -q -n -t 6 -T 3 -s /tmp/udhcpc.sh >/tmp/udhcpc.log 2>&1 || {
+    cat /tmp/udhcpc.log
+    fail "no DHCP lease"
+}
+addr=$(ip -4 addr show dev eth0 | awk '/inet / { print $2; exit }')
+echo "LAB-STEP dhcp $(cat /tmp/dhcp.lease) addr=$addr (started at $start s)"
+[ "${addr%/*}" = "$LAB_IP" ] || fail "DHCP gave ${addr:-nothing}, want $LAB_IP"
+
+pattern >/tmp/pattern.bin
+want=$(md5sum </tmp/pattern.bin | cut -d' ' -f1)
+nc -w 5 "$LAB_GW" "$LAB_PORT_IN" </tmp/pattern.bin || fail "TCP to $LAB_GW:$LAB_PORT_IN failed"
+echo "guest: 1 MiB sent to $LAB_GW:$LAB_PORT_IN"
+# At most a little more than the pattern: a runaway stream must not fill /tmp.
+stats() {
+    s=/sys/class/net/eth0/statistics
+    echo "rx $(cat $s/rx_packets) pkts $(cat $s/rx_bytes) B err $(cat $s/rx_errors)" \
+        "drop $(cat $s/rx_dropped) len $(cat $s/rx_length_errors); tx $(cat $s/tx_packets) pkts"
+}
+(
+    nc -w 10 "$LAB_GW" "$LAB_PORT_OUT" </dev/null | head -c 1100000 >/tmp/recv.bin
+    : >/tmp/recv.done
+) &
+t=0
+while [ ! -e /tmp/recv.done ] && [ $t -lt 90 ]; do
+    sleep 3
+    t=$((t + 3))
+    echo "guest: ${t}s: $(wc -c </tmp/recv.bin) bytes received; $(stats)"
+    [ $t = 30 ] && cat /proc/net/tcp
+done
+[ -e /tmp/recv.done ] || fail "receiving from $LAB_GW:$LAB_PORT_OUT stalled: $(stats)"
+got=$(md5sum </tmp/recv.bin | cut -d' ' -f1)
+if [ "$got" != "$want" ]; then
+    echo "guest: received $(wc -c </tmp/recv.bin) bytes; first and last lines:"
+    head -c 200 /tmp/recv.bin | od -c | head -4
+    tail -c 100 /tmp/recv.bin | od -c | head -3
+    free
+    fail "received $(wc -c </tmp/recv.bin) bytes from $LAB_GW:$LAB_PORT_OUT, not the pattern"
+fi
+echo "guest: 1 MiB received intact"
+echo "eth0 $mac $addr via DHCP; 1 MiB each way over TCP" >>"$LAB_DETAIL"
