@@ -43,12 +43,14 @@ int virtio_balloon_info(struct virtio_dev *dev, struct virtio_balloon_info *info
 int virtio_balloon_request_stats(struct virtio_dev *dev);
 
 /*
- * virtio-vsock (5.10): one device for every DEV_VSOCK entry of cfg, made
- * when called for the first of them (`first`); for the others it returns 0
- * and leaves *out alone.
+ * virtio-vsock (5.10): one device for every DEV_VSOCK entry of cfg and
+ * `extra` (the --timesync port, or NULL), made when called for the first
+ * of those entries (`first`), or with `first` NULL when cfg has none; for
+ * the other entries it returns 0 and leaves *out alone.
  */
 int virtio_vsock_create(struct machine *m, const struct vm_config *cfg,
-                        const struct dev_config *first, struct virtio_dev **out);
+                        const struct dev_config *first, const struct dev_vsock *extra,
+                        struct virtio_dev **out);
 
 /* Stops the device's thread, unregisters it, closes its backend, frees it. */
 void virtio_dev_destroy(struct virtio_dev *dev);

@@ -201,9 +201,10 @@ static const struct virtio_dev_ops vsock_ops = {
 };
 
 int virtio_vsock_create(struct machine *m, const struct vm_config *cfg,
-                        const struct dev_config *first, struct virtio_dev **out)
+                        const struct dev_config *first, const struct dev_vsock *extra,
+                        struct virtio_dev **out)
 {
-    const struct dev_vsock **devs = calloc(cfg->n_devices ? cfg->n_devices : 1, sizeof(*devs));
+    const struct dev_vsock **devs = calloc(cfg->n_devices + 1, sizeof(*devs));
     if (!devs)
         return -ENOMEM;
     size_t n = 0;
@@ -216,6 +217,8 @@ int virtio_vsock_create(struct machine *m, const struct vm_config *cfg,
         }
         devs[n++] = &cfg->devices[i].vsock;
     }
+    if (extra)
+        devs[n++] = extra;
     struct virtio_vsock *v = calloc(1, sizeof(*v));
     if (!v) {
         free(devs);

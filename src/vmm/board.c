@@ -24,6 +24,7 @@
 #include "hw/serial.h"
 #include "virtio/devices.h"
 #include "vmm/memory.h"
+#include "vmm/timesync.h"
 #include "vmm/vm_internal.h"
 
 struct platform {
@@ -154,7 +155,8 @@ static int create_virtio(struct vmm *vmm, const struct dev_config *d, struct vir
     case DEV_NET:
         return virtio_net_create(&vmm->machine, &d->net, out);
     case DEV_VSOCK:
-        return virtio_vsock_create(&vmm->machine, vmm->cfg, d, out);
+        return virtio_vsock_create(&vmm->machine, vmm->cfg, d,
+                                   vmm->timesync ? timesync_vsock(vmm->timesync) : NULL, out);
     default:
         return -ENOTSUP;
     }
@@ -163,7 +165,8 @@ static int create_virtio(struct vmm *vmm, const struct dev_config *d, struct vir
 int board_create_devices(struct vmm *vmm)
 {
     const struct vm_config *cfg = vmm->cfg;
-    vmm->virtio = calloc(cfg->n_devices ? cfg->n_devices : 1, sizeof(*vmm->virtio));
+    /* One more for a vsock device that only --timesync asks for. */
+    vmm->virtio = calloc(cfg->n_devices + 1, sizeof(*vmm->virtio));
     if (!vmm->virtio)
         return -ENOMEM;
     for (size_t i = 0; i < cfg->n_devices; i++) {
@@ -172,6 +175,18 @@ int board_create_devices(struct vmm *vmm)
         if (rc) {
             log_error("--device %s: cannot create the device: %s", dev_type_name(d->type),
                       strerror(-rc));
+            return rc;
+        }
+        vmm->nr_virtio++;
+    }
+    bool has_vsock = false;
+    for (size_t i = 0; i < cfg->n_devices; i++)
+        has_vsock |= cfg->devices[i].type == DEV_VSOCK;
+    if (vmm->timesync && !has_vsock) {
+        int rc = virtio_vsock_create(&vmm->machine, cfg, NULL, timesync_vsock(vmm->timesync),
+                                     &vmm->virtio[vmm->nr_virtio]);
+        if (rc) {
+            log_error("--timesync: cannot create the vsock device: %s", strerror(-rc));
             return rc;
         }
         vmm->nr_virtio++;

@@ -32,6 +32,7 @@
 #include "vmm/board.h"
 #include "vmm/boot.h"
 #include "vmm/memory.h"
+#include "vmm/timesync.h"
 #include "vmm/vm_internal.h"
 
 static void set_state_locked(struct vmm *vmm, enum vm_state s)
@@ -139,6 +140,9 @@ static void do_resume_locked(struct vmm *vmm)
         log_warn("KVM_SET_CLOCK: %m");
     vmm->pause_requested = false;
     set_state_locked(vmm, VM_STATE_RUNNING);
+    /* The guest's clock stood still while paused. */
+    if (vmm->timesync)
+        timesync_request(vmm->timesync);
 }
 
 static int control_request(void *opaque, enum vm_request req)
@@ -342,7 +346,10 @@ int vmm_create(const struct vm_config *cfg, struct vmm **out)
     vmm->uuid[6] = (uint8_t)((vmm->uuid[6] & 0x0f) | 0x40);
     vmm->uuid[8] = (uint8_t)((vmm->uuid[8] & 0x3f) | 0x80);
     uint64_t new_logs = missing_console_logs(cfg);
-    rc = machine_start(vmm);
+    if (cfg->timesync)
+        rc = timesync_create(cfg->timesync_port, &vmm->timesync);
+    if (rc == 0)
+        rc = machine_start(vmm);
     if (rc) {
         vmm_destroy(vmm);
         remove_console_logs(cfg, new_logs);
@@ -410,6 +417,7 @@ void vmm_destroy(struct vmm *vmm)
     for (unsigned i = 0; vmm->vcpus && i < vmm->ncpus; i++)
         vcpu_join(&vmm->vcpus[i]);
     machine_teardown(vmm);
+    timesync_destroy(vmm->timesync);
     pthread_mutex_destroy(&vmm->lock);
     pthread_cond_destroy(&vmm->cond);
     free(vmm);

@@ -51,6 +51,7 @@ struct vmm {
     struct virtio_dev **virtio;
     unsigned nr_virtio;
     int console_fd; /* where COM1 output goes, -1 = nowhere */
+    struct timesync *timesync; /* --timesync, lives across reboots */
 };
 
 /* Called by vCPU threads: the guest powered off / reset / the VM failed. */

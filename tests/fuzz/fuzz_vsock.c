@@ -104,7 +104,7 @@ static void setup_once(void)
     F.cfg.n_devices = 2;
     check(fake_guest_mem_init(&F.gm, 0, RAM_SIZE) == 0, "guest mem");
     check(fake_vm_init(&F.vm, &F.gm) == 0, "fake vm");
-    check(virtio_vsock_create(&F.vm.m, &F.cfg, &F.devs[0], &F.dev) == 0, "create");
+    check(virtio_vsock_create(&F.vm.m, &F.cfg, &F.devs[0], NULL, &F.dev) == 0, "create");
     for (int i = 0; i < MAX_HOST; i++)
         F.host[i] = -1;
     F.ready = true;

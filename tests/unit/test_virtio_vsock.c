@@ -13,6 +13,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -33,6 +35,7 @@
 #include "support/virtio_driver.h"
 #include "virtio/devices.h"
 #include "virtio/pci.h"
+#include "vmm/timesync.h"
 #include "vsock/muxer.h"
 
 #define RAM_SIZE (32u << 20)
@@ -120,15 +123,24 @@ static void fixture_config(struct fixture *f)
     f->cfg.n_devices = 2;
 }
 
-static struct fixture *fixture_new(void)
+/*
+ * h2g_as_extra: the connect-mode port comes as the `extra` argument (as
+ * --timesync's does), not as a device entry of the configuration.
+ */
+static struct fixture *fixture_new_with(bool h2g_as_extra)
 {
     struct fixture *f = calloc(1, sizeof(*f));
     assert_non_null(f);
     fixture_config(f);
+    const struct dev_vsock *extra = NULL;
+    if (h2g_as_extra) {
+        f->cfg.n_devices = 1;
+        extra = &f->devs[1].vsock;
+    }
     f->listener = unix_listener(f->g2h_path);
     assert_int_equal(fake_guest_mem_init(&f->gm, 0, RAM_SIZE), 0);
     assert_int_equal(fake_vm_init(&f->vm, &f->gm), 0);
-    assert_int_equal(virtio_vsock_create(&f->vm.m, &f->cfg, &f->devs[0], &f->dev), 0);
+    assert_int_equal(virtio_vsock_create(&f->vm.m, &f->cfg, &f->devs[0], extra, &f->dev), 0);
     vdrv_init(&f->drv, &f->vm, &f->dev->pci, HEAP_START, RAM_SIZE);
     vdrv_enable_msix(&f->drv, 4);
     assert_true(vdrv_negotiate(&f->drv, ~0ull) & VIRTIO_STATUS_FEATURES_OK);
@@ -140,6 +152,11 @@ static struct fixture *fixture_new(void)
         post_rx(f);
     vdrv_kick(&f->drv, RXQ);
     return f;
+}
+
+static struct fixture *fixture_new(void)
+{
+    return fixture_new_with(false);
 }
 
 static void fixture_free(struct fixture *f)
@@ -422,6 +439,50 @@ static void test_host_connects(void **state)
     fixture_free(f);
 }
 
+struct timesync_call {
+    const char *path;
+    int rc;
+};
+
+static void *timesync_call(void *arg)
+{
+    struct timesync_call *c = arg;
+    c->rc = timesync_send(c->path, 1234567890123456789ull, WAIT_MS);
+    return NULL;
+}
+
+/*
+ * --timesync end to end on the host side: its port (given as `extra`)
+ * gets a socket; timesync_send through it reaches the guest's port as a
+ * connection carrying one guest-set-time command, and the agent's answer
+ * makes it succeed.
+ */
+static void test_timesync_port(void **state)
+{
+    (void)state;
+    struct fixture *f = fixture_new_with(true);
+    struct pkt *p = pkt_new();
+    struct timesync_call c = {.path = f->h2g_path, .rc = 1};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, timesync_call, &c), 0);
+    assert_true(recv_pkt(f, p, WAIT_MS));
+    assert_int_equal(le16toh(p->h.op), VSOCK_OP_REQUEST);
+    assert_int_equal(le32toh(p->h.dst_port), H2G_PORT);
+    uint32_t hport = le32toh(p->h.src_port);
+    send_pkt(f, H2G_PORT, hport, VSOCK_OP_RESPONSE, 0, NULL, 0, 65536, 0);
+    expect_pkt(f, p, VSOCK_OP_RW, hport, H2G_PORT);
+    const char want[] =
+        "{\"execute\":\"guest-set-time\",\"arguments\":{\"time\":1234567890123456789}}\n";
+    assert_int_equal(p->len, strlen(want));
+    assert_memory_equal(p->data, want, p->len);
+    const char answer[] = "{\"return\": {}}\n";
+    send_pkt(f, H2G_PORT, hport, VSOCK_OP_RW, 0, answer, sizeof(answer) - 1, 65536, p->len);
+    assert_int_equal(pthread_join(t, NULL), 0);
+    assert_int_equal(c.rc, 0);
+    free(p);
+    fixture_free(f);
+}
+
 static void test_host_connect_guest_refuses(void **state)
 {
     (void)state;
@@ -700,7 +761,7 @@ static void test_one_device_for_all_ports(void **state)
     assert_int_equal(fake_guest_mem_init(&f->gm, 0, RAM_SIZE), 0);
     assert_int_equal(fake_vm_init(&f->vm, &f->gm), 0);
     struct virtio_dev *second = NULL;
-    assert_int_equal(virtio_vsock_create(&f->vm.m, &f->cfg, &f->devs[1], &second), 0);
+    assert_int_equal(virtio_vsock_create(&f->vm.m, &f->cfg, &f->devs[1], NULL, &second), 0);
     assert_null(second);
     assert_int_equal(access(f->h2g_path, F_OK), -1);
     fake_vm_destroy(&f->vm);
@@ -756,6 +817,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_config),
+        cmocka_unit_test(test_timesync_port),
         cmocka_unit_test(test_guest_connects),
         cmocka_unit_test(test_guest_half_close_then_host),
         cmocka_unit_test(test_host_error_resets),

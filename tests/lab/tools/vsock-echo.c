@@ -8,6 +8,10 @@
  *                                 stdout.
  *   vsock-echo listen PORT        accept one connection, read it to EOF,
  *                                 send everything back, close.
+ *   vsock-echo agent PORT         a stand-in for the QEMU guest agent:
+ *                                 accept one connection, read one line
+ *                                 (a command), print it on stdout, answer
+ *                                 {"return": {}}, close.
  *
  * Exit status 0 on success, 1 with a message on stderr otherwise.
  */
@@ -74,19 +78,57 @@ static int do_connect(unsigned cid, unsigned port)
     return 0;
 }
 
-static int do_listen(unsigned port)
+static int fail_fd(const char *what)
+{
+    die(what);
+    return -1;
+}
+
+/* Listen on `port`, accept one connection; its fd, or -1 after a message. */
+static int accept_one(unsigned port)
 {
     int s = socket(AF_VSOCK, SOCK_STREAM, 0);
     if (s < 0)
-        return die("socket");
+        return fail_fd("socket");
     struct sockaddr_vm sa = {.svm_family = AF_VSOCK, .svm_cid = VMADDR_CID_ANY, .svm_port = port};
     if (bind(s, (struct sockaddr *)&sa, sizeof(sa)) < 0)
-        return die("bind");
+        return fail_fd("bind");
     if (listen(s, 1) < 0)
-        return die("listen");
+        return fail_fd("listen");
     int c = accept(s, NULL, NULL);
     if (c < 0)
-        return die("accept");
+        return fail_fd("accept");
+    close(s);
+    return c;
+}
+
+static int do_agent(unsigned port)
+{
+    int c = accept_one(port);
+    if (c < 0)
+        return 1;
+    char line[4096];
+    size_t len = 0;
+    while (len < sizeof(line) - 1 && !memchr(line, '\n', len)) {
+        ssize_t n = read(c, line + len, sizeof(line) - 1 - len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return die("receive");
+        len += (size_t)n;
+    }
+    const char *answer = "{\"return\": {}}\n";
+    if (write_all(STDOUT_FILENO, line, len) < 0 || write_all(c, answer, strlen(answer)) < 0)
+        return die("send");
+    close(c);
+    return 0;
+}
+
+static int do_listen(unsigned port)
+{
+    int c = accept_one(port);
+    if (c < 0)
+        return 1;
     size_t cap = 1 << 16, len = 0;
     char *data = malloc(cap);
     for (;;) {
@@ -110,7 +152,6 @@ static int do_listen(unsigned port)
     fprintf(stderr, "vsock-echo: echoed %zu bytes on port %u\n", len, port);
     free(data);
     close(c);
-    close(s);
     return 0;
 }
 
@@ -120,6 +161,8 @@ int main(int argc, char **argv)
         return do_connect((unsigned)strtoul(argv[2], NULL, 0), (unsigned)strtoul(argv[3], NULL, 0));
     if (argc == 3 && !strcmp(argv[1], "listen"))
         return do_listen((unsigned)strtoul(argv[2], NULL, 0));
-    fprintf(stderr, "usage: vsock-echo connect CID PORT | vsock-echo listen PORT\n");
+    if (argc == 3 && !strcmp(argv[1], "agent"))
+        return do_agent((unsigned)strtoul(argv[2], NULL, 0));
+    fprintf(stderr, "usage: vsock-echo connect CID PORT | listen PORT | agent PORT\n");
     return 2;
 }

@@ -1,0 +1,228 @@
+/* --timesync: the guest's wall clock set through qemu-ga (see timesync.h). */
+#include "vmm/timesync.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli/log.h"
+
+#define TIMESYNC_TIMEOUT_MS 3000
+#define TIMESYNC_CHECK_S 5
+/* CLOCK_BOOTTIME gained this much on CLOCK_MONOTONIC since the last look: the host slept. */
+#define TIMESYNC_SLEPT_NS 2000000000ll
+#define TIMESYNC_REPLY_MAX 512
+
+struct timesync {
+    struct dev_vsock vsock;
+    char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t cond; /* on CLOCK_MONOTONIC */
+    bool requested, stopping;
+    unsigned count;
+    int64_t sleep_gap; /* CLOCK_BOOTTIME - CLOCK_MONOTONIC at the last look */
+};
+
+static uint64_t clock_ns(clockid_t id)
+{
+    struct timespec t;
+    clock_gettime(id, &t);
+    return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
+}
+
+/* Signed: read one after the other, the two clocks may be a few ns the "wrong" way round. */
+static int64_t sleep_gap(void)
+{
+    return (int64_t)(clock_ns(CLOCK_BOOTTIME) - clock_ns(CLOCK_MONOTONIC));
+}
+
+/* Milliseconds left until `deadline` (CLOCK_MONOTONIC ns), at least 0. */
+static int ms_left(uint64_t deadline)
+{
+    uint64_t now = clock_ns(CLOCK_MONOTONIC);
+    return now >= deadline ? 0 : (int)((deadline - now + 999999) / 1000000);
+}
+
+/* Wait for `events` on fd until the deadline: 0, -ETIMEDOUT or -errno. */
+static int wait_fd(int fd, short events, uint64_t deadline)
+{
+    for (;;) {
+        struct pollfd p = {.fd = fd, .events = events};
+        int r = poll(&p, 1, ms_left(deadline));
+        if (r > 0)
+            return 0;
+        if (r == 0)
+            return -ETIMEDOUT;
+        if (errno != EINTR)
+            return -errno;
+    }
+}
+
+int timesync_send(const char *path, uint64_t time_ns, int timeout_ms)
+{
+    struct sockaddr_un addr = {.sun_family = AF_UNIX};
+    if (strlen(path) >= sizeof(addr.sun_path))
+        return -ENAMETOOLONG;
+    memcpy(addr.sun_path, path, strlen(path) + 1);
+    uint64_t deadline = clock_ns(CLOCK_MONOTONIC) + (uint64_t)timeout_ms * 1000000ull;
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0)
+        return -errno;
+    int rc = 0;
+    char cmd[128];
+    int len = snprintf(cmd, sizeof(cmd),
+                       "{\"execute\":\"guest-set-time\",\"arguments\":{\"time\":%llu}}\n",
+                       (unsigned long long)time_ns);
+    if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
+        rc = errno == EINPROGRESS ? wait_fd(fd, POLLOUT, deadline) : -errno;
+        if (rc)
+            goto out;
+    }
+    for (int sent = 0; sent < len;) {
+        ssize_t n = send(fd, cmd + sent, (size_t)(len - sent), MSG_NOSIGNAL);
+        if (n >= 0) {
+            sent += (int)n;
+        } else if (errno == EAGAIN) {
+            if ((rc = wait_fd(fd, POLLOUT, deadline)))
+                goto out;
+        } else if (errno != EINTR) {
+            rc = -errno;
+            goto out;
+        }
+    }
+    char reply[TIMESYNC_REPLY_MAX];
+    size_t got = 0;
+    while (!memchr(reply, '\n', got)) {
+        if (got == sizeof(reply) - 1) {
+            rc = -EPROTO;
+            goto out;
+        }
+        ssize_t n = read(fd, reply + got, sizeof(reply) - 1 - got);
+        if (n > 0) {
+            got += (size_t)n;
+        } else if (n == 0) {
+            rc = -ECONNRESET; /* the muxer closed it: nothing listens on the guest's port */
+            goto out;
+        } else if (errno == EAGAIN) {
+            if ((rc = wait_fd(fd, POLLIN, deadline)))
+                goto out;
+        } else if (errno != EINTR) {
+            rc = -errno;
+            goto out;
+        }
+    }
+    reply[got] = '\0';
+    *strchr(reply, '\n') = '\0';
+    if (!strstr(reply, "\"return\"")) {
+        log_warn("timesync: the guest agent answered %s", reply);
+        rc = -EPROTO;
+    }
+out:
+    close(fd);
+    return rc;
+}
+
+static void *timesync_thread(void *arg)
+{
+    struct timesync *ts = arg;
+    pthread_mutex_lock(&ts->lock);
+    while (!ts->stopping) {
+        struct timespec until;
+        clock_gettime(CLOCK_MONOTONIC, &until);
+        until.tv_sec += TIMESYNC_CHECK_S;
+        if (!ts->requested)
+            pthread_cond_timedwait(&ts->cond, &ts->lock, &until);
+        if (ts->stopping)
+            break;
+        int64_t gap = sleep_gap();
+        bool slept = gap - ts->sleep_gap > TIMESYNC_SLEPT_NS;
+        ts->sleep_gap = gap;
+        if (!ts->requested && !slept)
+            continue;
+        ts->requested = false;
+        pthread_mutex_unlock(&ts->lock);
+        if (slept)
+            log_info("timesync: the host slept; setting the guest's clock");
+        int rc = timesync_send(ts->path, clock_ns(CLOCK_REALTIME), TIMESYNC_TIMEOUT_MS);
+        if (rc)
+            log_warn("timesync: cannot set the guest's time through vsock port %u: %s",
+                     ts->vsock.port, strerror(-rc));
+        else
+            log_debug("timesync: guest time set");
+        pthread_mutex_lock(&ts->lock);
+        ts->count += rc == 0;
+    }
+    pthread_mutex_unlock(&ts->lock);
+    return NULL;
+}
+
+int timesync_create(uint32_t port, struct timesync **out)
+{
+    *out = NULL;
+    struct timesync *ts = calloc(1, sizeof(*ts));
+    if (!ts)
+        return -ENOMEM;
+    snprintf(ts->path, sizeof(ts->path), "/tmp/krunkit_timesync_%d.sock", (int)getpid());
+    ts->vsock = (struct dev_vsock){.port = port, .socket_url = ts->path, .listen = false};
+    ts->sleep_gap = sleep_gap();
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&ts->cond, &ca);
+    pthread_condattr_destroy(&ca);
+    pthread_mutex_init(&ts->lock, NULL);
+    int rc = -pthread_create(&ts->thread, NULL, timesync_thread, ts);
+    if (rc) {
+        log_error("--timesync: cannot start its thread: %s", strerror(-rc));
+        pthread_cond_destroy(&ts->cond);
+        pthread_mutex_destroy(&ts->lock);
+        free(ts);
+        return rc;
+    }
+    *out = ts;
+    return 0;
+}
+
+const struct dev_vsock *timesync_vsock(const struct timesync *ts)
+{
+    return &ts->vsock;
+}
+
+void timesync_request(struct timesync *ts)
+{
+    pthread_mutex_lock(&ts->lock);
+    ts->requested = true;
+    pthread_cond_signal(&ts->cond);
+    pthread_mutex_unlock(&ts->lock);
+}
+
+unsigned timesync_count(struct timesync *ts)
+{
+    pthread_mutex_lock(&ts->lock);
+    unsigned n = ts->count;
+    pthread_mutex_unlock(&ts->lock);
+    return n;
+}
+
+void timesync_destroy(struct timesync *ts)
+{
+    if (!ts)
+        return;
+    pthread_mutex_lock(&ts->lock);
+    ts->stopping = true;
+    pthread_cond_signal(&ts->cond);
+    pthread_mutex_unlock(&ts->lock);
+    pthread_join(ts->thread, NULL);
+    pthread_cond_destroy(&ts->cond);
+    pthread_mutex_destroy(&ts->lock);
+    free(ts);
+}
