@@ -26,6 +26,11 @@ int virtio_console_create(struct machine *m, const struct dev_serial *cfg, struc
 const char *virtio_console_pty_path(const struct virtio_dev *dev);
 /* virtio-rng (5.4) fed by getrandom(2). */
 int virtio_rng_create(struct machine *m, struct virtio_dev **out);
+/*
+ * virtio-fs (5.11): the mountTag in the configuration space, a FUSE
+ * server passing through to sharedDir and confined to it (fs/fuse_server.h).
+ */
+int virtio_fs_create(struct machine *m, const struct dev_fs *cfg, struct virtio_dev **out);
 /* virtio-balloon (5.5): inflated pages are given back to the host (MADV_DONTNEED). */
 int virtio_balloon_create(struct machine *m, struct virtio_dev **out);
 

@@ -135,6 +135,7 @@ bool board_device_supported(enum dev_type type)
     case DEV_BALLOON:
     case DEV_NET:
     case DEV_VSOCK:
+    case DEV_FS:
         return true;
     default:
         return false;
@@ -157,6 +158,8 @@ static int create_virtio(struct vmm *vmm, const struct dev_config *d, struct vir
     case DEV_VSOCK:
         return virtio_vsock_create(&vmm->machine, vmm->cfg, d,
                                    vmm->timesync ? timesync_vsock(vmm->timesync) : NULL, out);
+    case DEV_FS:
+        return virtio_fs_create(&vmm->machine, &d->fs, out);
     default:
         return -ENOTSUP;
     }

@@ -1,0 +1,40 @@
+/*
+ * A FUSE server (protocol 7.31, linux/fuse.h) passing requests through to
+ * one host directory, for virtio-fs (virtio 1.2, section 5.11). The
+ * transport hands over each request as the iovecs of one virtqueue chain:
+ * device-readable (fuse_in_header + arguments) and device-writable
+ * (fuse_out_header + reply); the server checks every length against them.
+ *
+ * Confinement: the guest only ever names single path components relative
+ * to a directory it already holds (an O_PATH fd inside the share), and no
+ * host call made for it follows a symlink. See docs/fs.md.
+ */
+#ifndef KRUNKIT_FS_FUSE_SERVER_H
+#define KRUNKIT_FS_FUSE_SERVER_H
+
+#include <stdint.h>
+#include <sys/uio.h>
+
+struct fuse_server;
+
+/* Serve shared_dir (must be a directory); -errno after logging why. */
+int fuse_server_create(const char *shared_dir, struct fuse_server **out);
+void fuse_server_destroy(struct fuse_server *s);
+/* Forget every nodeid and handle the guest had (device reset); INIT is expected next. */
+void fuse_server_reset(struct fuse_server *s);
+
+/*
+ * Serve one request. in/nin: the readable buffers (in_len bytes in all),
+ * out/nout: the writable ones (out_len bytes). Returns the bytes written
+ * into out: 0 when the request takes no reply (FORGET, BATCH_FORGET,
+ * INTERRUPT) or when out cannot even hold a fuse_out_header.
+ */
+uint32_t fuse_server_handle(struct fuse_server *s, const struct iovec *in, unsigned nin,
+                            uint64_t in_len, const struct iovec *out, unsigned nout,
+                            uint64_t out_len);
+
+/* Nodeids and handles alive now (for tests: FORGET/RELEASE really drop them). */
+unsigned fuse_server_inode_count(const struct fuse_server *s);
+unsigned fuse_server_handle_count(const struct fuse_server *s);
+
+#endif
