@@ -8,7 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/timerfd.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -16,20 +18,17 @@
 #include "cli/log.h"
 
 #define TIMESYNC_TIMEOUT_MS 3000
-#define TIMESYNC_CHECK_S 5
-/* CLOCK_BOOTTIME gained this much on CLOCK_MONOTONIC since the last look: the host slept. */
-#define TIMESYNC_SLEPT_NS 2000000000ll
 #define TIMESYNC_REPLY_MAX 512
 
 struct timesync {
     struct dev_vsock vsock;
     char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
     pthread_t thread;
+    int wake_fd;  /* eventfd: a request or the stop */
+    int clock_fd; /* timerfd watching for the host's clock being set */
     pthread_mutex_t lock;
-    pthread_cond_t cond; /* on CLOCK_MONOTONIC */
     bool requested, stopping;
     unsigned count;
-    int64_t sleep_gap; /* CLOCK_BOOTTIME - CLOCK_MONOTONIC at the last look */
 };
 
 static uint64_t clock_ns(clockid_t id)
@@ -37,12 +36,6 @@ static uint64_t clock_ns(clockid_t id)
     struct timespec t;
     clock_gettime(id, &t);
     return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
-}
-
-/* Signed: read one after the other, the two clocks may be a few ns the "wrong" way round. */
-static int64_t sleep_gap(void)
-{
-    return (int64_t)(clock_ns(CLOCK_BOOTTIME) - clock_ns(CLOCK_MONOTONIC));
 }
 
 /* Milliseconds left until `deadline` (CLOCK_MONOTONIC ns), at least 0. */
@@ -131,27 +124,54 @@ out:
     return rc;
 }
 
+/*
+ * Arm `tfd` (CLOCK_REALTIME) far in the future with TFD_TIMER_CANCEL_ON_SET:
+ * it never expires, but a read fails with ECANCELED once the host's wall
+ * clock is set, which includes the kernel adding the time spent suspended.
+ */
+static int arm_clock_watch(int tfd)
+{
+    struct itimerspec it = {0};
+    clock_gettime(CLOCK_REALTIME, &it.it_value);
+    it.it_value.tv_sec += 10 * 365 * 86400;
+    if (timerfd_settime(tfd, TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET, &it, NULL) < 0)
+        return -errno;
+    return 0;
+}
+
+/* True when the host's clock was set since the watch was armed (re-armed then). */
+static bool clock_was_set(struct timesync *ts)
+{
+    uint64_t n;
+    if (read(ts->clock_fd, &n, sizeof(n)) >= 0 || errno != ECANCELED)
+        return false;
+    arm_clock_watch(ts->clock_fd);
+    return true;
+}
+
 static void *timesync_thread(void *arg)
 {
     struct timesync *ts = arg;
-    pthread_mutex_lock(&ts->lock);
-    while (!ts->stopping) {
-        struct timespec until;
-        clock_gettime(CLOCK_MONOTONIC, &until);
-        until.tv_sec += TIMESYNC_CHECK_S;
-        if (!ts->requested)
-            pthread_cond_timedwait(&ts->cond, &ts->lock, &until);
-        if (ts->stopping)
+    for (;;) {
+        struct pollfd p[2] = {{.fd = ts->wake_fd, .events = POLLIN},
+                              {.fd = ts->clock_fd, .events = POLLIN}};
+        if (poll(p, 2, -1) < 0 && errno != EINTR)
             break;
-        int64_t gap = sleep_gap();
-        bool slept = gap - ts->sleep_gap > TIMESYNC_SLEPT_NS;
-        ts->sleep_gap = gap;
-        if (!ts->requested && !slept)
-            continue;
+        uint64_t n;
+        if (p[0].revents)
+            (void)!read(ts->wake_fd, &n, sizeof(n)); /* zeroes the counter */
+        bool set = p[1].revents && clock_was_set(ts);
+        pthread_mutex_lock(&ts->lock);
+        bool stop = ts->stopping, want = ts->requested || set;
         ts->requested = false;
         pthread_mutex_unlock(&ts->lock);
-        if (slept)
-            log_info("timesync: the host slept; setting the guest's clock");
+        if (stop)
+            break;
+        if (!want)
+            continue;
+        if (set)
+            log_info("timesync: the host's clock was set (or it resumed from sleep); "
+                     "setting the guest's clock");
         int rc = timesync_send(ts->path, clock_ns(CLOCK_REALTIME), TIMESYNC_TIMEOUT_MS);
         if (rc)
             log_warn("timesync: cannot set the guest's time through vsock port %u: %s",
@@ -160,9 +180,16 @@ static void *timesync_thread(void *arg)
             log_debug("timesync: guest time set");
         pthread_mutex_lock(&ts->lock);
         ts->count += rc == 0;
+        pthread_mutex_unlock(&ts->lock);
     }
-    pthread_mutex_unlock(&ts->lock);
     return NULL;
+}
+
+static void wake(struct timesync *ts)
+{
+    uint64_t one = 1;
+    if (write(ts->wake_fd, &one, sizeof(one)) < 0)
+        log_warn("timesync: cannot wake its thread: %m");
 }
 
 int timesync_create(uint32_t port, struct timesync **out)
@@ -173,17 +200,22 @@ int timesync_create(uint32_t port, struct timesync **out)
         return -ENOMEM;
     snprintf(ts->path, sizeof(ts->path), "/tmp/krunkit_timesync_%d.sock", (int)getpid());
     ts->vsock = (struct dev_vsock){.port = port, .socket_url = ts->path, .listen = false};
-    ts->sleep_gap = sleep_gap();
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&ts->cond, &ca);
-    pthread_condattr_destroy(&ca);
     pthread_mutex_init(&ts->lock, NULL);
-    int rc = -pthread_create(&ts->thread, NULL, timesync_thread, ts);
+    int rc = 0;
+    ts->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    ts->clock_fd = timerfd_create(CLOCK_REALTIME, TFD_CLOEXEC | TFD_NONBLOCK);
+    if (ts->wake_fd < 0 || ts->clock_fd < 0)
+        rc = -errno;
+    else
+        rc = arm_clock_watch(ts->clock_fd);
+    if (!rc)
+        rc = -pthread_create(&ts->thread, NULL, timesync_thread, ts);
     if (rc) {
         log_error("--timesync: cannot start its thread: %s", strerror(-rc));
-        pthread_cond_destroy(&ts->cond);
+        if (ts->wake_fd >= 0)
+            close(ts->wake_fd);
+        if (ts->clock_fd >= 0)
+            close(ts->clock_fd);
         pthread_mutex_destroy(&ts->lock);
         free(ts);
         return rc;
@@ -201,8 +233,8 @@ void timesync_request(struct timesync *ts)
 {
     pthread_mutex_lock(&ts->lock);
     ts->requested = true;
-    pthread_cond_signal(&ts->cond);
     pthread_mutex_unlock(&ts->lock);
+    wake(ts);
 }
 
 unsigned timesync_count(struct timesync *ts)
@@ -219,10 +251,11 @@ void timesync_destroy(struct timesync *ts)
         return;
     pthread_mutex_lock(&ts->lock);
     ts->stopping = true;
-    pthread_cond_signal(&ts->cond);
     pthread_mutex_unlock(&ts->lock);
+    wake(ts);
     pthread_join(ts->thread, NULL);
-    pthread_cond_destroy(&ts->cond);
+    close(ts->wake_fd);
+    close(ts->clock_fd);
     pthread_mutex_destroy(&ts->lock);
     free(ts);
 }

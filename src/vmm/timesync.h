@@ -9,11 +9,13 @@
  * `guest-set-time` command with the host's time in nanoseconds.
  *
  * When: upstream syncs when the macOS host wakes from sleep. Here, on
- * Linux: when the host has slept (CLOCK_BOOTTIME ran ahead of
- * CLOCK_MONOTONIC, looked at every few seconds), and after a REST Resume,
- * because the guest's clock stands still while the VM is paused (vm.c
- * restores kvmclock on resume). One thread does it; a sync gives up after
- * a few seconds (no agent yet, guest busy) and is logged.
+ * Linux: whenever the host's wall clock is set, which the kernel also
+ * does when it resumes from suspend (a CLOCK_REALTIME timerfd armed with
+ * TFD_TIMER_CANCEL_ON_SET reports it, no polling), and after a REST
+ * Resume, because the guest's clock stands still while the VM is paused
+ * (vm.c restores kvmclock on resume). One thread does it, idle otherwise;
+ * a sync gives up after a few seconds (no agent yet, guest busy) and is
+ * logged.
  */
 #ifndef KRUNKIT_VMM_TIMESYNC_H
 #define KRUNKIT_VMM_TIMESYNC_H

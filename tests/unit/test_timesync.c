@@ -187,6 +187,38 @@ static void test_thread_syncs_on_request(void **state)
     timesync_destroy(ts);
 }
 
+/*
+ * The host's clock being set (as the kernel does on resume from suspend)
+ * makes the thread sync on its own. The test sets CLOCK_REALTIME to what
+ * it reads, which moves it back by the nanoseconds in between; without
+ * CAP_SYS_TIME it is skipped.
+ */
+static void test_thread_syncs_when_clock_set(void **state)
+{
+    (void)state;
+    struct timesync *ts;
+    assert_int_equal(timesync_create(1026, &ts), 0);
+    const struct dev_vsock *v = timesync_vsock(ts);
+    struct agent ag;
+    agent_start(&ag, v->socket_url, AGENT_OK);
+    usleep(100 * 1000);
+    assert_int_equal(timesync_count(ts), 0); /* nothing happens on its own */
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    if (clock_settime(CLOCK_REALTIME, &now) < 0) {
+        timesync_request(ts); /* the agent waits for one connection */
+        agent_stop(&ag, v->socket_url);
+        timesync_destroy(ts);
+        skip();
+    }
+    for (int i = 0; i < 500 && timesync_count(ts) == 0; i++)
+        usleep(10 * 1000);
+    assert_int_equal(timesync_count(ts), 1);
+    agent_stop(&ag, v->socket_url);
+    assert_non_null(strstr(ag.line, "guest-set-time"));
+    timesync_destroy(ts);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -196,6 +228,7 @@ int main(void)
         cmocka_unit_test_setup(test_no_answer_in_time, setup),
         cmocka_unit_test_setup(test_nobody_there, setup),
         cmocka_unit_test(test_thread_syncs_on_request),
+        cmocka_unit_test(test_thread_syncs_when_clock_set),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
