@@ -26,6 +26,7 @@ while [ $# -gt 0 ]; do
     --memory) mem=$2; shift 2 ;;
     --restful-uri) rest=${2#unix://}; shift 2 ;;
     --pidfile) pidfile=$2; shift 2 ;;
+    --krun-log-level) shift 2 ;;
     --bootloader)
         kernel=$(value kernel "$2")
         initrd=$(value initrd "$2")
@@ -66,6 +67,10 @@ for d in $devs; do
         ;;
     virtio-rng) set -- "$@" -device virtio-rng-pci ;;
     virtio-balloon) set -- "$@" -device virtio-balloon-pci,free-page-reporting=on ;;
+    virtio-net,type=unixstream,*)
+        set -- "$@" -netdev "stream,id=net$n,server=off,addr.type=unix,addr.path=$(value path "$d")" \
+            -device "virtio-net-pci,netdev=net$n,mac=$(value mac "$d"),romfile="
+        ;;
     *) fail "unsupported device $d" ;;
     esac
 done
