@@ -13,7 +13,7 @@ LAB=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$LAB/../.." && pwd)
 
 "$REPO/scripts/deps.sh" linux-image-amd64 busybox-static cpio kmod gcc libc6-dev \
-    curl socat strace passt
+    curl socat strace
 "$LAB/build-probe.sh"
 if [ "${1:-}" = --bench ]; then
     "$REPO/scripts/deps.sh" $(sed -e 's/#.*//' "$LAB/guest-tools.list")
@@ -34,3 +34,6 @@ fi
 "$REPO/scripts/deps.sh" grub-efi-ia32-bin grub-efi-amd64-bin systemd-boot-efi grub-common \
     mtools dosfstools fdisk
 "$REPO/scripts/apt-suites.sh" install trixie ovmf-ia32 ovmf
+
+# krunkit-net: trixie's passt with its own libc, in build/lab/passt.
+"$LAB/build-passt.sh"
