@@ -55,9 +55,10 @@ struct fuse_server {
     int proc_fd; /* /proc/self/fd, to reopen O_PATH fds */
     bool initialized;
     bool no_openat2;
-    uint8_t args[ARGS_MAX + 1];
-    uint8_t reply[REPLY_MAX];
-    uint8_t dents[REPLY_MAX];
+    /* Cast to the FUSE structs: 8-byte aligned like them. */
+    _Alignas(8) uint8_t args[ARGS_MAX + 1];
+    _Alignas(8) uint8_t reply[REPLY_MAX];
+    _Alignas(8) uint8_t dents[REPLY_MAX];
     struct iovec iov[MAX_IOV];
 };
 
