@@ -99,6 +99,8 @@ int fs_tables_init(struct fs_tables *t, int root_fd)
                                      .nlookup = 1,
                                      .hash_next = -1};
     hash_insert(t, 0);
+    t->max_inodes = FS_MAX_INODES;
+    t->max_handles = FS_MAX_HANDLES;
     t->n_inodes = 1;
     t->free_hint = 1;
     return 0;
@@ -158,7 +160,7 @@ int fs_inode_ref(struct fs_tables *t, int fd, uint64_t *nodeid)
             return 0;
         }
     }
-    if (t->n_inodes >= FS_MAX_INODES) {
+    if (t->n_inodes >= t->max_inodes) {
         close(fd);
         return -ENFILE;
     }
@@ -198,6 +200,10 @@ void fs_inode_forget(struct fs_tables *t, uint64_t nodeid, uint64_t n)
 
 int fs_handle_new(struct fs_tables *t, int fd, bool dir, uint64_t *fh)
 {
+    if (t->n_handles >= t->max_handles) {
+        close(fd);
+        return -ENFILE;
+    }
     unsigned slot = 0;
     while (slot < t->cap_handles && t->handles[slot].fd >= 0)
         slot++;

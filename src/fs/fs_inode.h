@@ -39,6 +39,8 @@ struct fs_tables {
     int *buckets; /* (dev, ino) hash -> first slot, -1 empty */
     struct fs_handle *handles;
     unsigned n_handles, cap_handles;
+    /* Limits in force (at most FS_MAX_*; lower when the process has fewer fds). */
+    unsigned max_inodes, max_handles;
 };
 
 /* Slot 0 becomes the root (nodeid 1) on root_fd, which the table then owns. */

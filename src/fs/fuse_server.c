@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/resource.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
@@ -45,6 +46,8 @@
 #define ARGS_MAX 8192
 #define REPLY_MAX (128u * 1024)
 #define MAX_IOV 1024
+/* fds left to the rest of the VMM (devices, sockets, images) when sizing the tables. */
+#define FD_RESERVE 512
 /* Seconds the guest may cache entries and attributes (host files can change under it). */
 #define CACHE_SECONDS 1
 #define OUT_HDR ((uint64_t)sizeof(struct fuse_out_header))
@@ -1046,6 +1049,37 @@ void fuse_server_reset(struct fuse_server *s)
     s->initialized = false;
 }
 
+void fuse_server_set_limits(struct fuse_server *s, unsigned max_inodes, unsigned max_handles)
+{
+    s->t.max_inodes = max_inodes < 1 ? 1 : max_inodes > FS_MAX_INODES ? FS_MAX_INODES : max_inodes;
+    s->t.max_handles = max_handles > FS_MAX_HANDLES ? FS_MAX_HANDLES : max_handles;
+}
+
+/*
+ * Every nodeid and handle is an fd: raise the soft RLIMIT_NOFILE to the
+ * hard one (the default soft limit, often 1024, is too few for a guest
+ * walking a tree) and let the guest hold at most what is left once the
+ * rest of the VMM has FD_RESERVE.
+ */
+static void fit_fd_limit(struct fuse_server *s)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+        return;
+    if (rl.rlim_cur < rl.rlim_max) {
+        struct rlimit raised = {rl.rlim_max, rl.rlim_max};
+        if (setrlimit(RLIMIT_NOFILE, &raised) == 0)
+            rl = raised;
+    }
+    uint64_t budget = rl.rlim_cur > FD_RESERVE + 128 ? rl.rlim_cur - FD_RESERVE : 128;
+    uint64_t handles = budget / 8 < FS_MAX_HANDLES ? budget / 8 : FS_MAX_HANDLES;
+    uint64_t inodes = budget - handles < FS_MAX_INODES ? budget - handles : FS_MAX_INODES;
+    fuse_server_set_limits(s, (unsigned)inodes, (unsigned)handles);
+    log_debug("virtio-fs: up to %llu nodeids and %llu open files (RLIMIT_NOFILE %llu)",
+              (unsigned long long)inodes, (unsigned long long)handles,
+              (unsigned long long)rl.rlim_cur);
+}
+
 unsigned fuse_server_inode_count(const struct fuse_server *s)
 {
     return s->t.n_inodes;
@@ -1084,6 +1118,7 @@ int fuse_server_create(const char *shared_dir, struct fuse_server **out)
         free(s);
         return rc;
     }
+    fit_fd_limit(s);
     *out = s;
     return 0;
 }

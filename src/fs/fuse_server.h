@@ -33,6 +33,13 @@ uint32_t fuse_server_handle(struct fuse_server *s, const struct iovec *in, unsig
                             uint64_t in_len, const struct iovec *out, unsigned nout,
                             uint64_t out_len);
 
+/*
+ * Most nodeids and open handles the guest may hold at once (each is a host
+ * fd); past them LOOKUP and OPEN fail with ENFILE. fuse_server_create sets
+ * them from RLIMIT_NOFILE, leaving fds for the rest of the VMM.
+ */
+void fuse_server_set_limits(struct fuse_server *s, unsigned max_inodes, unsigned max_handles);
+
 /* Nodeids and handles alive now (for tests: FORGET/RELEASE really drop them). */
 unsigned fuse_server_inode_count(const struct fuse_server *s);
 unsigned fuse_server_handle_count(const struct fuse_server *s);

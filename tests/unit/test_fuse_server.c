@@ -1042,6 +1042,32 @@ static void test_short_reply_room(void **state)
     assert_int_equal(fuse_server_inode_count(f->s), 1);
 }
 
+static void test_limits(void **state)
+{
+    struct fx *f = *state;
+    do_init(f);
+    /* The root and two more nodeids; one open handle. */
+    fuse_server_set_limits(f->s, 3, 1);
+    uint64_t file = lookup_ok(f, 1, "file.txt");
+    uint64_t sub = lookup_ok(f, 1, "sub");
+    struct fuse_entry_out e;
+    assert_int_equal(lookup(f, 1, "fifo", &e), -ENFILE);
+    /* A nodeid already held takes another reference, not a new slot. */
+    assert_int_equal(lookup_ok(f, 1, "sub"), sub);
+    uint64_t id, fh;
+    assert_int_equal(create(f, 1, "new.txt", O_RDWR, 0644, &id, &fh), -ENFILE);
+    int64_t h = open_node(f, file, false, O_RDONLY);
+    assert_true(h >= 0);
+    assert_int_equal(open_node(f, file, false, O_RDONLY), -ENFILE);
+    assert_int_equal(open_node(f, 1, true, 0), -ENFILE);
+    assert_int_equal(fuse_server_handle_count(f->s), 1);
+    /* FORGET and RELEASE make room again. */
+    forget(f, sub, 2);
+    assert_int_equal(lookup(f, 1, "fifo", &e), 0);
+    assert_int_equal(release(f, (uint64_t)h, false), 0);
+    assert_true(open_node(f, 1, true, 0) >= 0);
+}
+
 static void test_create_errors(void **state)
 {
     struct fx *f = *state;
@@ -1068,6 +1094,7 @@ int main(void)
         T(test_forged_nodeids),
         T(test_lying_headers),
         T(test_short_reply_room),
+        T(test_limits),
         T(test_create_errors),
     };
     return cmocka_run_group_tests_name("fuse-server", tests, NULL, NULL);
