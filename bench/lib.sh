@@ -31,10 +31,11 @@ bench_initrd() {
     fi
 }
 
-# bench_qemu_start MACHINE GUEST_SCENARIO CPUS [DISK...]: QEMU as the L2
-# VMM, configured like krunkit_start: direct Linux boot, virtio console
-# (hvc0) logged to $WORK/console.log, a virtio-blk disk per DISK image
-# (qcow2 when its name ends in .qcow2, else raw).
+# bench_qemu_start MACHINE GUEST_SCENARIO CPUS [DISK...] [-- QEMU_ARG...]:
+# QEMU as the L2 VMM, configured like krunkit_start: direct Linux boot,
+# virtio console (hvc0) logged to $WORK/console.log, a virtio-blk disk per
+# DISK image (qcow2 when its name ends in .qcow2, else raw); arguments
+# after `--` go to QEMU as they are.
 # MACHINE is pc or microvm, with machine options after a comma
 # (microvm,rtc=off). Memory LAB_MEMORY (512), extra guest arguments
 # LAB_CMDLINE (as krunkit_start), drive options BENCH_QEMU_DRIVE (cache=writeback,aio=threads:
@@ -50,10 +51,18 @@ bench_qemu_start() {
     *) lab_fail "bench_qemu_start: unknown machine $_m" ;;
     esac
     _machine=$_m
-    _n=0
+    _n=0 _raw=""
     for _disk in "$@"; do
         shift
+        if [ -n "$_raw" ]; then
+            set -- "$@" "$_disk"
+            continue
+        fi
         case "$_disk" in
+        --)
+            _raw=1
+            continue
+            ;;
         *.qcow2) _fmt=qcow2 ;;
         *) _fmt=raw ;;
         esac
@@ -131,7 +140,7 @@ bench_init_uptime() {
 
 # bench_guest_ram_kib PID: resident KiB of the guest RAM mapping(s) of a
 # VMM: every mapping between half the guest's memory (LAB_MEMORY MiB) and
-# that plus 16 MiB in size (krunkit's memfd, QEMU's anonymous RAM block);
+# that plus 16 MiB in size (krunkit's and QEMU's anonymous RAM blocks);
 # nothing else a VMM maps is that size (QEMU's TCG code buffer, 1 GiB, is
 # not). The mappings counted go to $WORK/bench.log.
 bench_guest_ram_kib() {

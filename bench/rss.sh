@@ -5,7 +5,7 @@
 # same guest (1 vCPU, 512 MiB, root disk, virtio console) to an idle init.
 # Measured BENCH_RSS_SETTLE seconds (default 5) after the init marker, from
 # /proc/PID/smaps: total Rss of the process (and any helpers it started)
-# minus the Rss of its guest RAM mapping (krunkit's memfd, QEMU's anonymous
+# minus the Rss of its guest RAM mapping (krunkit's and QEMU's anonymous
 # RAM block). The two alternate over BENCH_REPS rounds (default 2); the
 # median is recorded. Target for krunkit: under 10 MiB.
 . "$LAB_DIR/../../bench/lib.sh"
