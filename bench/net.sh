@@ -56,7 +56,10 @@ net_once() {
     echo "$rates" >>"$WORK/$1.rates"
     bench_boot_done "$1" "$pid"
     net_stop
-    rm -f "$WORK/console.log" "$WORK/krunkit.log" "$WORK/qemu.log" "$WORK/rest.sock"
+    for f in krunkit qemu passt; do
+        [ -f "$WORK/$f.log" ] && mv "$WORK/$f.log" "$WORK/$f-$1-$i.log"
+    done
+    rm -f "$WORK/console.log" "$WORK/rest.sock"
 }
 
 i=1

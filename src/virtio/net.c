@@ -76,7 +76,8 @@ struct virtio_net {
     uint32_t rx_len;
     struct iovec rx_iov[NET_IOV_MAX];
     unsigned rx_niov;
-    uint64_t rx_frames, tx_frames; /* for the trace log */
+    /* Counters for the debug log when the device goes away. */
+    uint64_t rx_frames, tx_frames, rx_kicks, tx_kicks, tx_passes, tx_full, socket_wakeups;
 };
 
 static struct virtio_net *to_net(struct virtio_dev *dev)
@@ -318,6 +319,7 @@ static void tx_process(struct virtio_net *n)
     if (n->tx_blocked && !n->be->dead)
         return; /* the socket's EPOLLOUT resumes */
     n->tx_blocked = false;
+    n->tx_passes++;
     for (;;) {
         struct virtq_elem *e;
         int rc;
@@ -327,6 +329,7 @@ static void tx_process(struct virtio_net *n)
                 virtq_unpop(vq);
                 free(e);
                 n->tx_blocked = true;
+                n->tx_full++;
                 log_trace("virtio-net: socket full after %llu frames sent",
                           (unsigned long long)n->tx_frames);
                 goto out;
@@ -360,6 +363,7 @@ static void socket_ready(struct virtio_dev *dev, int fd, uint32_t events)
 {
     struct virtio_net *n = to_net(dev);
     (void)fd;
+    n->socket_wakeups++;
     if (n->tx_blocked && (events & EPOLLOUT))
         log_trace("virtio-net: socket writable again");
     if ((events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) && net_backend_tx_pending(n->be))
@@ -380,8 +384,10 @@ static void net_queue_notify(struct virtio_dev *dev, unsigned q)
 {
     struct virtio_net *n = to_net(dev);
     if (q == TXQ) {
+        n->tx_kicks++;
         tx_process(n);
     } else if (q == RXQ) {
+        n->rx_kicks++;
         if (n->rx_no_buffers)
             log_trace("virtio-net: receive buffers posted");
         n->rx_no_buffers = false; /* new buffers: the waiting frame may fit */
@@ -433,6 +439,12 @@ static void net_config_write(struct virtio_dev *dev, unsigned off, const void *d
 static void net_destroy(struct virtio_dev *dev)
 {
     struct virtio_net *n = to_net(dev);
+    log_debug("virtio-net %s: %llu frames sent (%llu kicks, %llu passes, socket full %llu times), "
+              "%llu received (%llu kicks), %llu socket wakeups",
+              n->be ? n->be->what : "-", (unsigned long long)n->tx_frames,
+              (unsigned long long)n->tx_kicks, (unsigned long long)n->tx_passes,
+              (unsigned long long)n->tx_full, (unsigned long long)n->rx_frames,
+              (unsigned long long)n->rx_kicks, (unsigned long long)n->socket_wakeups);
     for (unsigned i = 0; i < n->rx_nheld; i++)
         free(n->rx_held[i]);
     net_backend_close(n->be);
