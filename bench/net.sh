@@ -56,10 +56,10 @@ net_once() {
     echo "$rates" >>"$WORK/$1.rates"
     bench_boot_done "$1" "$pid"
     net_stop
-    for f in krunkit qemu passt; do
+    for f in krunkit qemu passt console; do
         [ -f "$WORK/$f.log" ] && mv "$WORK/$f.log" "$WORK/$f-$1-$i.log"
     done
-    rm -f "$WORK/console.log" "$WORK/rest.sock"
+    rm -f "$WORK/rest.sock"
 }
 
 i=1

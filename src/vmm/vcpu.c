@@ -125,6 +125,27 @@ void vcpu_destroy(struct vcpu *v)
     v->fd = -1;
 }
 
+/*
+ * A triple fault resets the machine. Firmware and kernels use it on purpose
+ * to reboot, but it is also how a guest dies of a broken stack or IDT: the
+ * state it died in goes to the log either way.
+ */
+static void log_triple_fault(struct vcpu *v)
+{
+    struct kvm_regs r;
+    struct kvm_sregs s;
+    if (ioctl(v->fd, KVM_GET_REGS, &r) < 0 || ioctl(v->fd, KVM_GET_SREGS, &s) < 0) {
+        log_info("vCPU %u: triple fault, resetting", v->index);
+        return;
+    }
+    log_info("vCPU %u: triple fault, resetting (rip 0x%llx rsp 0x%llx rflags 0x%llx cs 0x%x "
+             "cr0 0x%llx cr2 0x%llx cr3 0x%llx cr4 0x%llx efer 0x%llx idt 0x%llx/%u)",
+             v->index, (unsigned long long)r.rip, (unsigned long long)r.rsp,
+             (unsigned long long)r.rflags, s.cs.selector, (unsigned long long)s.cr0,
+             (unsigned long long)s.cr2, (unsigned long long)s.cr3, (unsigned long long)s.cr4,
+             (unsigned long long)s.efer, (unsigned long long)s.idt.base, s.idt.limit);
+}
+
 int vcpu_setup_linux(struct vcpu *v, uint64_t entry, uint64_t zero_page)
 {
     struct kvm_sregs s;
@@ -205,7 +226,7 @@ static void *vcpu_thread(void *arg)
                           run->mmio.is_write);
             break;
         case KVM_EXIT_SHUTDOWN:
-            log_info("vCPU %u: triple fault, resetting", v->index);
+            log_triple_fault(v);
             vmm_guest_reset(vmm);
             break;
         case KVM_EXIT_SYSTEM_EVENT:

@@ -25,4 +25,8 @@ t2=$(up)
 [ "$got" = "$bytes" ] || fail "received $got bytes from $LAB_GW:$LAB_PORT_OUT, want $bytes"
 echo "BENCH-NET tx $mib $(secs "$t0" "$t1")"
 echo "BENCH-NET rx $mib $(secs "$t1" "$t2")"
+# For comparing the VMMs beyond the rates: TCP counters and interrupts.
+awk '/^Tcp:/ { if (h) print "guest-tcp " h " / " $0; else h = $0 }' /proc/net/snmp
+awk '/^TcpExt:/ { if (h) print "guest-tcpext " h " / " $0; else h = $0 }' /proc/net/netstat
+grep -E 'virtio|MSI' /proc/interrupts | sed 's/^/guest-irq /'
 echo "$mib MiB each way" >>"$LAB_DETAIL"
