@@ -113,8 +113,8 @@ int timesync_send(const char *path, uint64_t time_ns, int timeout_ms)
             goto out;
         }
     }
-    reply[got] = '\0';
-    *strchr(reply, '\n') = '\0';
+    /* The guest wrote it: a NUL before the newline just ends the text early. */
+    *(char *)memchr(reply, '\n', got) = '\0';
     if (!strstr(reply, "\"return\"")) {
         log_warn("timesync: the guest agent answered %s", reply);
         rc = -EPROTO;

@@ -23,7 +23,7 @@
 
 #include "vmm/timesync.h"
 
-enum agent_mode { AGENT_OK, AGENT_ERROR, AGENT_CLOSE, AGENT_SILENT };
+enum agent_mode { AGENT_OK, AGENT_ERROR, AGENT_CLOSE, AGENT_SILENT, AGENT_NUL, AGENT_ENDLESS };
 
 struct agent {
     int listener;
@@ -60,11 +60,23 @@ static void *agent_run(void *arg)
     }
     ag->line[got] = '\0';
     const char *answer = NULL;
+    size_t len = 0;
+    char endless[4096];
     if (ag->mode == AGENT_OK)
         answer = "{\"return\": {}}\n";
     else if (ag->mode == AGENT_ERROR)
         answer = "{\"error\": {\"class\": \"GenericError\", \"desc\": \"no\"}}\n";
-    if (answer && write(fd, answer, strlen(answer)) < 0)
+    if (answer)
+        len = strlen(answer);
+    if (ag->mode == AGENT_NUL) { /* a hostile agent: a NUL ahead of the newline */
+        answer = "\0{\"return\": {}}\n";
+        len = 17;
+    } else if (ag->mode == AGENT_ENDLESS) { /* and one that never ends its line */
+        memset(endless, 'x', sizeof(endless));
+        answer = endless;
+        len = sizeof(endless);
+    }
+    if (answer && write(fd, answer, len) < 0)
         answer = NULL;
     if (ag->mode == AGENT_SILENT)
         usleep(600 * 1000);
@@ -112,6 +124,19 @@ static void test_agent_error(void **state)
     (void)state;
     struct agent ag;
     agent_start(&ag, path, AGENT_ERROR);
+    assert_int_equal(timesync_send(path, 1, 2000), -EPROTO);
+    agent_stop(&ag, path);
+}
+
+/* What a hostile guest's agent answers is only text, never trusted. */
+static void test_hostile_answers(void **state)
+{
+    (void)state;
+    struct agent ag;
+    agent_start(&ag, path, AGENT_NUL);
+    assert_int_equal(timesync_send(path, 1, 2000), -EPROTO);
+    agent_stop(&ag, path);
+    agent_start(&ag, path, AGENT_ENDLESS);
     assert_int_equal(timesync_send(path, 1, 2000), -EPROTO);
     agent_stop(&ag, path);
 }
@@ -224,6 +249,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(test_answered, setup),
         cmocka_unit_test_setup(test_agent_error, setup),
+        cmocka_unit_test_setup(test_hostile_answers, setup),
         cmocka_unit_test_setup(test_closed, setup),
         cmocka_unit_test_setup(test_no_answer_in_time, setup),
         cmocka_unit_test_setup(test_nobody_there, setup),
