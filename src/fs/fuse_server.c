@@ -161,7 +161,8 @@ static int open_child(struct fuse_server *s, int dirfd, const char *name)
         long fd = syscall(SYS_openat2, dirfd, name, &how, sizeof(how));
         if (fd >= 0)
             return (int)fd;
-        if (errno != ENOSYS)
+        /* ENOSYS: an old kernel; EPERM: a seccomp profile (container) refusing it. */
+        if (errno != ENOSYS && errno != EPERM)
             return -errno;
         s->no_openat2 = true;
     }

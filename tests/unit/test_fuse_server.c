@@ -27,11 +27,13 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/uio.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
 #include "fs/fuse_server.h"
+#include "vmm/sandbox.h"
 
 #define OUTSIDE_TEXT "outside, must not change\n"
 #define FILE_TEXT "hello share\n"
@@ -1070,6 +1072,108 @@ static void test_limits(void **state)
     assert_true(open_node(f, 1, true, 0) >= 0);
 }
 
+/* ---- under the seccomp sandbox ---- */
+
+/* A request without cmocka asserts (for a forked child): error or payload length. */
+static int plain_req(struct fuse_server *s, uint32_t op, uint64_t nodeid, const void *args,
+                     size_t alen, uint8_t *out)
+{
+    uint8_t in[512];
+    struct fuse_in_header h = {.len = (uint32_t)(sizeof(h) + alen), .opcode = op, .nodeid = nodeid};
+    if (sizeof(h) + alen > sizeof(in))
+        return -E2BIG;
+    memcpy(in, &h, sizeof(h));
+    memcpy(in + sizeof(h), args, alen);
+    struct iovec iv = {in, sizeof(h) + alen}, ov = {out, 4096};
+    uint32_t n = fuse_server_handle(s, &iv, 1, iv.iov_len, &ov, 1, 4096);
+    struct fuse_out_header oh;
+    if (n < sizeof(oh))
+        return -EPROTO;
+    memcpy(&oh, out, sizeof(oh));
+    return oh.error ? oh.error : (int)(n - sizeof(oh));
+}
+
+/* Each step of a session the VMM serves after sandbox_enter; 0 or the failing step. */
+static int sandboxed_session(const char *share)
+{
+    struct fuse_server *s;
+    uint8_t out[4096];
+    if (fuse_server_create(share, &s) != 0)
+        return 1;
+    if (sandbox_enter() != 0)
+        return 2;
+    struct fuse_init_in init = {.major = 7, .minor = 31};
+    if (plain_req(s, FUSE_INIT, 0, &init, sizeof(init), out) <= 0)
+        return 3;
+    if (plain_req(s, FUSE_LOOKUP, 1, "file.txt", 9, out) != sizeof(struct fuse_entry_out))
+        return 4;
+    uint64_t file = ((struct fuse_entry_out *)(out + 16))->nodeid;
+    struct fuse_open_in op = {.flags = O_RDWR};
+    if (plain_req(s, FUSE_OPEN, file, &op, sizeof(op), out) != sizeof(struct fuse_open_out))
+        return 5;
+    uint64_t fh = ((struct fuse_open_out *)(out + 16))->fh;
+    struct fuse_read_in rd = {.fh = fh, .size = 100};
+    if (plain_req(s, FUSE_READ, file, &rd, sizeof(rd), out) != (int)strlen(FILE_TEXT))
+        return 6;
+    uint8_t args[64] = {0};
+    struct fuse_create_in cr = {.flags = O_RDWR, .mode = S_IFREG | 0644};
+    memcpy(args, &cr, sizeof(cr));
+    memcpy(args + sizeof(cr), "made.txt", 9);
+    if (plain_req(s, FUSE_CREATE, 1, args, sizeof(cr) + 9, out) <= 0)
+        return 7;
+    if (plain_req(s, FUSE_SYMLINK, 1, "ln\0made.txt", 12, out) <= 0)
+        return 8;
+    struct fuse_rename2_in rn = {.newdir = 1};
+    memcpy(args, &rn, sizeof(rn));
+    memcpy(args + sizeof(rn), "made.txt\0moved.txt", 19);
+    if (plain_req(s, FUSE_RENAME2, 1, args, sizeof(rn) + 19, out) != 0)
+        return 9;
+    struct fuse_link_in ln = {.oldnodeid = file};
+    memcpy(args, &ln, sizeof(ln));
+    memcpy(args + sizeof(ln), "hard.txt", 9);
+    if (plain_req(s, FUSE_LINK, 1, args, sizeof(ln) + 9, out) <= 0)
+        return 10;
+    struct fuse_mknod_in mn = {.mode = S_IFIFO | 0600};
+    memcpy(args, &mn, sizeof(mn));
+    memcpy(args + sizeof(mn), "pipe2", 6);
+    if (plain_req(s, FUSE_MKNOD, 1, args, sizeof(mn) + 6, out) <= 0)
+        return 11;
+    struct fuse_open_in od = {0};
+    if (plain_req(s, FUSE_OPENDIR, 1, &od, sizeof(od), out) != sizeof(struct fuse_open_out))
+        return 12;
+    rd = (struct fuse_read_in){.fh = ((struct fuse_open_out *)(out + 16))->fh, .size = 4096};
+    if (plain_req(s, FUSE_READDIRPLUS, 1, &rd, sizeof(rd), out) <= 0)
+        return 13;
+    struct fuse_setattr_in sa = {.valid = FATTR_MODE | FATTR_SIZE | FATTR_MTIME, .mode = 0600};
+    if (plain_req(s, FUSE_SETATTR, file, &sa, sizeof(sa), out) <= 0)
+        return 14;
+    if (plain_req(s, FUSE_STATFS, 1, NULL, 0, out) <= 0)
+        return 15;
+    if (plain_req(s, FUSE_UNLINK, 1, "hard.txt", 9, out) != 0)
+        return 16;
+    fuse_server_destroy(s);
+    return 0;
+}
+
+static void test_under_sandbox(void **state)
+{
+    struct fx *f = *state;
+    /* The filter is for the whole process: install it in a child. */
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0)
+        _exit(sandboxed_session(f->share));
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    struct stat st;
+    assert_int_equal(stat(at(f, "moved.txt"), &st), 0);
+    assert_int_equal(stat(at(f, "file.txt"), &st), 0);
+    assert_int_equal(st.st_size, 0);
+    assert_int_equal(st.st_mode & 07777, 0600);
+}
+
 static void test_create_errors(void **state)
 {
     struct fx *f = *state;
@@ -1097,6 +1201,7 @@ int main(void)
         T(test_lying_headers),
         T(test_short_reply_room),
         T(test_limits),
+        T(test_under_sandbox),
         T(test_create_errors),
     };
     return cmocka_run_group_tests_name("fuse-server", tests, NULL, NULL);
