@@ -38,7 +38,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     int initrd_fd = memfd_create("fuzz-initrd", MFD_CLOEXEC);
     if (ram == MAP_FAILED || kernel_fd < 0 || initrd_fd < 0 || ftruncate(initrd_fd, INITRD_SIZE))
         abort();
-    gm = (struct guest_mem){.nr_regions = 1, .fd = -1, .ram_size = RAM_SIZE};
+    gm = (struct guest_mem){.nr_regions = 1, .ram_size = RAM_SIZE};
     gm.regions[0] = (struct guest_mem_region){.gpa = 0, .size = RAM_SIZE, .host = ram};
     if (e820_build(&e820, &gm))
         abort();

@@ -44,7 +44,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         memcpy(high, data + sizeof(ram),
                size - sizeof(ram) < sizeof(high) ? size - sizeof(ram) : sizeof(high));
 
-    struct guest_mem gm = {.nr_regions = 2, .fd = -1, .ram_size = RAM_SIZE + HIGH_SIZE};
+    struct guest_mem gm = {.nr_regions = 2, .ram_size = RAM_SIZE + HIGH_SIZE};
     gm.regions[0] = (struct guest_mem_region){.gpa = RAM_GPA, .size = RAM_SIZE, .host = ram};
     gm.regions[1] = (struct guest_mem_region){.gpa = HIGH_GPA, .size = HIGH_SIZE, .host = high};
 
