@@ -16,14 +16,14 @@ pattern >/tmp/pattern.bin
 want=$(md5sum </tmp/pattern.bin | cut -d' ' -f1)
 nc -w 5 "$LAB_GW" "$LAB_PORT_IN" </tmp/pattern.bin || fail "TCP to $LAB_GW:$LAB_PORT_IN failed"
 echo "guest: 1 MiB sent to $LAB_GW:$LAB_PORT_IN"
-# At most a little more than the pattern: a runaway stream must not fill /tmp.
+# The host repeats the pattern without end; the first 1 MiB must be it.
 stats() {
     s=/sys/class/net/eth0/statistics
     echo "rx $(cat $s/rx_packets) pkts $(cat $s/rx_bytes) B err $(cat $s/rx_errors)" \
         "drop $(cat $s/rx_dropped) len $(cat $s/rx_length_errors); tx $(cat $s/tx_packets) pkts"
 }
 (
-    nc -w 10 "$LAB_GW" "$LAB_PORT_OUT" </dev/null | head -c 1100000 >/tmp/recv.bin
+    nc -w 10 "$LAB_GW" "$LAB_PORT_OUT" </dev/null | head -c 1048576 >/tmp/recv.bin
     : >/tmp/recv.done
 ) &
 t=0

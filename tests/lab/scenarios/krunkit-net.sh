@@ -17,7 +17,10 @@ seq 1000000 1131071 >"$WORK/pattern.bin"
 socat -u "TCP-LISTEN:$PORT_IN,bind=127.0.0.1,reuseaddr" "CREATE:$WORK/from-guest.bin" \
     2>"$WORK/socat-in.log" &
 SOCAT_PIDS=$!
-socat -u "OPEN:$WORK/pattern.bin" "TCP-LISTEN:$PORT_OUT,bind=127.0.0.1,reuseaddr" \
+# The pattern again and again: the guest closes once it has read one, as a
+# host-side close can end the guest's stream early in this lab, under QEMU
+# as well (docs/net.md).
+socat -u "SYSTEM:while cat '$WORK/pattern.bin'; do true; done" "TCP-LISTEN:$PORT_OUT,bind=127.0.0.1,reuseaddr" \
     2>"$WORK/socat-out.log" &
 SOCAT_PIDS="$SOCAT_PIDS $!"
 
