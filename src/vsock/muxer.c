@@ -22,7 +22,9 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/timerfd.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli/log.h"
@@ -32,6 +34,7 @@
 #define LOCAL_PORT_LAST 0xfffffffeu
 /* epoll tags: listening sockets have this bit set, connections are plain indexes. */
 #define TAG_LISTENER (1ull << 32)
+#define TAG_TIMER (1ull << 33)
 
 struct vsock_port {
     uint32_t port;
@@ -45,7 +48,7 @@ struct vsock_port {
 
 enum conn_state {
     CONN_FREE = 0,
-    CONN_REQUEST_SENT, /* host opened it: waiting for the guest's RESPONSE */
+    CONN_REQUEST_SENT, /* host opened it: waiting for the guest's RESPONSE (or timeout) */
     CONN_ESTABLISHED,
     CONN_CLOSING, /* the guest shut down both ways: flushing to the host, then RST */
 };
@@ -69,6 +72,7 @@ struct vsock_conn {
     uint32_t rx_cnt, fwd_cnt, adv_fwd_cnt;
     uint8_t *buf; /* VSOCK_CONN_BUF bytes, allocated when the host socket first blocks */
     uint32_t buf_head, buf_len;
+    uint64_t request_deadline; /* CONN_REQUEST_SENT: CLOCK_MONOTONIC ns */
 };
 
 struct pending_rst {
@@ -86,6 +90,7 @@ struct vsock_muxer {
     struct pending_rst rst[VSOCK_MAX_PENDING_RST];
     unsigned rst_head, nrst;
     bool guest_ready;
+    int timer_fd; /* timerfd: the earliest request_deadline */
 };
 
 /* ---- helpers ---- */
@@ -439,6 +444,46 @@ static uint32_t alloc_local_port(struct vsock_muxer *mx, uint32_t peer)
     }
 }
 
+static uint64_t now_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
+}
+
+/* Arm the timer for the earliest host connection still waiting for the guest (or disarm it). */
+static void arm_request_timer(struct vsock_muxer *mx)
+{
+    uint64_t first = 0;
+    for (unsigned i = 0; i < VSOCK_MAX_CONNS; i++) {
+        const struct vsock_conn *c = &mx->conns[i];
+        if (c->state == CONN_REQUEST_SENT && (!first || c->request_deadline < first))
+            first = c->request_deadline;
+    }
+    struct itimerspec it = {0};
+    it.it_value.tv_sec = (time_t)(first / 1000000000ull);
+    it.it_value.tv_nsec = (long)(first % 1000000000ull);
+    timerfd_settime(mx->timer_fd, TFD_TIMER_ABSTIME, &it, NULL);
+}
+
+/* The guest left host connections unanswered: reset them (the host sees its socket close). */
+static void expire_requests(struct vsock_muxer *mx)
+{
+    uint64_t n;
+    if (read(mx->timer_fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+        return;
+    uint64_t now = now_ns();
+    for (unsigned i = 0; i < VSOCK_MAX_CONNS; i++) {
+        struct vsock_conn *c = &mx->conns[i];
+        if (c->state == CONN_REQUEST_SENT && c->request_deadline <= now) {
+            log_info("vsock port %u: the guest did not answer a host connection within %u ms; "
+                     "closed", c->peer_port, VSOCK_REQUEST_TIMEOUT_MS);
+            reset_conn(mx, c);
+        }
+    }
+    arm_request_timer(mx);
+}
+
 static void accept_host(struct vsock_muxer *mx, struct vsock_port *p)
 {
     for (;;) {
@@ -465,6 +510,8 @@ static void accept_host(struct vsock_muxer *mx, struct vsock_port *p)
         }
         c->state = CONN_REQUEST_SENT;
         c->need_request = true;
+        c->request_deadline = now_ns() + VSOCK_REQUEST_TIMEOUT_MS * 1000000ull;
+        arm_request_timer(mx);
     }
 }
 
@@ -505,6 +552,10 @@ void vsock_muxer_poll(struct vsock_muxer *mx)
     int n = epoll_wait(mx->epfd, evs, 32, 0);
     for (int i = 0; i < n; i++) {
         uint64_t tag = evs[i].data.u64;
+        if (tag == TAG_TIMER) {
+            expire_requests(mx);
+            continue;
+        }
         if (tag & TAG_LISTENER) {
             size_t idx = (size_t)(tag & 0xffffffffu);
             if (idx < mx->nports)
@@ -797,6 +848,8 @@ void vsock_muxer_destroy(struct vsock_muxer *mx)
     free(mx->ports);
     if (mx->epfd >= 0)
         close(mx->epfd);
+    if (mx->timer_fd >= 0)
+        close(mx->timer_fd);
     free(mx);
 }
 
@@ -809,10 +862,16 @@ int vsock_muxer_create(const struct dev_vsock *const *devs, size_t n, struct vso
         mx->conns[i].fd = -1;
     mx->next_local_port = LOCAL_PORT_FIRST;
     mx->epfd = epoll_create1(EPOLL_CLOEXEC);
+    mx->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
     mx->ports = calloc(n ? n : 1, sizeof(*mx->ports));
     int rc = 0;
-    if (mx->epfd < 0 || !mx->ports) {
-        rc = mx->epfd < 0 ? -errno : -ENOMEM;
+    if (mx->epfd < 0 || mx->timer_fd < 0 || !mx->ports) {
+        rc = mx->epfd < 0 || mx->timer_fd < 0 ? -errno : -ENOMEM;
+        goto fail;
+    }
+    struct epoll_event tev = {.events = EPOLLIN, .data.u64 = TAG_TIMER};
+    if (epoll_ctl(mx->epfd, EPOLL_CTL_ADD, mx->timer_fd, &tev) < 0) {
+        rc = -errno;
         goto fail;
     }
     for (size_t i = 0; i < n; i++) {

@@ -74,6 +74,8 @@ enum vsock_op {
 #define VSOCK_MAX_PKT 65536u
 /* RSTs for packets that match no connection, waiting for receive buffers. */
 #define VSOCK_MAX_PENDING_RST 64
+/* A host connection the guest has not answered (RESPONSE or RST) by then is reset. */
+#define VSOCK_REQUEST_TIMEOUT_MS 2000
 
 struct vsock_muxer;
 

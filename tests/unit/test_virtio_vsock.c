@@ -503,6 +503,37 @@ static void test_host_connect_guest_refuses(void **state)
     fixture_free(f);
 }
 
+/* A guest that never answers a host connection: reset after the timeout, not held forever. */
+static void test_host_connect_guest_silent(void **state)
+{
+    (void)state;
+    struct fixture *f = fixture_new();
+    struct pkt *p = pkt_new();
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    int host = unix_connect(f->h2g_path);
+    assert_true(host >= 0);
+    assert_true(recv_pkt(f, p, WAIT_MS));
+    assert_int_equal(le16toh(p->h.op), VSOCK_OP_REQUEST);
+    uint32_t hport = le32toh(p->h.src_port);
+    /* Not before the timeout ... */
+    assert_false(readable(host, VSOCK_REQUEST_TIMEOUT_MS / 2));
+    /* ... but then the host's socket closes and the guest gets RST. */
+    char c;
+    assert_true(readable(host, WAIT_MS));
+    assert_int_equal(read(host, &c, 1), 0);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    long ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+    assert_true(ms >= VSOCK_REQUEST_TIMEOUT_MS - 50 && ms < VSOCK_REQUEST_TIMEOUT_MS + 1500);
+    expect_pkt(f, p, VSOCK_OP_RST, hport, H2G_PORT);
+    /* A late RESPONSE finds no connection: RST again, the device stays healthy. */
+    send_pkt(f, H2G_PORT, hport, VSOCK_OP_RESPONSE, 0, NULL, 0, 4096, 0);
+    expect_pkt(f, p, VSOCK_OP_RST, hport, H2G_PORT);
+    close(host);
+    free(p);
+    fixture_free(f);
+}
+
 /* The device never sends more than the guest's credit, and resumes on CREDIT_UPDATE. */
 static void test_credit_to_guest(void **state)
 {
@@ -824,6 +855,7 @@ int main(void)
         cmocka_unit_test(test_guest_connect_refused),
         cmocka_unit_test(test_host_connects),
         cmocka_unit_test(test_host_connect_guest_refuses),
+        cmocka_unit_test(test_host_connect_guest_silent),
         cmocka_unit_test(test_credit_to_guest),
         cmocka_unit_test(test_credit_from_guest),
         cmocka_unit_test(test_malformed),
