@@ -24,6 +24,8 @@
 
 #include <cmocka.h>
 
+#include "support/sock_util.h"
+
 #include "net/net_backend.h"
 
 static void fill(uint8_t *p, size_t len, unsigned seed)
@@ -40,21 +42,10 @@ static void be32(uint8_t *p, uint32_t v)
     p[3] = (uint8_t)v;
 }
 
-static bool readable(int fd, int ms)
-{
-    struct pollfd p = {.fd = fd, .events = POLLIN};
-    return poll(&p, 1, ms) == 1;
-}
 
 static void read_all(int fd, uint8_t *buf, size_t len)
 {
-    size_t got = 0;
-    while (got < len) {
-        assert_true(readable(fd, 5000));
-        ssize_t r = read(fd, buf + got, len - got);
-        assert_true(r > 0);
-        got += (size_t)r;
-    }
+    assert_true(sock_read_full(fd, buf, len, 5000));
 }
 
 static struct net_backend *pair(int type, enum net_framing framing, int *peer)
@@ -83,7 +74,7 @@ static void test_stream_send(void **state)
     assert_memory_equal(got, prefix, 4);
     assert_memory_equal(got + 4, a, 3);
     assert_memory_equal(got + 7, b, 197);
-    assert_false(readable(peer, 20));
+    assert_false(sock_readable(peer, 20));
     assert_int_equal(net_backend_send(be, iov, 2, 0), -EMSGSIZE);
     assert_int_equal(net_backend_send(be, iov, 2, NET_FRAME_MAX + 1), -EMSGSIZE);
     net_backend_close(be);
@@ -97,7 +88,7 @@ static void read_all_flushing(int fd, struct net_backend *be, uint8_t *buf, size
     for (int idle = 0; got < len; idle++) {
         int rc = net_backend_flush(be);
         assert_true(rc == 0 || rc == -EAGAIN);
-        assert_true(readable(fd, 1000) || net_backend_tx_pending(be));
+        assert_true(sock_readable(fd, 1000) || net_backend_tx_pending(be));
         assert_true(idle < 5000);
         ssize_t r = recv(fd, buf + got, len - got, MSG_DONTWAIT);
         if (r > 0)
@@ -144,7 +135,7 @@ static void test_stream_send_partial(void **state)
         assert_memory_equal(got + 4, want, sizeof(want));
     }
     assert_false(net_backend_tx_pending(be));
-    assert_false(readable(peer, 20));
+    assert_false(sock_readable(peer, 20));
     /* Room again: the next frame goes. */
     fill(frame, 100, 7);
     struct iovec v = {frame, 100};
@@ -390,7 +381,7 @@ static void test_unixgram_path_magic(void **state)
     assert_int_equal(recv(server, buf, sizeof(buf), 0), 60);
     assert_memory_equal(buf, frame, 60);
     assert_int_equal(sendto(server, frame, 42, 0, (struct sockaddr *)&from, fromlen), 42);
-    assert_true(readable(be->fd, 5000));
+    assert_true(sock_readable(be->fd, 5000));
     assert_int_equal(net_backend_next_len(be), 42);
 
     net_backend_close(be);

@@ -26,6 +26,7 @@
 #include "cli/devopts.h"
 #include "net/net_backend.h"
 #include "support/fake_guest_mem.h"
+#include "support/sock_util.h"
 #include "support/fake_hooks.h"
 #include "support/virtio_driver.h"
 #include "virtio/devices.h"
@@ -134,21 +135,10 @@ static uint64_t guest_post_rx(struct fixture *f, uint32_t len)
     return g;
 }
 
-static bool readable(int fd, int ms)
-{
-    struct pollfd p = {.fd = fd, .events = POLLIN};
-    return poll(&p, 1, ms) == 1;
-}
 
 static void read_all(int fd, uint8_t *buf, size_t len)
 {
-    size_t got = 0;
-    while (got < len) {
-        assert_true(readable(fd, WAIT_MS));
-        ssize_t r = read(fd, buf + got, len - got);
-        assert_true(r > 0);
-        got += (size_t)r;
-    }
+    assert_true(sock_read_full(fd, buf, len, WAIT_MS));
 }
 
 static void write_all(int fd, const void *buf, size_t len)
@@ -263,7 +253,7 @@ static void test_tx_stream(void **state)
     expect_stream_frame(f->peer, 1514, 2);
     expect_stream_frame(f->peer, 9000, 3);
     assert_int_equal(vdrv_take_irqs(&f->drv, 2, WAIT_MS), 1);
-    assert_false(readable(f->peer, 50));
+    assert_false(sock_readable(f->peer, 50));
     fixture_free(f);
 }
 
@@ -278,7 +268,7 @@ static void test_tx_dgram(void **state)
     f->tx_used += 2;
     assert_true(vdrv_wait_used(&f->drv, TXQ, f->tx_used, WAIT_MS, NULL));
     uint8_t buf[2000], want[2000];
-    assert_true(readable(f->peer, WAIT_MS));
+    assert_true(sock_readable(f->peer, WAIT_MS));
     assert_int_equal(recv(f->peer, buf, sizeof(buf), 0), 1514);
     fill(want, 1514, 5);
     assert_memory_equal(buf, want, 1514);
@@ -435,7 +425,7 @@ static void test_tx_backpressure(void **state)
         }
         uint8_t buf[2000], want[1000];
         for (int i = 0; i < 15; i++) {
-            assert_true(readable(f->peer, WAIT_MS));
+            assert_true(sock_readable(f->peer, WAIT_MS));
             assert_int_equal(recv(f->peer, buf, sizeof(buf), 0), 1000);
             fill(want, 1000, (unsigned)(round * 15 + i));
             assert_memory_equal(buf, want, 1000);
@@ -492,7 +482,7 @@ static void test_tx_hostile(void **state)
     f->tx_used += 6;
     assert_true(vdrv_wait_used(d, TXQ, f->tx_used, WAIT_MS, NULL));
     expect_stream_frame(f->peer, 100, 8); /* the only thing sent */
-    assert_false(readable(f->peer, 50));
+    assert_false(sock_readable(f->peer, 50));
     /* The largest legal frame goes through. */
     struct vdrv_buf max = {g, HDR + NET_FRAME_MAX, false};
     vdrv_add_chain(d, TXQ, &max, 1);
@@ -614,7 +604,7 @@ static void test_stream_protocol_error(void **state)
         be32(prefix, bad[i]);
         write_all(f->peer, prefix, 4);
         /* We hang up on it. */
-        assert_true(readable(f->peer, WAIT_MS));
+        assert_true(sock_readable(f->peer, WAIT_MS));
         uint8_t byte;
         assert_int_equal(read(f->peer, &byte, 1), 0);
         assert_false(vdrv_wait_used(&f->drv, RXQ, 1, 30, NULL));

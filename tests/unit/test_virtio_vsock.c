@@ -32,6 +32,7 @@
 #include "cli/config.h"
 #include "support/fake_guest_mem.h"
 #include "support/fake_hooks.h"
+#include "support/sock_util.h"
 #include "support/virtio_driver.h"
 #include "virtio/devices.h"
 #include "virtio/pci.h"
@@ -95,11 +96,6 @@ static int unix_connect(const char *path)
     return fd;
 }
 
-static bool readable(int fd, int ms)
-{
-    struct pollfd p = {.fd = fd, .events = POLLIN};
-    return poll(&p, 1, ms) == 1;
-}
 
 static void post_rx(struct fixture *f)
 {
@@ -310,7 +306,7 @@ static void test_guest_connects(void **state)
 
     send_pkt(f, GUEST_PORT, G2H_PORT, VSOCK_OP_RW, 0, "hello", 5, 65536, 0);
     char buf[64];
-    assert_true(readable(host, WAIT_MS));
+    assert_true(sock_readable(host, WAIT_MS));
     assert_int_equal(read(host, buf, sizeof(buf)), 5);
     assert_memory_equal(buf, "hello", 5);
 
@@ -326,14 +322,14 @@ static void test_guest_connects(void **state)
     expect_pkt(f, p, VSOCK_OP_SHUTDOWN, G2H_PORT, GUEST_PORT);
     assert_int_equal(le32toh(p->h.flags), VSOCK_SHUTDOWN_SEND);
     send_pkt(f, GUEST_PORT, G2H_PORT, VSOCK_OP_RW, 0, "late", 4, 65536, 6);
-    assert_true(readable(host, WAIT_MS));
+    assert_true(sock_readable(host, WAIT_MS));
     assert_int_equal(read(host, buf, sizeof(buf)), 4);
 
     /* Guest closes both ways: the host reads EOF, the guest gets the final RST. */
     send_pkt(f, GUEST_PORT, G2H_PORT, VSOCK_OP_SHUTDOWN, VSOCK_SHUTDOWN_RCV | VSOCK_SHUTDOWN_SEND,
              NULL, 0, 65536, 6);
     expect_pkt(f, p, VSOCK_OP_RST, G2H_PORT, GUEST_PORT);
-    assert_true(readable(host, WAIT_MS));
+    assert_true(sock_readable(host, WAIT_MS));
     assert_int_equal(read(host, buf, sizeof(buf)), 0);
     assert_false(recv_pkt(f, p, QUIET_MS));
     close(host);
@@ -350,7 +346,7 @@ static void test_guest_half_close_then_host(void **state)
     char buf[64];
     /* Guest shuts its sending side: the host reads EOF but may still answer. */
     send_pkt(f, GUEST_PORT, G2H_PORT, VSOCK_OP_SHUTDOWN, VSOCK_SHUTDOWN_SEND, NULL, 0, 65536, 0);
-    assert_true(readable(host, WAIT_MS));
+    assert_true(sock_readable(host, WAIT_MS));
     assert_int_equal(read(host, buf, sizeof(buf)), 0);
     assert_int_equal(write(host, "answer", 6), 6);
     expect_pkt(f, p, VSOCK_OP_RW, G2H_PORT, GUEST_PORT);
@@ -415,7 +411,7 @@ static void test_host_connects(void **state)
 
     send_pkt(f, H2G_PORT, hport, VSOCK_OP_RW, 0, "pong", 4, 65536, 4);
     char buf[16];
-    assert_true(readable(host, WAIT_MS));
+    assert_true(sock_readable(host, WAIT_MS));
     assert_int_equal(read(host, buf, sizeof(buf)), 4);
     assert_memory_equal(buf, "pong", 4);
 
@@ -425,7 +421,7 @@ static void test_host_connects(void **state)
     assert_int_not_equal(hport, hport2);
     /* The guest resets the first: the host sees the connection end. */
     send_pkt(f, H2G_PORT, hport, VSOCK_OP_RST, 0, NULL, 0, 0, 0);
-    assert_true(readable(host, WAIT_MS));
+    assert_true(sock_readable(host, WAIT_MS));
     assert_int_equal(read(host, buf, sizeof(buf)), 0);
     close(host);
     /* The host closes the second: the guest sees SHUTDOWN(SEND). */
@@ -496,7 +492,7 @@ static void test_host_connect_guest_refuses(void **state)
     /* No listener in the guest: it answers RST; the host connection is closed. */
     send_pkt(f, H2G_PORT, hport, VSOCK_OP_RST, 0, NULL, 0, 0, 0);
     char c;
-    assert_true(readable(host, WAIT_MS));
+    assert_true(sock_readable(host, WAIT_MS));
     assert_int_equal(read(host, &c, 1), 0);
     close(host);
     free(p);
@@ -517,10 +513,10 @@ static void test_host_connect_guest_silent(void **state)
     assert_int_equal(le16toh(p->h.op), VSOCK_OP_REQUEST);
     uint32_t hport = le32toh(p->h.src_port);
     /* Not before the timeout ... */
-    assert_false(readable(host, VSOCK_REQUEST_TIMEOUT_MS / 2));
+    assert_false(sock_readable(host, VSOCK_REQUEST_TIMEOUT_MS / 2));
     /* ... but then the host's socket closes and the guest gets RST. */
     char c;
-    assert_true(readable(host, WAIT_MS));
+    assert_true(sock_readable(host, WAIT_MS));
     assert_int_equal(read(host, &c, 1), 0);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     long ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
@@ -628,7 +624,7 @@ static void test_credit_from_guest(void **state)
     assert_non_null(in);
     uint32_t got = 0;
     while (got < sent) {
-        assert_true(readable(host, WAIT_MS));
+        assert_true(sock_readable(host, WAIT_MS));
         ssize_t n = read(host, in + got, sent - got);
         assert_true(n > 0);
         got += (uint32_t)n;
@@ -677,7 +673,7 @@ static void test_malformed(void **state)
     send_pkt(f, GUEST_PORT, G2H_PORT, 99, 0, NULL, 0, 65536, 0);
     expect_pkt(f, p, VSOCK_OP_RST, G2H_PORT, GUEST_PORT);
     char c;
-    assert_true(readable(host, WAIT_MS));
+    assert_true(sock_readable(host, WAIT_MS));
     assert_int_equal(read(host, &c, 1), 0);
     close(host);
 
@@ -686,7 +682,7 @@ static void test_malformed(void **state)
     h = hdr(GUEST_PORT + 1, G2H_PORT, VSOCK_OP_RW, 0, 1000, 65536, 0);
     send_raw(f, &h, sizeof(h), "0123456789", 10);
     expect_pkt(f, p, VSOCK_OP_RST, G2H_PORT, GUEST_PORT + 1);
-    assert_true(readable(host, WAIT_MS));
+    assert_true(sock_readable(host, WAIT_MS));
     assert_int_equal(read(host, &c, 1), 0);
     close(host);
 
@@ -720,7 +716,7 @@ static void test_malformed(void **state)
     host = guest_connect(f, p, GUEST_PORT + 2, 65536);
     send_pkt(f, GUEST_PORT + 2, G2H_PORT, VSOCK_OP_RW, 0, "ok", 2, 65536, 0);
     char buf[4];
-    assert_true(readable(host, WAIT_MS));
+    assert_true(sock_readable(host, WAIT_MS));
     assert_int_equal(read(host, buf, sizeof(buf)), 2);
     close(host);
     free(p);
@@ -741,7 +737,7 @@ static void test_connection_limit(void **state)
     int extra = unix_connect(f->h2g_path);
     assert_true(extra >= 0);
     char c;
-    assert_true(readable(extra, WAIT_MS));
+    assert_true(sock_readable(extra, WAIT_MS));
     assert_int_equal(read(extra, &c, 1), 0);
     close(extra);
     assert_false(recv_pkt(f, p, QUIET_MS));
@@ -766,14 +762,14 @@ static void test_reset_closes_connections(void **state)
     /* The driver resets the device: both host sockets see the end. */
     vdrv_write(&f->drv, VIRTIO_PCI_COMMON_STATUS, 0, 1);
     char c;
-    assert_true(readable(a, WAIT_MS));
+    assert_true(sock_readable(a, WAIT_MS));
     assert_int_equal(read(a, &c, 1), 0);
-    assert_true(readable(b, WAIT_MS));
+    assert_true(sock_readable(b, WAIT_MS));
     assert_int_equal(read(b, &c, 1), 0);
     /* Until the driver is back, host connections are refused. */
     int x = unix_connect(f->h2g_path);
     assert_true(x >= 0);
-    assert_true(readable(x, WAIT_MS));
+    assert_true(sock_readable(x, WAIT_MS));
     assert_int_equal(read(x, &c, 1), 0);
     close(x);
     close(a);
