@@ -172,6 +172,7 @@ int board_create_devices(struct vmm *vmm)
     vmm->virtio = calloc(cfg->n_devices + 1, sizeof(*vmm->virtio));
     if (!vmm->virtio)
         return -ENOMEM;
+    bool has_vsock = false;
     for (size_t i = 0; i < cfg->n_devices; i++) {
         const struct dev_config *d = &cfg->devices[i];
         int rc = create_virtio(vmm, d, &vmm->virtio[vmm->nr_virtio]);
@@ -180,11 +181,11 @@ int board_create_devices(struct vmm *vmm)
                       strerror(-rc));
             return rc;
         }
-        vmm->nr_virtio++;
+        /* Every virtio-vsock option after the first joins the first one's device. */
+        if (vmm->virtio[vmm->nr_virtio])
+            vmm->nr_virtio++;
+        has_vsock |= d->type == DEV_VSOCK;
     }
-    bool has_vsock = false;
-    for (size_t i = 0; i < cfg->n_devices; i++)
-        has_vsock |= cfg->devices[i].type == DEV_VSOCK;
     if (vmm->timesync && !has_vsock) {
         int rc = virtio_vsock_create(&vmm->machine, cfg, NULL, timesync_vsock(vmm->timesync),
                                      &vmm->virtio[vmm->nr_virtio]);
