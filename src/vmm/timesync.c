@@ -94,7 +94,8 @@ int timesync_send(const char *path, uint64_t time_ns, int timeout_ms)
     }
     char reply[TIMESYNC_REPLY_MAX];
     size_t got = 0;
-    while (!memchr(reply, '\n', got)) {
+    char *nl;
+    while (!(nl = memchr(reply, '\n', got))) {
         if (got == sizeof(reply) - 1) {
             rc = -EPROTO;
             goto out;
@@ -114,7 +115,7 @@ int timesync_send(const char *path, uint64_t time_ns, int timeout_ms)
         }
     }
     /* The guest wrote it: a NUL before the newline just ends the text early. */
-    *(char *)memchr(reply, '\n', got) = '\0';
+    *nl = '\0';
     if (!strstr(reply, "\"return\"")) {
         log_warn("timesync: the guest agent answered %s", reply);
         rc = -EPROTO;
