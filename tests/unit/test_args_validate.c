@@ -2,7 +2,6 @@
  * cli_validate: the pre-boot checks against a real temporary directory,
  * each failure case by case, and proof that validation creates nothing.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
@@ -21,6 +20,7 @@
 
 #include "cli/args.h"
 #include "cli/config.h"
+#include "support/test_util.h"
 
 static char dir[64];
 static char err[512];
@@ -85,13 +85,8 @@ static const char *P(const char *fmt, ...)
 
 static int count_entries(void)
 {
-    DIR *d = opendir(dir);
-    assert_non_null(d);
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)))
-        n++;
-    closedir(d);
+    int n = dir_entry_count(dir);
+    assert_true(n >= 0);
     return n;
 }
 

@@ -25,6 +25,7 @@
 #include "arch/x86/firmware.h"
 #include "arch/x86/smbios.h"
 #include "support/fake_guest_mem.h"
+#include "support/test_util.h"
 
 #define CODE_LEN (64 * 1024)
 #define VARS_LEN (16 * 1024)
@@ -93,15 +94,9 @@ static void write_vars(const char *path)
 
 static unsigned count_entries(struct fixture *f)
 {
-    DIR *d = opendir(f->dir);
-    assert_non_null(d);
-    unsigned n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)))
-        if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
-            n++;
-    closedir(d);
-    return n;
+    int n = dir_entry_count(f->dir);
+    assert_true(n >= 0);
+    return (unsigned)n;
 }
 
 static int setup(void **state)

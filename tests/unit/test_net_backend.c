@@ -20,11 +20,10 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
-#include <dirent.h>
 
 #include <cmocka.h>
 
-#include "support/sock_util.h"
+#include "support/test_util.h"
 
 #include "net/net_backend.h"
 
@@ -322,15 +321,9 @@ static void tmpdir_make(struct tmpdir *t)
 
 static unsigned count_entries(const char *dir)
 {
-    DIR *d = opendir(dir);
-    assert_non_null(d);
-    unsigned n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)))
-        if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
-            n++;
-    closedir(d);
-    return n;
+    int n = dir_entry_count(dir);
+    assert_true(n >= 0);
+    return (unsigned)n;
 }
 
 static int bind_dgram(const char *path)

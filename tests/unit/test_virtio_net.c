@@ -26,7 +26,7 @@
 #include "cli/devopts.h"
 #include "net/net_backend.h"
 #include "support/fake_guest_mem.h"
-#include "support/sock_util.h"
+#include "support/test_util.h"
 #include "support/fake_hooks.h"
 #include "support/virtio_driver.h"
 #include "virtio/devices.h"

@@ -32,7 +32,7 @@
 #include "cli/config.h"
 #include "support/fake_guest_mem.h"
 #include "support/fake_hooks.h"
-#include "support/sock_util.h"
+#include "support/test_util.h"
 #include "support/virtio_driver.h"
 #include "virtio/devices.h"
 #include "virtio/pci.h"

@@ -1,7 +1,9 @@
-/* Socket helpers for the unit tests (see sock_util.h). */
-#include "sock_util.h"
+/* Small helpers for the unit tests (see test_util.h). */
+#include "test_util.h"
 
+#include <dirent.h>
 #include <poll.h>
+#include <string.h>
 #include <unistd.h>
 
 bool sock_readable(int fd, int ms)
@@ -21,4 +23,18 @@ bool sock_read_full(int fd, uint8_t *buf, size_t len, int ms)
         got += (size_t)r;
     }
     return true;
+}
+
+int dir_entry_count(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return -1;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+            n++;
+    closedir(d);
+    return n;
 }
