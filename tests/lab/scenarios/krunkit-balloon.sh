@@ -3,7 +3,7 @@
 # virtio-balloon gives guest memory back to the host: the guest touches
 # 256 MiB (the VMM's RSS grows), frees it, and within 20 s the VMM's RSS
 # must drop by at least 128 MiB (pages returned by inflation or free page
-# reporting are discarded with MADV_DONTNEED / hole punching).
+# reporting are discarded with MADV_DONTNEED).
 . "$LAB_DIR/lib.sh"
 mb=256
 LAB_MEMORY=768
