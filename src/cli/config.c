@@ -235,6 +235,8 @@ static json_t *device_json(struct jbuild *b, const struct dev_config *d)
              jstr(d->serial.mode == SERIAL_LOGFILE ? d->serial.log_file_path : NULL));
         jset(b, o, "stdio", json_boolean(d->serial.mode == SERIAL_STDIO));
         jset(b, o, "pty", json_boolean(d->serial.mode == SERIAL_PTY));
+        if (d->serial.mode == SERIAL_LOGFILE)
+            jset(b, o, "logFileMaxSize", json_integer((json_int_t)d->serial.log_max_bytes));
         break;
     case DEV_VSOCK:
         jset(b, o, "port", json_integer(d->vsock.port));

@@ -71,9 +71,13 @@ struct dev_net {
 
 enum serial_mode { SERIAL_LOGFILE, SERIAL_STDIO, SERIAL_PTY };
 
+/* A guest can write its console without end: the log file stops growing here. */
+#define SERIAL_LOG_MAX_DEFAULT (64ull << 20)
+
 struct dev_serial {
     enum serial_mode mode;
-    char *log_file_path; /* SERIAL_LOGFILE only */
+    char *log_file_path;    /* SERIAL_LOGFILE only */
+    uint64_t log_max_bytes; /* logFileMaxSize=: the log's size cap, 0 = none */
 };
 
 struct dev_vsock {

@@ -426,6 +426,17 @@ static int parse_serial(const struct optctx *c, struct kvlist *l, struct dev_ser
     if (r1 + stdio + pty != 1)
         return opt_error(c, "virtio-serial needs exactly one of logFilePath=, stdio or pty");
     s->mode = r1 ? SERIAL_LOGFILE : stdio ? SERIAL_STDIO : SERIAL_PTY;
+    s->log_max_bytes = SERIAL_LOG_MAX_DEFAULT;
+    struct kvitem *cap = kv_find(l, "logFileMaxSize");
+    if (cap) {
+        cap->used = true;
+        if (!r1)
+            return opt_error(c, "logFileMaxSize= applies to logFilePath= only");
+        if (!cap->value || parse_u64(cap->value, &s->log_max_bytes) < 0)
+            return opt_error(c, "invalid logFileMaxSize=%s (expected a size in bytes, 0 for no "
+                                "limit)",
+                             cap->value ? cap->value : "");
+    }
     return 0;
 }
 

@@ -141,16 +141,26 @@ static int open_inherited(const struct dev_net *cfg, struct net_backend **out)
         log_warn("--device virtio-net %s: the socket is a %s socket: using %s framing", what,
                  framing == NET_FRAMING_STREAM ? "stream" : "datagram",
                  framing == NET_FRAMING_STREAM ? "unixstream" : "unixgram");
-    int rc = net_backend_from_socket(cfg->fd, framing, what, out);
+    /*
+     * Our own descriptor for the socket, kept for the life of the process:
+     * the inherited number is never closed or reused by us, so whatever
+     * happens to it (a library, a later open) cannot redirect our frames.
+     */
+    int fd = fcntl(cfg->fd, F_DUPFD_CLOEXEC, 3);
+    if (fd < 0) {
+        int err = errno;
+        log_error("--device virtio-net %s: cannot duplicate it: %s", what, strerror(err));
+        return -err;
+    }
+    int rc = net_backend_from_socket(fd, framing, what, out);
     if (rc) {
+        close(fd);
         log_error("--device virtio-net %s: %s", what, strerror(-rc));
         return rc;
     }
     if (cfg->vfkit_magic && framing == NET_FRAMING_DGRAM) {
         rc = net_dgram_send_magic(*out);
         if (rc) {
-            /* The fd stays the caller's to close (it was inherited). */
-            (*out)->fd = -1;
             net_backend_close(*out);
             *out = NULL;
             return rc;

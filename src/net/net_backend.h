@@ -44,6 +44,9 @@ struct net_backend {
     char *local_path;
     char *local_dir; /* private directory holding local_path, removed too */
     bool dead;       /* disconnected or protocol error: no more traffic */
+    /* The guest's MAC when none was given: picked once, kept across reboots. */
+    uint8_t guest_mac[6];
+    bool guest_mac_set;
 
     /* Receive side of a stream: the prefix being read, then the frame. */
     uint8_t rx_prefix[NET_STREAM_PREFIX];

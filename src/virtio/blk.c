@@ -367,10 +367,8 @@ static void blk_reset(struct virtio_dev *dev)
 
 static void blk_destroy(struct virtio_dev *dev)
 {
-    struct virtio_blk *b = to_blk(dev);
-    if (b->img)
-        blk_close(b->img);
-    free(b);
+    /* The image is the VM's (opened once, kept across reboots). */
+    free(to_blk(dev));
 }
 
 static const struct virtio_dev_ops blk_ops = {
@@ -380,7 +378,8 @@ static const struct virtio_dev_ops blk_ops = {
     .destroy = blk_destroy,
 };
 
-int virtio_blk_create(struct machine *m, const struct dev_blk *cfg, struct virtio_dev **out)
+int virtio_blk_create(struct machine *m, const struct dev_blk *cfg, struct blk_image *img,
+                      struct virtio_dev **out)
 {
     if (cfg->device_id && strlen(cfg->device_id) > VIRTIO_BLK_ID_BYTES) {
         log_error("virtio-blk %s: deviceId longer than %d bytes", cfg->path, VIRTIO_BLK_ID_BYTES);
@@ -389,11 +388,7 @@ int virtio_blk_create(struct machine *m, const struct dev_blk *cfg, struct virti
     struct virtio_blk *b = calloc(1, sizeof(*b));
     if (!b)
         return -ENOMEM;
-    int rc = blk_open(cfg->path, cfg->format, cfg->readonly, &b->img);
-    if (rc) {
-        free(b);
-        return rc;
-    }
+    b->img = img;
     b->readonly = cfg->readonly || blk_readonly(b->img);
     b->capacity = blk_size(b->img) >> SECTOR_SHIFT;
     if (cfg->device_id) {
@@ -410,7 +405,7 @@ int virtio_blk_create(struct machine *m, const struct dev_blk *cfg, struct virti
 
     struct virtio_dev *dev = &b->vdev;
     /* Class: mass storage, SCSI (0x0100), as other virtio-blk devices report. */
-    rc = virtio_pci_init(dev, m, "virtio-blk", VIRTIO_ID_BLOCK, 0x010000, 1, BLK_QUEUE_SIZE,
+    int rc = virtio_pci_init(dev, m, "virtio-blk", VIRTIO_ID_BLOCK, 0x010000, 1, BLK_QUEUE_SIZE,
                          features, CFG_LEN, &blk_ops);
     if (rc == 0)
         rc = virtio_dev_add_fd(dev, blk_completion_fd(b->img), EPOLLIN, blk_completion);

@@ -14,13 +14,24 @@
  *                nobody is attached, and drop output that would block.
  * Input is read only when the guest has posted receive buffers; otherwise
  * the input fd leaves the event loop until the guest kicks receiveq.
+ *
+ * The host side (struct console_host) is opened once when the VM is made
+ * and outlives guest reboots, which rebuild only the device: a reboot never
+ * reopens the log file by path (a guest that can write the log's directory,
+ * through a share, could have put a symlink there meanwhile). COM1 writes
+ * through the same host side. A log file is created 0600, never through a
+ * symlink, and stops growing at logFileMaxSize (a guest can print forever;
+ * the host's disk is not its to fill): past it the output is dropped and
+ * the log says so once.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <termios.h>
 #include <unistd.h>
@@ -38,14 +49,27 @@
 #define CFG_EMERG_WR 8
 #define CFG_LEN 12
 
-struct virtio_console {
-    struct virtio_dev vdev;
+struct console_host {
     enum serial_mode mode;
     int out_fd, in_fd; /* -1 when absent */
-    bool own_out_fd;   /* close on destroy (not stdout) */
-    bool in_watched;   /* in_fd is in the event loop */
+    bool own_out_fd;   /* close at the end (not stdout) */
     int pty_slave;     /* kept open, see the header comment */
     char *pty_path;
+    /* A log file this run created (removed if the start fails). */
+    bool created;
+    char *log_path;
+    /* Output comes from COM1 (a vCPU thread) and the device's I/O thread. */
+    pthread_mutex_t lock;
+    uint64_t max_bytes; /* 0: no cap */
+    uint64_t size;      /* the log file's size as we wrote it */
+    bool capped;        /* the cap was reached and logged */
+};
+
+struct virtio_console {
+    struct virtio_dev vdev;
+    struct console_host *host; /* borrowed: the VM keeps it across reboots */
+    int in_fd;                 /* host->in_fd until input ends, then -1 */
+    bool in_watched;           /* in_fd is in the event loop */
 };
 
 /* ---- terminal mode for stdio ---- */
@@ -114,21 +138,40 @@ static struct virtio_console *to_console(struct virtio_dev *dev)
     return (struct virtio_console *)dev;
 }
 
-static void write_out(struct virtio_console *c, const void *buf, size_t len)
+void console_host_write(struct console_host *h, const void *buf, size_t len)
 {
     const uint8_t *p = buf;
-    while (len && c->out_fd >= 0) {
-        ssize_t n = write(c->out_fd, p, len);
+    pthread_mutex_lock(&h->lock);
+    if (h->max_bytes) {
+        uint64_t room = h->size < h->max_bytes ? h->max_bytes - h->size : 0;
+        if (len > room) {
+            len = (size_t)room;
+            if (!h->capped)
+                log_warn("virtio-serial logFilePath %s: reached logFileMaxSize=%llu bytes; "
+                         "further guest console output is dropped",
+                         h->log_path, (unsigned long long)h->max_bytes);
+            h->capped = true;
+        }
+    }
+    while (len && h->out_fd >= 0) {
+        ssize_t n = write(h->out_fd, p, len);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
             if (errno != EAGAIN)
                 log_debug("virtio-console: output: %m");
-            return; /* nobody reading a pty: the output is dropped */
+            break; /* nobody reading a pty: the output is dropped */
         }
         p += n;
         len -= (size_t)n;
+        h->size += (uint64_t)n;
     }
+    pthread_mutex_unlock(&h->lock);
+}
+
+static void write_out(struct virtio_console *c, const void *buf, size_t len)
+{
+    console_host_write(c->host, buf, len);
 }
 
 static void tx_drain(struct virtio_console *c)
@@ -253,17 +296,7 @@ static void console_reset(struct virtio_dev *dev)
 
 static void console_destroy(struct virtio_dev *dev)
 {
-    struct virtio_console *c = to_console(dev);
-    if (c->mode == SERIAL_STDIO)
-        restore_terminal();
-    if (c->own_out_fd && c->out_fd >= 0)
-        close(c->out_fd);
-    if (c->mode == SERIAL_PTY && c->in_fd >= 0 && c->in_fd != c->out_fd)
-        close(c->in_fd);
-    if (c->pty_slave >= 0)
-        close(c->pty_slave);
-    free(c->pty_path);
-    free(c);
+    free(to_console(dev));
 }
 
 static const struct virtio_dev_ops console_ops = {
@@ -274,7 +307,9 @@ static const struct virtio_dev_ops console_ops = {
     .destroy = console_destroy,
 };
 
-static int open_pty(struct virtio_console *c)
+/* ---- the host side, opened once ---- */
+
+static int open_pty(struct console_host *h)
 {
     int m = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
     if (m < 0)
@@ -285,77 +320,136 @@ static int open_pty(struct virtio_console *c)
         close(m);
         return err;
     }
-    c->pty_path = strdup(name);
-    c->pty_slave = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
-    if (!c->pty_path || c->pty_slave < 0) {
-        int err = c->pty_path ? -errno : -ENOMEM;
+    h->pty_path = strdup(name);
+    h->pty_slave = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (!h->pty_path || h->pty_slave < 0) {
+        int err = h->pty_path ? -errno : -ENOMEM;
         close(m);
         return err;
     }
     struct termios t;
-    if (tcgetattr(c->pty_slave, &t) == 0) {
+    if (tcgetattr(h->pty_slave, &t) == 0) {
         cfmakeraw(&t);
-        tcsetattr(c->pty_slave, TCSANOW, &t);
+        tcsetattr(h->pty_slave, TCSANOW, &t);
     }
     fcntl(m, F_SETFL, fcntl(m, F_GETFL) | O_NONBLOCK);
-    c->out_fd = c->in_fd = m;
-    c->own_out_fd = true;
+    h->out_fd = h->in_fd = m;
+    h->own_out_fd = true;
     return 0;
 }
 
-static int open_backend(struct virtio_console *c, const struct dev_serial *cfg)
+/*
+ * The log file: created 0600 if missing (O_EXCL tells whether this run made
+ * it), appended to otherwise; never through a symlink (O_NOFOLLOW), never
+ * blocking on a FIFO with no reader (O_NONBLOCK at open).
+ */
+static int open_log(struct console_host *h, const char *path)
 {
-    switch (cfg->mode) {
-    case SERIAL_LOGFILE:
-        if (!cfg->log_file_path)
-            return -EINVAL;
-        c->out_fd = open(cfg->log_file_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-        if (c->out_fd < 0) {
-            int err = -errno;
-            log_error("virtio-serial: cannot open log file %s: %s", cfg->log_file_path,
-                      strerror(errno));
-            return err;
-        }
-        c->own_out_fd = true;
-        return 0;
-    case SERIAL_STDIO: {
-        c->out_fd = STDOUT_FILENO;
-        c->in_fd = STDIN_FILENO;
-        int rc = terminal_raw(STDIN_FILENO);
-        if (rc)
-            log_warn("virtio-serial: cannot put the terminal in raw mode: %s", strerror(-rc));
-        return 0;
+    const int flags = O_WRONLY | O_APPEND | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW | O_NONBLOCK;
+    int fd = open(path, flags | O_CREAT | O_EXCL, 0600);
+    if (fd >= 0)
+        h->created = true;
+    else if (errno == EEXIST)
+        fd = open(path, flags);
+    if (fd < 0) {
+        int err = -errno;
+        log_error("virtio-serial logFilePath %s: %s", path,
+                  errno == ELOOP ? "is a symbolic link (refused: krunkit never writes through one)"
+                                 : strerror(errno));
+        return err;
     }
-    case SERIAL_PTY: {
-        int rc = open_pty(c);
-        if (rc) {
-            log_error("virtio-serial: cannot create a pty: %s", strerror(-rc));
-            return rc;
-        }
-        log_info("virtio-serial: guest console on pty %s", c->pty_path);
-        return 0;
+    struct stat st;
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+        h->size = (uint64_t)st.st_size;
+        fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
     }
-    }
-    return -EINVAL;
+    h->out_fd = fd;
+    h->own_out_fd = true;
+    h->log_path = strdup(path);
+    return h->log_path ? 0 : -ENOMEM;
 }
 
-int virtio_console_create(struct machine *m, const struct dev_serial *cfg, struct virtio_dev **out)
+int console_host_open(const struct dev_serial *cfg, struct console_host **out)
+{
+    struct console_host *h = calloc(1, sizeof(*h));
+    if (!h)
+        return -ENOMEM;
+    h->mode = cfg->mode;
+    h->out_fd = h->in_fd = h->pty_slave = -1;
+    pthread_mutex_init(&h->lock, NULL);
+    int rc = -EINVAL;
+    switch (cfg->mode) {
+    case SERIAL_LOGFILE:
+        h->max_bytes = cfg->log_max_bytes;
+        rc = cfg->log_file_path ? open_log(h, cfg->log_file_path) : -EINVAL;
+        break;
+    case SERIAL_STDIO:
+        h->out_fd = STDOUT_FILENO;
+        h->in_fd = STDIN_FILENO;
+        rc = terminal_raw(STDIN_FILENO);
+        if (rc)
+            log_warn("virtio-serial: cannot put the terminal in raw mode: %s", strerror(-rc));
+        rc = 0;
+        break;
+    case SERIAL_PTY:
+        rc = open_pty(h);
+        if (rc)
+            log_error("virtio-serial: cannot create a pty: %s", strerror(-rc));
+        else
+            log_info("virtio-serial: guest console on pty %s", h->pty_path);
+        break;
+    }
+    if (rc) {
+        console_host_close(h, true);
+        return rc;
+    }
+    *out = h;
+    return 0;
+}
+
+void console_host_close(struct console_host *h, bool failed_start)
+{
+    if (!h)
+        return;
+    if (h->mode == SERIAL_STDIO)
+        restore_terminal();
+    /*
+     * A failed start leaves nothing it created; the name is removed only
+     * while it still is the file we made (not whatever was put there since).
+     */
+    struct stat mine, now;
+    if (failed_start && h->created && h->out_fd >= 0 && fstat(h->out_fd, &mine) == 0 &&
+        lstat(h->log_path, &now) == 0 && mine.st_dev == now.st_dev && mine.st_ino == now.st_ino)
+        unlink(h->log_path);
+    if (h->own_out_fd && h->out_fd >= 0)
+        close(h->out_fd);
+    if (h->mode == SERIAL_PTY && h->in_fd >= 0 && h->in_fd != h->out_fd)
+        close(h->in_fd);
+    if (h->pty_slave >= 0)
+        close(h->pty_slave);
+    free(h->pty_path);
+    free(h->log_path);
+    pthread_mutex_destroy(&h->lock);
+    free(h);
+}
+
+const char *console_host_pty_path(const struct console_host *h)
+{
+    return h ? h->pty_path : NULL;
+}
+
+int virtio_console_create(struct machine *m, struct console_host *host, struct virtio_dev **out)
 {
     struct virtio_console *c = calloc(1, sizeof(*c));
     if (!c)
         return -ENOMEM;
-    c->mode = cfg->mode;
-    c->out_fd = c->in_fd = c->pty_slave = -1;
-    int rc = open_backend(c, cfg);
-    if (rc) {
-        console_destroy(&c->vdev);
-        return rc;
-    }
+    c->host = host;
+    c->in_fd = host->in_fd;
     struct virtio_dev *dev = &c->vdev;
     /* Class: simple communication controller, other (0x0780). */
-    rc = virtio_pci_init(dev, m, "virtio-console", VIRTIO_ID_CONSOLE, 0x078000, 2,
-                         CONSOLE_QUEUE_SIZE, 1ull << VIRTIO_CONSOLE_F_EMERG_WRITE, CFG_LEN,
-                         &console_ops);
+    int rc = virtio_pci_init(dev, m, "virtio-console", VIRTIO_ID_CONSOLE, 0x078000, 2,
+                             CONSOLE_QUEUE_SIZE, 1ull << VIRTIO_CONSOLE_F_EMERG_WRITE, CFG_LEN,
+                             &console_ops);
     if (rc == 0)
         rc = virtio_pci_start(dev);
     if (rc) {
@@ -365,10 +459,4 @@ int virtio_console_create(struct machine *m, const struct dev_serial *cfg, struc
     }
     *out = dev;
     return 0;
-}
-
-const char *virtio_console_pty_path(const struct virtio_dev *dev)
-{
-    return dev->device_id == VIRTIO_ID_CONSOLE ? ((const struct virtio_console *)dev)->pty_path
-                                               : NULL;
 }

@@ -9,6 +9,8 @@
 #ifndef KRUNKIT_VIRTIO_DEVICES_H
 #define KRUNKIT_VIRTIO_DEVICES_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "cli/config.h"
@@ -16,14 +18,34 @@
 
 struct virtio_dev;
 
-/* virtio-blk (5.2) on a raw or qcow2 image. */
-int virtio_blk_create(struct machine *m, const struct dev_blk *cfg, struct virtio_dev **out);
-/* virtio-net (5.1) on a unixgram or unixstream socket (net/net_backend.h). */
-int virtio_net_create(struct machine *m, const struct dev_net *cfg, struct virtio_dev **out);
-/* virtio-console (5.3), one port (hvc0): log file, stdio or a pty. */
-int virtio_console_create(struct machine *m, const struct dev_serial *cfg, struct virtio_dev **out);
+/*
+ * virtio-blk (5.2) on a raw or qcow2 image the VM opened (block/block.h);
+ * the device borrows it: the image outlives guest reboots.
+ */
+struct blk_image;
+int virtio_blk_create(struct machine *m, const struct dev_blk *cfg, struct blk_image *img,
+                      struct virtio_dev **out);
+/*
+ * virtio-net (5.1) on a unixgram or unixstream socket (net/net_backend.h)
+ * the VM opened; borrowed, like the image above.
+ */
+struct net_backend;
+int virtio_net_create(struct machine *m, const struct dev_net *cfg, struct net_backend *be,
+                      struct virtio_dev **out);
+/*
+ * virtio-console (5.3), one port (hvc0), on a host side opened once (log
+ * file, stdio or a pty) that the VM keeps across guest reboots and that
+ * COM1 writes through too.
+ */
+struct console_host;
+int console_host_open(const struct dev_serial *cfg, struct console_host **out);
+/* failed_start: also remove a log file this run created (if it is still ours). */
+void console_host_close(struct console_host *h, bool failed_start);
+/* Output, capped at the log's logFileMaxSize; thread-safe. */
+void console_host_write(struct console_host *h, const void *buf, size_t len);
 /* The pty a console in pty mode created (for inspection), else NULL. */
-const char *virtio_console_pty_path(const struct virtio_dev *dev);
+const char *console_host_pty_path(const struct console_host *h);
+int virtio_console_create(struct machine *m, struct console_host *host, struct virtio_dev **out);
 /* virtio-rng (5.4) fed by getrandom(2). */
 int virtio_rng_create(struct machine *m, struct virtio_dev **out);
 /*
@@ -49,13 +71,14 @@ int virtio_balloon_request_stats(struct virtio_dev *dev);
 
 /*
  * virtio-vsock (5.10): one device for every DEV_VSOCK entry of cfg and
- * `extra` (the --timesync port, or NULL), made when called for the first
- * of those entries (`first`), or with `first` NULL when cfg has none; for
- * the other entries it returns 0 and leaves *out alone.
+ * `extra` (the --timesync port, or NULL). The muxer, with its host
+ * sockets, is opened once and kept across guest reboots; the device
+ * borrows it, and a device reset closes the guest's connections.
  */
-int virtio_vsock_create(struct machine *m, const struct vm_config *cfg,
-                        const struct dev_config *first, const struct dev_vsock *extra,
-                        struct virtio_dev **out);
+struct vsock_muxer;
+int virtio_vsock_muxer_open(const struct vm_config *cfg, const struct dev_vsock *extra,
+                            struct vsock_muxer **out);
+int virtio_vsock_create(struct machine *m, struct vsock_muxer *mx, struct virtio_dev **out);
 
 /* Stops the device's thread, unregisters it, closes its backend, frees it. */
 void virtio_dev_destroy(struct virtio_dev *dev);

@@ -447,7 +447,7 @@ static void net_destroy(struct virtio_dev *dev)
               (unsigned long long)n->rx_kicks, (unsigned long long)n->socket_wakeups);
     for (unsigned i = 0; i < n->rx_nheld; i++)
         free(n->rx_held[i]);
-    net_backend_close(n->be);
+    /* The backend is the VM's (opened once, kept across reboots). */
     free(n);
 }
 
@@ -460,31 +460,34 @@ static const struct virtio_dev_ops net_ops = {
     .destroy = net_destroy,
 };
 
-static void pick_mac(const struct dev_net *cfg, uint8_t mac[6])
+/* A MAC picked at random is kept with the backend: the guest keeps it across reboots. */
+static void pick_mac(const struct dev_net *cfg, struct net_backend *be, uint8_t mac[6])
 {
     if (cfg->mac_set) {
         memcpy(mac, cfg->mac, 6);
         return;
     }
-    if (getrandom(mac, 6, GRND_NONBLOCK) != 6) {
-        for (int i = 0; i < 6; i++)
-            mac[i] = (uint8_t)rand();
+    if (!be->guest_mac_set) {
+        uint8_t *r = be->guest_mac;
+        if (getrandom(r, 6, GRND_NONBLOCK) != 6) {
+            for (int i = 0; i < 6; i++)
+                r[i] = (uint8_t)rand();
+        }
+        /* Unicast (bit 0 clear), locally administered (bit 1 set). */
+        r[0] = (uint8_t)((r[0] & 0xfc) | 0x02);
+        be->guest_mac_set = true;
     }
-    /* Unicast (bit 0 clear), locally administered (bit 1 set). */
-    mac[0] = (uint8_t)((mac[0] & 0xfc) | 0x02);
+    memcpy(mac, be->guest_mac, 6);
 }
 
-int virtio_net_create(struct machine *m, const struct dev_net *cfg, struct virtio_dev **out)
+int virtio_net_create(struct machine *m, const struct dev_net *cfg, struct net_backend *be,
+                      struct virtio_dev **out)
 {
     struct virtio_net *n = calloc(1, sizeof(*n));
     if (!n)
         return -ENOMEM;
-    int rc = net_backend_open(cfg, &n->be);
-    if (rc) {
-        free(n);
-        return rc;
-    }
-    pick_mac(cfg, n->mac);
+    n->be = be;
+    pick_mac(cfg, be, n->mac);
     n->status = VIRTIO_NET_S_LINK_UP;
     if (cfg->offloading)
         log_debug("virtio-net %s: offloading=on accepted; no offload is offered", n->be->what);
@@ -492,7 +495,7 @@ int virtio_net_create(struct machine *m, const struct dev_net *cfg, struct virti
     uint64_t features =
         1ull << VIRTIO_NET_F_MAC | 1ull << VIRTIO_NET_F_MRG_RXBUF | 1ull << VIRTIO_NET_F_STATUS;
     /* Class: network controller, Ethernet (0x0200). */
-    rc = virtio_pci_init(dev, m, "virtio-net", VIRTIO_ID_NET, 0x020000, 2, NET_QUEUE_SIZE, features,
+    int rc = virtio_pci_init(dev, m, "virtio-net", VIRTIO_ID_NET, 0x020000, 2, NET_QUEUE_SIZE, features,
                          CFG_LEN, &net_ops);
     if (rc == 0)
         rc = virtio_pci_start(dev);

@@ -711,9 +711,14 @@ int virtio_pci_init(struct virtio_dev *dev, struct machine *m, const char *name,
     int rc = build_config_space(dev, class_code);
     if (rc)
         return rc;
-    rc = evloop_create(&dev->loop);
-    if (rc)
-        return rc;
+    if (m->io_loop) {
+        dev->loop = m->io_loop;
+        dev->loop_borrowed = true;
+    } else {
+        rc = evloop_create(&dev->loop);
+        if (rc)
+            return rc;
+    }
     for (unsigned i = 0; i < nqueues; i++) {
         struct virtio_queue *q = &dev->queues[i];
         q->kick_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -795,7 +800,9 @@ void virtio_pci_destroy(struct virtio_dev *dev)
     for (unsigned i = 0; i < VIRTIO_MAX_QUEUES; i++)
         if (dev->queues[i].kick_fd >= 0)
             close(dev->queues[i].kick_fd);
-    if (dev->loop)
+    if (dev->loop && dev->loop_borrowed)
+        evloop_clear(dev->loop); /* parked above; the loop's thread serves the next boot */
+    else if (dev->loop)
         evloop_destroy(dev->loop);
     dev->loop = NULL;
     pthread_mutex_destroy(&dev->lock);

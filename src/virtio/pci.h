@@ -134,6 +134,7 @@ struct virtio_dev {
     uint16_t device_id;
     pthread_mutex_t lock;
     struct evloop *loop;
+    bool loop_borrowed; /* machine.io_loop: stopped and cleared, never destroyed, here */
     bool thread_started;
 
     uint64_t host_features;

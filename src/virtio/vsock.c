@@ -186,9 +186,8 @@ static void vsock_reset(struct virtio_dev *dev)
 
 static void vsock_destroy(struct virtio_dev *dev)
 {
-    struct virtio_vsock *v = to_vsock(dev);
-    vsock_muxer_destroy(v->mx);
-    free(v);
+    /* The muxer (its listening sockets) is the VM's: it serves the next boot. */
+    free(to_vsock(dev));
 }
 
 static const struct virtio_dev_ops vsock_ops = {
@@ -200,40 +199,33 @@ static const struct virtio_dev_ops vsock_ops = {
     .destroy = vsock_destroy,
 };
 
-int virtio_vsock_create(struct machine *m, const struct vm_config *cfg,
-                        const struct dev_config *first, const struct dev_vsock *extra,
-                        struct virtio_dev **out)
+int virtio_vsock_muxer_open(const struct vm_config *cfg, const struct dev_vsock *extra,
+                            struct vsock_muxer **out)
 {
     const struct dev_vsock **devs = calloc(cfg->n_devices + 1, sizeof(*devs));
     if (!devs)
         return -ENOMEM;
     size_t n = 0;
-    for (size_t i = 0; i < cfg->n_devices; i++) {
-        if (cfg->devices[i].type != DEV_VSOCK)
-            continue;
-        if (n == 0 && &cfg->devices[i] != first) {
-            free(devs); /* not the first vsock entry: that one made the device */
-            return 0;
-        }
-        devs[n++] = &cfg->devices[i].vsock;
-    }
+    for (size_t i = 0; i < cfg->n_devices; i++)
+        if (cfg->devices[i].type == DEV_VSOCK)
+            devs[n++] = &cfg->devices[i].vsock;
     if (extra)
         devs[n++] = extra;
-    struct virtio_vsock *v = calloc(1, sizeof(*v));
-    if (!v) {
-        free(devs);
-        return -ENOMEM;
-    }
-    int rc = vsock_muxer_create(devs, n, &v->mx);
+    int rc = vsock_muxer_create(devs, n, out);
     free(devs);
-    if (rc) {
-        free(v);
-        return rc;
-    }
+    return rc;
+}
+
+int virtio_vsock_create(struct machine *m, struct vsock_muxer *mx, struct virtio_dev **out)
+{
+    struct virtio_vsock *v = calloc(1, sizeof(*v));
+    if (!v)
+        return -ENOMEM;
+    v->mx = mx;
     struct virtio_dev *dev = &v->vdev;
     /* Class: simple communication controller, other (0x0780). */
-    rc = virtio_pci_init(dev, m, "virtio-vsock", VIRTIO_ID_VSOCK, 0x078000, 3, VSOCK_QUEUE_SIZE,
-                         1ull << VIRTIO_VSOCK_F_STREAM, CFG_LEN, &vsock_ops);
+    int rc = virtio_pci_init(dev, m, "virtio-vsock", VIRTIO_ID_VSOCK, 0x078000, 3,
+                             VSOCK_QUEUE_SIZE, 1ull << VIRTIO_VSOCK_F_STREAM, CFG_LEN, &vsock_ops);
     if (rc == 0)
         rc = virtio_dev_add_fd(dev, vsock_muxer_fd(v->mx), EPOLLIN, muxer_ready);
     if (rc == 0)

@@ -47,42 +47,12 @@ static void on_reset(void *opaque)
     vmm_guest_reset(opaque);
 }
 
+/* COM1 goes where the virtio console goes (firmware and early kernel output). */
 static void com1_write(void *opaque, const uint8_t *buf, size_t len)
 {
     struct vmm *vmm = opaque;
-    if (vmm->console_fd < 0)
-        return;
-    while (len) {
-        ssize_t n = write(vmm->console_fd, buf, len);
-        if (n <= 0)
-            return;
-        buf += n;
-        len -= (size_t)n;
-    }
-}
-
-/* COM1 goes where the virtio console goes (firmware and early kernel output). */
-static int open_console_sink(struct vmm *vmm)
-{
-    const struct vm_config *cfg = vmm->cfg;
-    for (size_t i = 0; i < cfg->n_devices; i++) {
-        const struct dev_config *d = &cfg->devices[i];
-        if (d->type != DEV_SERIAL)
-            continue;
-        if (d->serial.mode == SERIAL_LOGFILE) {
-            vmm->console_fd = open(d->serial.log_file_path,
-                                   O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
-            if (vmm->console_fd < 0) {
-                int err = -errno;
-                log_error("virtio-serial logFilePath %s: %m", d->serial.log_file_path);
-                return err;
-            }
-        } else if (d->serial.mode == SERIAL_STDIO) {
-            vmm->console_fd = dup(STDOUT_FILENO);
-        }
-        break;
-    }
-    return 0;
+    if (vmm->backends.com1)
+        console_host_write(vmm->backends.com1, buf, len);
 }
 
 int board_create(struct vmm *vmm)
@@ -92,9 +62,6 @@ int board_create(struct vmm *vmm)
         return -ENOMEM;
     vmm->platform = p;
     p->events = (struct platform_events){.poweroff = on_poweroff, .reset = on_reset, .opaque = vmm};
-    int rc = open_console_sink(vmm);
-    if (rc)
-        return rc;
     struct serial_backend sb = {.write = com1_write, .opaque = vmm};
     p->com1 = serial_create(&vmm->hooks, SERIAL_COM1_IRQ, &sb);
     p->kbc = i8042_create(&vmm->hooks, &p->events);
@@ -104,7 +71,7 @@ int board_create(struct vmm *vmm)
     if (!p->com1 || !p->kbc || !p->cmos || !p->pm || !p->reset)
         return -ENOMEM;
     /* Port 0x61 is the in-kernel PIT's (KVM_PIT_SPEAKER_DUMMY), so not mapped here. */
-    rc = serial_register(p->com1, &vmm->pio, SERIAL_COM1_BASE);
+    int rc = serial_register(p->com1, &vmm->pio, SERIAL_COM1_BASE);
     rc = rc ?: i8042_register(p->kbc, &vmm->pio);
     rc = rc ?: cmos_register(p->cmos, &vmm->pio);
     rc = rc ?: acpi_pm_register(p->pm, &vmm->pio);
@@ -142,24 +109,29 @@ bool board_device_supported(enum dev_type type)
     }
 }
 
-static int create_virtio(struct vmm *vmm, const struct dev_config *d, struct virtio_dev **out)
+static int create_virtio(struct vmm *vmm, struct dev_backend *b, struct virtio_dev **out)
 {
+    /* The machine of this boot, on the device's kept I/O thread. */
+    b->m = vmm->machine;
+    b->m.io_loop = b->loop;
+    const struct dev_config *d = b->cfg;
+    if (!d) /* the vsock device only --timesync asks for */
+        return virtio_vsock_create(&b->m, b->vsock, out);
     switch (d->type) {
     case DEV_BLK:
-        return virtio_blk_create(&vmm->machine, &d->blk, out);
+        return virtio_blk_create(&b->m, &d->blk, b->img, out);
     case DEV_SERIAL:
-        return virtio_console_create(&vmm->machine, &d->serial, out);
+        return virtio_console_create(&b->m, b->console, out);
     case DEV_RNG:
-        return virtio_rng_create(&vmm->machine, out);
+        return virtio_rng_create(&b->m, out);
     case DEV_BALLOON:
-        return virtio_balloon_create(&vmm->machine, out);
+        return virtio_balloon_create(&b->m, out);
     case DEV_NET:
-        return virtio_net_create(&vmm->machine, &d->net, out);
+        return virtio_net_create(&b->m, &d->net, b->net, out);
     case DEV_VSOCK:
-        return virtio_vsock_create(&vmm->machine, vmm->cfg, d,
-                                   vmm->timesync ? timesync_vsock(vmm->timesync) : NULL, out);
+        return virtio_vsock_create(&b->m, b->vsock, out);
     case DEV_FS:
-        return virtio_fs_create(&vmm->machine, &d->fs, out);
+        return virtio_fs_create(&b->m, &d->fs, out);
     default:
         return -ENOTSUP;
     }
@@ -167,30 +139,16 @@ static int create_virtio(struct vmm *vmm, const struct dev_config *d, struct vir
 
 int board_create_devices(struct vmm *vmm)
 {
-    const struct vm_config *cfg = vmm->cfg;
-    /* One more for a vsock device that only --timesync asks for. */
-    vmm->virtio = calloc(cfg->n_devices + 1, sizeof(*vmm->virtio));
+    vmm->virtio = calloc(vmm->backends.n, sizeof(*vmm->virtio));
     if (!vmm->virtio)
         return -ENOMEM;
-    bool has_vsock = false;
-    for (size_t i = 0; i < cfg->n_devices; i++) {
-        const struct dev_config *d = &cfg->devices[i];
-        int rc = create_virtio(vmm, d, &vmm->virtio[vmm->nr_virtio]);
+    for (size_t i = 0; i < vmm->backends.n; i++) {
+        struct dev_backend *b = &vmm->backends.dev[i];
+        int rc = create_virtio(vmm, b, &vmm->virtio[vmm->nr_virtio]);
         if (rc) {
-            log_error("--device %s: cannot create the device: %s", dev_type_name(d->type),
+            log_error("--device %s: cannot create the device: %s",
+                      b->cfg ? dev_type_name(b->cfg->type) : "virtio-vsock (--timesync)",
                       strerror(-rc));
-            return rc;
-        }
-        /* Every virtio-vsock option after the first joins the first one's device. */
-        if (vmm->virtio[vmm->nr_virtio])
-            vmm->nr_virtio++;
-        has_vsock |= d->type == DEV_VSOCK;
-    }
-    if (vmm->timesync && !has_vsock) {
-        int rc = virtio_vsock_create(&vmm->machine, cfg, NULL, timesync_vsock(vmm->timesync),
-                                     &vmm->virtio[vmm->nr_virtio]);
-        if (rc) {
-            log_error("--timesync: cannot create the vsock device: %s", strerror(-rc));
             return rc;
         }
         vmm->nr_virtio++;
@@ -238,9 +196,6 @@ void board_destroy(struct vmm *vmm)
         acpi_pm_destroy(p->pm);
     if (p->reset)
         reset_ctl_destroy(p->reset);
-    if (vmm->console_fd >= 0)
-        close(vmm->console_fd);
-    vmm->console_fd = -1;
     free(p);
     vmm->platform = NULL;
 }

@@ -2,6 +2,12 @@
  * epoll event loop for I/O threads (see evloop.h). Handlers are kept in a
  * small table indexed through epoll's data pointer; an eventfd wakes the
  * loop for stop requests.
+ *
+ * The thread outlives a stop: evloop_stop parks it (it waits on `cond`
+ * until the next evloop_start_thread or evloop_destroy), so a device
+ * rebuilt after a guest reboot runs on the same thread. That keeps thread
+ * creation out of the reboot path, where the process is already confined
+ * (vmm/sandbox.h: a thread inherits its creator's filter).
  */
 #include "vmm/evloop.h"
 
@@ -33,6 +39,10 @@ struct evloop {
     struct evloop_handler *retired;
     pthread_t thread;
     bool has_thread;
+    /* Guarded by lock; cond signals changes of them. */
+    pthread_cond_t cond;
+    bool run_requested; /* the thread runs handlers until a stop clears it */
+    bool quit;          /* evloop_destroy: the thread ends */
     char name[16];
 };
 
@@ -55,6 +65,7 @@ int evloop_create(struct evloop **out)
     struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
     epoll_ctl(l->epfd, EPOLL_CTL_ADD, l->stopfd, &ev);
     pthread_mutex_init(&l->lock, NULL);
+    pthread_cond_init(&l->cond, NULL);
     *out = l;
     return 0;
 }
@@ -73,10 +84,19 @@ void evloop_destroy(struct evloop *l)
     if (!l)
         return;
     evloop_stop(l);
+    if (l->has_thread) {
+        pthread_mutex_lock(&l->lock);
+        l->quit = true;
+        pthread_cond_broadcast(&l->cond);
+        pthread_mutex_unlock(&l->lock);
+        pthread_join(l->thread, NULL);
+        l->has_thread = false;
+    }
     close(l->epfd);
     close(l->stopfd);
     free_list(l->handlers);
     free_list(l->retired);
+    pthread_cond_destroy(&l->cond);
     pthread_mutex_destroy(&l->lock);
     free(l);
 }
@@ -180,34 +200,80 @@ int evloop_run(struct evloop *l)
 static void *evloop_thread(void *arg)
 {
     struct evloop *l = arg;
-    evloop_run(l);
+    pthread_mutex_lock(&l->lock);
+    for (;;) {
+        while (!l->run_requested && !l->quit)
+            pthread_cond_wait(&l->cond, &l->lock);
+        if (l->quit)
+            break;
+        pthread_mutex_unlock(&l->lock);
+        evloop_run(l);
+        pthread_mutex_lock(&l->lock);
+        /* Parked: nothing of a handler runs until the next start. */
+        l->run_requested = false;
+        pthread_cond_broadcast(&l->cond);
+    }
+    pthread_mutex_unlock(&l->lock);
     return NULL;
 }
 
 int evloop_start_thread(struct evloop *l, const char *name)
 {
-    snprintf(l->name, sizeof(l->name), "%s", name);
-    int rc = pthread_create(&l->thread, NULL, evloop_thread, l);
-    if (rc)
-        return -rc;
-    pthread_setname_np(l->thread, l->name);
-    l->has_thread = true;
+    if (!l->has_thread) {
+        snprintf(l->name, sizeof(l->name), "%s", name);
+        int rc = pthread_create(&l->thread, NULL, evloop_thread, l);
+        if (rc)
+            return -rc;
+        pthread_setname_np(l->thread, l->name);
+        l->has_thread = true;
+    }
+    pthread_mutex_lock(&l->lock);
+    l->run_requested = true;
+    pthread_cond_broadcast(&l->cond);
+    pthread_mutex_unlock(&l->lock);
     return 0;
 }
 
 void evloop_stop(struct evloop *l)
 {
-    uint64_t one = 1;
-    if (write(l->stopfd, &one, sizeof(one)) < 0)
+    if (!l->has_thread) {
+        /* evloop_run on the caller's own thread (tests): just make it return. */
+        uint64_t one = 1;
+        if (write(l->stopfd, &one, sizeof(one)) < 0)
+            log_error("evloop %s: cannot signal stop: %m", l->name);
         return;
-    /*
-     * A handler stopping its own loop cannot join itself; the thread stays
-     * joinable so that the stop on the teardown path waits for it.
-     */
-    if (pthread_equal(pthread_self(), l->thread))
-        return;
-    if (l->has_thread) {
-        pthread_join(l->thread, NULL);
-        l->has_thread = false;
     }
+    pthread_mutex_lock(&l->lock);
+    if (l->run_requested) {
+        uint64_t one = 1;
+        if (write(l->stopfd, &one, sizeof(one)) < 0)
+            log_error("evloop %s: cannot signal stop: %m", l->name);
+        /*
+         * A handler stopping its own loop cannot wait for itself: the loop
+         * returns after this handler, and a stop from another thread waits
+         * until it has.
+         */
+        while (l->run_requested && !pthread_equal(pthread_self(), l->thread))
+            pthread_cond_wait(&l->cond, &l->lock);
+    }
+    if (!l->run_requested) {
+        /* Parked: no handler runs, so retired handlers cannot be in use. */
+        free_list(l->retired);
+        l->retired = NULL;
+    }
+    pthread_mutex_unlock(&l->lock);
+}
+
+void evloop_clear(struct evloop *l)
+{
+    pthread_mutex_lock(&l->lock);
+    for (struct evloop_handler *h = l->handlers; h; h = h->next)
+        epoll_ctl(l->epfd, EPOLL_CTL_DEL, h->fd, NULL);
+    free_list(l->handlers);
+    l->handlers = NULL;
+    if (!l->run_requested) {
+        free_list(l->retired);
+        l->retired = NULL;
+    }
+    pthread_mutex_unlock(&l->lock);
 }

@@ -19,9 +19,18 @@ int evloop_mod(struct evloop *loop, int fd, uint32_t events);
 int evloop_del(struct evloop *loop, int fd);
 /* Runs handlers until evloop_stop(); returns 0 or -errno. */
 int evloop_run(struct evloop *loop);
-/* Start evloop_run on a new thread named `name`. */
+/*
+ * Run the loop on its own thread, named `name` when this first call makes
+ * it; after an evloop_stop the same thread runs the loop again.
+ */
 int evloop_start_thread(struct evloop *loop, const char *name);
-/* Makes evloop_run return and joins the thread if one was started. */
+/*
+ * Makes evloop_run return. With a thread: waits until the thread is parked
+ * (no handler running; from a handler of this loop it only asks), and the
+ * thread stays for the next evloop_start_thread; evloop_destroy ends it.
+ */
 void evloop_stop(struct evloop *loop);
+/* Remove every handler; for a stopped loop (a device leaving a kept loop). */
+void evloop_clear(struct evloop *loop);
 
 #endif

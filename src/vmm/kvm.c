@@ -19,6 +19,7 @@
 
 #include "arch/x86/cpuid.h"
 #include "cli/log.h"
+#include "vmm/host_files.h"
 
 #define KVM_TSS_ADDR 0xfffbd000ull
 #define KVM_IDENTITY_MAP_ADDR 0xfffbc000ull
@@ -69,7 +70,7 @@ int kvm_vm_create(struct kvm_vm *k)
     memset(k, 0, sizeof(*k));
     k->vm_fd = -1;
     pthread_mutex_init(&k->gsi_lock, NULL);
-    k->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+    k->kvm_fd = host_file_open("/dev/kvm", O_RDWR);
     if (k->kvm_fd < 0) {
         int err = -errno;
         log_error("cannot open /dev/kvm: %m (KVM is required: load kvm_intel or kvm_amd and "

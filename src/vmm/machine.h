@@ -35,6 +35,12 @@ struct machine {
     struct io_bus *pio;
     struct pci_bus *pci;
     const struct vm_hooks *hooks;
+    /*
+     * The I/O loop the device made on this machine runs on, kept by the VM
+     * across guest reboots (vmm/backends.h); NULL: the device makes its own
+     * (unit tests).
+     */
+    struct evloop *io_loop;
 };
 
 #endif

@@ -31,6 +31,7 @@
 #include "cli/log.h"
 #include "vmm/board.h"
 #include "vmm/boot.h"
+#include "vmm/host_files.h"
 #include "vmm/memory.h"
 #include "vmm/timesync.h"
 #include "vmm/vm_internal.h"
@@ -301,30 +302,6 @@ static void machine_teardown(struct vmm *vmm)
     memset(&vmm->kvm, 0, sizeof(vmm->kvm));
 }
 
-/*
- * Console log files that do not exist yet: the devices create them while
- * the machine is built, and a start that fails must not leave them behind.
- * Returns a bitmap over cfg->devices (the first 64 are enough for consoles).
- */
-static uint64_t missing_console_logs(const struct vm_config *cfg)
-{
-    uint64_t missing = 0;
-    for (size_t i = 0; i < cfg->n_devices && i < 64; i++) {
-        const struct dev_config *d = &cfg->devices[i];
-        if (d->type == DEV_SERIAL && d->serial.mode == SERIAL_LOGFILE &&
-            access(d->serial.log_file_path, F_OK) < 0 && errno == ENOENT)
-            missing |= 1ull << i;
-    }
-    return missing;
-}
-
-static void remove_console_logs(const struct vm_config *cfg, uint64_t which)
-{
-    for (size_t i = 0; i < cfg->n_devices && i < 64; i++)
-        if (which & (1ull << i))
-            unlink(cfg->devices[i].serial.log_file_path);
-}
-
 int vmm_create(const struct vm_config *cfg, struct vmm **out)
 {
     *out = NULL;
@@ -335,7 +312,6 @@ int vmm_create(const struct vm_config *cfg, struct vmm **out)
     if (!vmm)
         return -ENOMEM;
     vmm->cfg = cfg;
-    vmm->console_fd = -1;
     vmm->state = VM_STATE_STARTING;
     pthread_mutex_init(&vmm->lock, NULL);
     pthread_cond_init(&vmm->cond, NULL);
@@ -345,16 +321,20 @@ int vmm_create(const struct vm_config *cfg, struct vmm **out)
         memset(vmm->uuid, 0x5a, sizeof(vmm->uuid));
     vmm->uuid[6] = (uint8_t)((vmm->uuid[6] & 0x0f) | 0x40);
     vmm->uuid[8] = (uint8_t)((vmm->uuid[8] & 0x3f) | 0x80);
-    uint64_t new_logs = missing_console_logs(cfg);
     if (cfg->timesync)
         rc = timesync_create(cfg->timesync_port, &vmm->timesync);
     if (rc == 0)
+        rc = backends_open(cfg, vmm->timesync ? timesync_vsock(vmm->timesync) : NULL,
+                           &vmm->backends);
+    if (rc == 0)
         rc = machine_start(vmm);
     if (rc) {
+        vmm->failed_start = true;
         vmm_destroy(vmm);
-        remove_console_logs(cfg, new_logs);
         return rc;
     }
+    /* Built once: a reboot rebuilds from what is open now, never by path. */
+    host_files_seal();
     log_debug("machine built: %u vCPUs, %llu MiB, %u virtio devices", vmm->ncpus,
               (unsigned long long)cfg->memory_mib, vmm->nr_virtio);
     *out = vmm;
@@ -417,6 +397,8 @@ void vmm_destroy(struct vmm *vmm)
     for (unsigned i = 0; vmm->vcpus && i < vmm->ncpus; i++)
         vcpu_join(&vmm->vcpus[i]);
     machine_teardown(vmm);
+    backends_close(&vmm->backends, vmm->failed_start);
+    host_files_close_all();
     timesync_destroy(vmm->timesync);
     pthread_mutex_destroy(&vmm->lock);
     pthread_cond_destroy(&vmm->cond);

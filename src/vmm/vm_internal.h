@@ -12,6 +12,7 @@
 #include "cli/config.h"
 #include "cli/vm_control.h"
 #include "hw/pci.h"
+#include "vmm/backends.h"
 #include "vmm/guest_mem.h"
 #include "vmm/io_bus.h"
 #include "vmm/kvm.h"
@@ -50,8 +51,9 @@ struct vmm {
     uint8_t uuid[16];          /* SMBIOS system UUID, one per process */
     struct virtio_dev **virtio;
     unsigned nr_virtio;
-    int console_fd; /* where COM1 output goes, -1 = nowhere */
-    struct timesync *timesync; /* --timesync, lives across reboots */
+    struct vm_backends backends; /* the devices' host side, opened once */
+    bool failed_start;           /* vmm_create failed: remove what it created */
+    struct timesync *timesync;   /* --timesync, lives across reboots */
 };
 
 /* Called by vCPU threads: the guest powered off / reset / the VM failed. */

@@ -22,6 +22,7 @@
 #include "arch/x86/e820.h"
 #include "arch/x86/smbios.h"
 #include "cli/log.h"
+#include "vmm/host_files.h"
 
 /* gEfiSystemNvDataFvGuid {FFF12B8D-7696-4C8B-A985-2747075B4F50}, in memory order. */
 static const uint8_t nv_data_fv_guid[16] = {0x8d, 0x2b, 0xf1, 0xff, 0x96, 0x76, 0x8b, 0x4c,
@@ -132,7 +133,7 @@ static int read_whole_fd(int fd, size_t max, uint8_t **buf, size_t *len)
 
 static int read_whole_file(const char *path, size_t max, uint8_t **buf, size_t *len)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = host_file_open(path, O_RDONLY);
     if (fd < 0) {
         *buf = NULL;
         return -errno;
@@ -253,7 +254,7 @@ static int open_store(const struct firmware_request *req, const uint8_t *tmpl, s
                       const char *tmpl_path, size_t max_len, struct pflash **out)
 {
     const char *path = req->variable_store;
-    int fd = open(path, O_RDWR | O_CLOEXEC);
+    int fd = host_file_open(path, O_RDWR);
     if (fd < 0 && errno == ENOENT) {
         if (!req->create) {
             log_error("variable store %s does not exist (add ',create' to --bootloader efi to "
@@ -269,7 +270,7 @@ static int open_store(const struct firmware_request *req, const uint8_t *tmpl, s
         int rc = create_store(path, tmpl, tmpl_len);
         if (rc)
             return rc;
-        fd = open(path, O_RDWR | O_CLOEXEC);
+        fd = host_file_open(path, O_RDWR | O_NOFOLLOW); /* the file we just made */
     }
     if (fd < 0) {
         int rc = -errno;

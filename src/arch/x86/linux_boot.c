@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "cli/log.h"
+#include "vmm/host_files.h"
 
 /* Setup header / zero page offsets. */
 #define HDR_SETUP_SECTS 0x1f1
@@ -99,7 +100,7 @@ int linux_boot_check_header(const uint8_t *hdr, size_t len, const char *path)
 
 static int read_file(const char *path, const char *what, uint8_t **buf, size_t *len)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = host_file_open(path, O_RDONLY);
     if (fd < 0) {
         int err = -errno;
         log_error("%s %s: %m", what, path);
@@ -142,7 +143,7 @@ static int load_file_at(const struct guest_mem *gm, const char *path, const char
         log_error("%s %s does not fit in guest RAM", what, path);
         return -ENOMEM;
     }
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = host_file_open(path, O_RDONLY);
     if (fd < 0) {
         int err = -errno;
         log_error("%s %s: %m", what, path);

@@ -1,0 +1,89 @@
+/*
+ * Opening the devices' host side once (see backends.h). One slot per
+ * virtio device, in command-line order; every virtio-vsock option after
+ * the first joins the first one's device and gets no slot.
+ */
+#include "vmm/backends.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "block/block.h"
+#include "cli/log.h"
+#include "net/net_backend.h"
+#include "virtio/devices.h"
+#include "vmm/evloop.h"
+#include "vsock/muxer.h"
+
+static int open_slot(const struct vm_config *cfg, const struct dev_vsock *timesync_port,
+                     struct dev_backend *s)
+{
+    int rc = evloop_create(&s->loop);
+    if (rc)
+        return rc;
+    const struct dev_config *d = s->cfg;
+    if (!d) /* the vsock device only --timesync asks for */
+        return virtio_vsock_muxer_open(cfg, timesync_port, &s->vsock);
+    switch (d->type) {
+    case DEV_BLK:
+        return blk_open(d->blk.path, d->blk.format, d->blk.readonly, &s->img);
+    case DEV_SERIAL:
+        return console_host_open(&d->serial, &s->console);
+    case DEV_NET:
+        return net_backend_open(&d->net, &s->net);
+    case DEV_VSOCK:
+        return virtio_vsock_muxer_open(cfg, timesync_port, &s->vsock);
+    default:
+        return 0; /* rng, balloon, fs: nothing of the host's to hold */
+    }
+}
+
+int backends_open(const struct vm_config *cfg, const struct dev_vsock *timesync_port,
+                  struct vm_backends *b)
+{
+    memset(b, 0, sizeof(*b));
+    /* One more for a vsock device that only --timesync asks for. */
+    b->dev = calloc(cfg->n_devices + 1, sizeof(*b->dev));
+    if (!b->dev)
+        return -ENOMEM;
+    bool has_vsock = false;
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i <= cfg->n_devices; i++) {
+        const struct dev_config *d = i < cfg->n_devices ? &cfg->devices[i] : NULL;
+        if (d && d->type == DEV_VSOCK && has_vsock)
+            continue;
+        if (!d && (has_vsock || !timesync_port))
+            break;
+        has_vsock |= d && d->type == DEV_VSOCK;
+        struct dev_backend *s = &b->dev[b->n++];
+        s->cfg = d;
+        rc = open_slot(cfg, timesync_port, s);
+        if (rc)
+            log_error("--device %s: cannot open it: %s",
+                      d ? dev_type_name(d->type) : "virtio-vsock (--timesync)", strerror(-rc));
+        if (rc == 0 && d && d->type == DEV_SERIAL && !b->com1 &&
+            d->serial.mode != SERIAL_PTY)
+            b->com1 = s->console;
+    }
+    if (rc)
+        backends_close(b, true);
+    return rc;
+}
+
+void backends_close(struct vm_backends *b, bool failed_start)
+{
+    for (size_t i = 0; i < b->n; i++) {
+        struct dev_backend *s = &b->dev[i];
+        /* The thread first: nothing of the device may still run on it. */
+        evloop_destroy(s->loop);
+        if (s->img)
+            blk_close(s->img);
+        console_host_close(s->console, failed_start);
+        net_backend_close(s->net);
+        if (s->vsock)
+            vsock_muxer_destroy(s->vsock);
+    }
+    free(b->dev);
+    memset(b, 0, sizeof(*b));
+}
