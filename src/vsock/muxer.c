@@ -802,6 +802,13 @@ static int bind_listener(struct vsock_port *p)
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return -errno;
+    /*
+     * Linux gives the socket file the socket inode's mode (less the umask)
+     * at bind: 0600 from the moment the name exists, so another local user
+     * can never connect into the guest through it.
+     */
+    if (fchmod(fd, 0600) < 0)
+        log_debug("--device virtio-vsock socketURL=%s: fchmod: %m", p->path);
     if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
         int e = errno;
         log_error("--device virtio-vsock socketURL=%s: cannot create the socket: %s", p->path,
@@ -828,7 +835,8 @@ static void remove_created(struct vsock_port *p)
 {
     struct stat st;
     /* Only our own socket: someone may have replaced it since. */
-    if (p->created && stat(p->path, &st) == 0 && st.st_dev == p->st_dev && st.st_ino == p->st_ino)
+    if (p->created && lstat(p->path, &st) == 0 && st.st_dev == p->st_dev &&
+        st.st_ino == p->st_ino)
         unlink(p->path);
     p->created = false;
 }
