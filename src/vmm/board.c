@@ -15,6 +15,7 @@
 #include "arch/x86/acpi.h"
 #include "arch/x86/e820.h"
 #include "cli/log.h"
+#include "fs/fs_share.h"
 #include "hw/acpi_pm.h"
 #include "hw/cmos.h"
 #include "hw/i8042.h"
@@ -158,8 +159,16 @@ static int create_virtio(struct vmm *vmm, const struct dev_config *d, struct vir
     case DEV_VSOCK:
         return virtio_vsock_create(&vmm->machine, vmm->cfg, d,
                                    vmm->timesync ? timesync_vsock(vmm->timesync) : NULL, out);
-    case DEV_FS:
-        return virtio_fs_create(&vmm->machine, &d->fs, out);
+    case DEV_FS: {
+        /* TODO(open-once): lead wires the kept share */
+        struct fs_share *share;
+        int rc = fs_share_open(&d->fs, &share);
+        if (rc)
+            return rc;
+        rc = virtio_fs_create(&vmm->machine, &d->fs, share, out);
+        fs_share_close(share); /* the device holds its own reference */
+        return rc;
+    }
     default:
         return -ENOTSUP;
     }

@@ -38,8 +38,11 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "cli/config.h"
 #include "cli/log.h"
+#include "fs/fs_share.h"
 #include "fs/fuse_server.h"
+#include "vmm/fd_budget.h"
 
 #define MAX_REQS 64
 #define MAX_ARGS 8192
@@ -184,7 +187,11 @@ static void setup(void)
     CHECK(mkdir(F.outside_dir, 0755) == 0);
     CHECK(stat(F.outside, &F.outside_st) == 0);
     make_share();
-    CHECK(fuse_server_create(F.share, &F.s) == 0);
+    struct dev_fs cfg = {.shared_dir = F.share, .mount_tag = "fuzz"};
+    struct fs_share *share;
+    CHECK(fs_share_open(&cfg, &share) == 0);
+    CHECK(fuse_server_create(share, &F.s) == 0);
+    fs_share_close(share);
     atexit(cleanup);
     F.ready = true;
 }

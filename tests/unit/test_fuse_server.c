@@ -32,7 +32,10 @@
 
 #include <cmocka.h>
 
+#include "cli/config.h"
+#include "fs/fs_share.h"
 #include "fs/fuse_server.h"
+#include "vmm/fd_budget.h"
 #include "vmm/sandbox.h"
 
 #define OUTSIDE_TEXT "outside, must not change\n"
@@ -95,6 +98,19 @@ static const char *at(struct fx *f, const char *rel)
     return p[k];
 }
 
+/* A server on its own share of dir (the server keeps the share's only reference). */
+static int server_on(const char *dir, bool allow_setuid, struct fuse_server **out)
+{
+    struct dev_fs cfg = {.shared_dir = (char *)dir, .mount_tag = "t", .allow_setuid = allow_setuid};
+    struct fs_share *share;
+    int rc = fs_share_open(&cfg, &share);
+    if (rc)
+        return rc;
+    rc = fuse_server_create(share, out);
+    fs_share_close(share);
+    return rc;
+}
+
 static int setup(void **state)
 {
     struct fx *f = calloc(1, sizeof(*f));
@@ -115,7 +131,7 @@ static int setup(void **state)
     assert_int_equal(symlink(f->outside, at(f, "abs-link")), 0);
     assert_int_equal(symlink("../outside-dir", at(f, "dir-link")), 0);
     assert_int_equal(mkfifo(at(f, "fifo"), 0644), 0);
-    assert_int_equal(fuse_server_create(f->share, &f->s), 0);
+    assert_int_equal(server_on(f->share, false, &f->s), 0);
     *state = f;
     return 0;
 }
@@ -1098,7 +1114,7 @@ static int sandboxed_session(const char *share)
 {
     struct fuse_server *s;
     uint8_t out[4096];
-    if (fuse_server_create(share, &s) != 0)
+    if (server_on(share, false, &s) != 0)
         return 1;
     if (sandbox_enter() != 0)
         return 2;
@@ -1178,8 +1194,11 @@ static void test_create_errors(void **state)
 {
     struct fx *f = *state;
     struct fuse_server *s = NULL;
-    assert_int_equal(fuse_server_create("/nonexistent/dir", &s), -ENOENT);
-    assert_int_equal(fuse_server_create(f->outside, &s), -ENOTDIR);
+    uint64_t avail = fd_budget_available();
+    assert_int_equal(server_on("/nonexistent/dir", false, &s), -ENOENT);
+    assert_int_equal(server_on(f->outside, false, &s), -ENOTDIR);
+    /* A share that failed to open gives its budget back. */
+    assert_int_equal(fd_budget_available(), avail);
     assert_null(s);
 }
 
