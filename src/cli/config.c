@@ -246,6 +246,7 @@ static json_t *device_json(struct jbuild *b, const struct dev_config *d)
     case DEV_FS:
         jset(b, o, "sharedDir", jstr(d->fs.shared_dir));
         jset(b, o, "mountTag", jstr(d->fs.mount_tag));
+        jset(b, o, "allowSetuid", json_boolean(d->fs.allow_setuid));
         break;
     case DEV_GPU:
         jset(b, o, "width", json_integer(d->gpu.width));

@@ -89,6 +89,8 @@ struct dev_vsock {
 struct dev_fs {
     char *shared_dir;
     char *mount_tag;
+    /* allowSetuid: keep the setuid/setgid bits the guest sets (off: stripped, docs/fs.md). */
+    bool allow_setuid;
 };
 
 struct dev_gpu {

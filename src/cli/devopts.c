@@ -483,7 +483,8 @@ static int parse_fs(const struct optctx *c, struct kvlist *l, struct dev_fs *f)
     if (strlen(f->mount_tag) > VIRTIO_FS_TAG_MAX)
         return opt_error(c, "mountTag \"%s\" is longer than %d bytes", f->mount_tag,
                          VIRTIO_FS_TAG_MAX);
-    return 0;
+    r = kv_bool(c, l, "allowSetuid", &f->allow_setuid);
+    return r < 0 ? r : 0;
 }
 
 static int parse_gpu(const struct optctx *c, struct kvlist *l, struct dev_gpu *g)

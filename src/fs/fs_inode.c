@@ -11,6 +11,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "vmm/fd_budget.h"
+
 #define HASH_BUCKETS 4096
 #define INITIAL_CAP 64
 
@@ -67,6 +69,7 @@ static void free_inode(struct fs_tables *t, unsigned slot)
     struct fs_inode *i = &t->inodes[slot];
     hash_remove(t, slot);
     close(i->fd);
+    fd_budget_release(1);
     i->fd = -1;
     i->nlookup = 0;
     i->gen++;
@@ -114,6 +117,7 @@ void fs_tables_clear(struct fs_tables *t)
     for (unsigned h = 0; h < t->cap_handles; h++)
         if (t->handles[h].fd >= 0) {
             close(t->handles[h].fd);
+            fd_budget_release(1);
             t->handles[h].fd = -1;
             t->handles[h].gen++;
         }
@@ -125,7 +129,6 @@ void fs_tables_free(struct fs_tables *t)
     if (!t->inodes)
         return;
     fs_tables_clear(t);
-    close(t->inodes[0].fd);
     free(t->inodes);
     free(t->buckets);
     free(t->handles);
@@ -164,6 +167,10 @@ int fs_inode_ref(struct fs_tables *t, int fd, uint64_t *nodeid)
         close(fd);
         return -ENFILE;
     }
+    if (!fd_budget_acquire(1)) {
+        close(fd);
+        return -EMFILE;
+    }
     unsigned slot = t->free_hint;
     while (slot < t->cap_inodes && t->inodes[slot].fd >= 0)
         slot++;
@@ -171,6 +178,7 @@ int fs_inode_ref(struct fs_tables *t, int fd, uint64_t *nodeid)
         int rc = grow_inodes(t);
         if (rc) {
             close(fd);
+            fd_budget_release(1);
             return rc;
         }
     }
@@ -204,19 +212,25 @@ int fs_handle_new(struct fs_tables *t, int fd, bool dir, uint64_t *fh)
         close(fd);
         return -ENFILE;
     }
+    if (!fd_budget_acquire(1)) {
+        close(fd);
+        return -EMFILE;
+    }
     unsigned slot = 0;
     while (slot < t->cap_handles && t->handles[slot].fd >= 0)
         slot++;
     if (slot == t->cap_handles) {
-        if (t->cap_handles >= FS_MAX_HANDLES) {
-            close(fd);
-            return -ENFILE;
-        }
+        int err = 0;
+        struct fs_handle *n = NULL;
         unsigned cap = t->cap_handles ? t->cap_handles * 2 : INITIAL_CAP;
-        struct fs_handle *n = realloc(t->handles, cap * sizeof(*n));
-        if (!n) {
+        if (t->cap_handles >= FS_MAX_HANDLES)
+            err = -ENFILE;
+        else if (!(n = realloc(t->handles, cap * sizeof(*n))))
+            err = -ENOMEM;
+        if (err) {
             close(fd);
-            return -ENOMEM;
+            fd_budget_release(1);
+            return err;
         }
         for (unsigned h = t->cap_handles; h < cap; h++)
             n[h] = (struct fs_handle){.fd = -1};
@@ -247,6 +261,7 @@ int fs_handle_release(struct fs_tables *t, uint64_t fh)
     if (!h)
         return -EBADF;
     close(h->fd);
+    fd_budget_release(1);
     h->fd = -1;
     h->gen++;
     t->n_handles--;

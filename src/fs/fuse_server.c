@@ -14,6 +14,19 @@
  *    magic link would be the symlink, not something it points to);
  *  - only regular files and directories are opened, so a FIFO or device
  *    in the share cannot block the I/O thread or reach hardware.
+ *
+ * Privilege bits (unless the share has allowSetuid): everything runs with
+ * krunkit's own credentials, so a root VMM would turn a guest's chmod 4755
+ * into a setuid-root program on the host. The server therefore strips
+ * S_ISUID and S_ISGID from every mode the guest gives (CREATE, MKDIR,
+ * MKNOD, SETATTR), and before a WRITE, a truncation (SETATTR size, OPEN
+ * or CREATE with O_TRUNC) or a chown of a regular file it clears what the
+ * kernel's file_remove_privs would: S_ISUID always, S_ISGID when the group
+ * may execute. The host kernel does that itself only for callers without
+ * CAP_FSETID, which a root VMM has. INIT grants neither HANDLE_KILLPRIV
+ * nor HANDLE_KILLPRIV_V2: the guest kernel keeps sending its own SETATTR
+ * to drop the bits, which is what allowSetuid relies on; without the
+ * option the server clears them whatever the guest sends.
  */
 #include "fs/fuse_server.h"
 
@@ -29,7 +42,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/resource.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
@@ -37,6 +49,7 @@
 
 #include "cli/log.h"
 #include "fs/fs_inode.h"
+#include "fs/fs_share.h"
 
 #define OUR_MINOR 31
 #define MIN_KERNEL_MINOR 27
@@ -46,8 +59,6 @@
 #define ARGS_MAX 8192
 #define REPLY_MAX (128u * 1024)
 #define MAX_IOV 1024
-/* fds left to the rest of the VMM (devices, sockets, images) when sizing the tables. */
-#define FD_RESERVE 512
 /* Seconds the guest may cache entries and attributes (host files can change under it). */
 #define CACHE_SECONDS 1
 #define OUT_HDR ((uint64_t)sizeof(struct fuse_out_header))
@@ -55,7 +66,9 @@
 
 struct fuse_server {
     struct fs_tables t;
-    int proc_fd; /* /proc/self/fd, to reopen O_PATH fds */
+    struct fs_share *share; /* borrowed: one reference, dropped at destroy */
+    int proc_fd;            /* the share's /proc/self/fd, to reopen O_PATH fds */
+    bool allow_setid;       /* the share's allowSetuid */
     bool initialized;
     bool no_openat2;
     /* Cast to the FUSE structs: 8-byte aligned like them. */
@@ -181,6 +194,71 @@ static int reopen(struct fuse_server *s, const struct fs_inode *i, int flags)
     fd_name(i->fd, n);
     int fd = openat(s->proc_fd, n, flags | O_CLOEXEC);
     return fd < 0 ? -errno : fd;
+}
+
+/* ---- setuid and setgid (see the header comment) ---- */
+
+#define SETID_BITS ((mode_t)(S_ISUID | S_ISGID))
+
+/*
+ * The permission bits of a mode the guest asks for. The guest kernel has
+ * applied its umask (we do not grant DONT_MASK) and the host applies
+ * ours, but a umask only covers 0777: the setuid and setgid bits must be
+ * taken out here.
+ */
+static mode_t guest_mode(const struct fuse_server *s, uint32_t mode)
+{
+    mode_t m = (mode_t)mode & 07777;
+    return s->allow_setid ? m : m & ~SETID_BITS;
+}
+
+/* Whether a write, truncation or chown clears privilege bits: always, unless allowSetuid. */
+static bool kills_privs(const struct fuse_server *s, bool guest_asked)
+{
+    return !s->allow_setid || guest_asked;
+}
+
+/*
+ * The bits the kernel's file_remove_privs would clear: S_ISUID always,
+ * S_ISGID only with S_IXGRP (without it, S_ISGID marks mandatory locking,
+ * not a privilege). Only regular files run as programs.
+ */
+static mode_t privs_of(const struct stat *st)
+{
+    if (!S_ISREG(st->st_mode))
+        return 0;
+    mode_t k = st->st_mode & S_ISUID;
+    if ((st->st_mode & (S_ISGID | S_IXGRP)) == (S_ISGID | S_IXGRP))
+        k |= S_ISGID;
+    return k;
+}
+
+/* Clear them on an open file. */
+static int kill_privs_fd(int fd)
+{
+    struct stat st;
+    if (fstat(fd, &st) < 0)
+        return -errno;
+    mode_t k = privs_of(&st);
+    if (k && fchmod(fd, (st.st_mode & 07777) & ~k) < 0)
+        return -errno;
+    return 0;
+}
+
+/* The same through an inode's O_PATH fd (fchmod refuses those: via /proc/self/fd). */
+static int kill_privs_inode(struct fuse_server *s, const struct fs_inode *i)
+{
+    if (i->type != S_IFREG)
+        return 0;
+    struct stat st;
+    if (fstat(i->fd, &st) < 0)
+        return -errno;
+    mode_t k = privs_of(&st);
+    if (!k)
+        return 0;
+    char n[16];
+    fd_name(i->fd, n);
+    return fchmodat(s->proc_fd, n, (st.st_mode & 07777) & ~k, 0) < 0 ? -errno : 0;
 }
 
 /* ---- replies ---- */
@@ -356,21 +434,29 @@ static int op_setattr(struct req *r)
     }
     char n[16];
     fd_name(i->fd, n);
+    bool kill = kills_privs(s, in->valid & FATTR_KILL_SUIDGID);
     if (in->valid & FATTR_MODE) {
         if (i->type == S_IFLNK)
             return -EPERM;
-        if (fchmodat(s->proc_fd, n, in->mode & 07777, 0) < 0)
+        if (fchmodat(s->proc_fd, n, guest_mode(s, in->mode), 0) < 0)
             return -errno;
     }
     if (in->valid & (FATTR_UID | FATTR_GID)) {
         uid_t uid = (in->valid & FATTR_UID) ? in->uid : (uid_t)-1;
         gid_t gid = (in->valid & FATTR_GID) ? in->gid : (gid_t)-1;
+        /* Before the chown: after it, krunkit may no longer own the file. */
+        int rc = kill ? kill_privs_inode(s, i) : 0;
+        if (rc)
+            return rc;
         if (fchownat(i->fd, "", uid, gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
             return -errno;
     }
     if (in->valid & FATTR_SIZE) {
         if (in->size > (uint64_t)INT64_MAX)
             return -EFBIG;
+        int rc = kill ? kill_privs_inode(s, i) : 0;
+        if (rc)
+            return rc;
         if (fh_fd >= 0) {
             if (ftruncate(fh_fd, (off_t)in->size) < 0)
                 return -errno;
@@ -444,7 +530,7 @@ static int op_mknod(struct req *r)
     /* No device nodes (they would reach host hardware) and no sockets. */
     if (!S_ISREG(in->mode) && !S_ISFIFO(in->mode))
         return -EPERM;
-    if (mknodat(p->fd, name, (in->mode & (S_IFMT | 07777)), 0) < 0)
+    if (mknodat(p->fd, name, (in->mode & S_IFMT) | guest_mode(r->s, in->mode), 0) < 0)
         return -errno;
     return reply_entry(r, p, name);
 }
@@ -459,7 +545,7 @@ static int op_mkdir(struct req *r)
     rc = rc ?: take_name(r, &off, &name);
     if (rc)
         return rc;
-    if (mkdirat(p->fd, name, in->mode & 07777) < 0)
+    if (mkdirat(p->fd, name, guest_mode(r->s, in->mode)) < 0)
         return -errno;
     return reply_entry(r, p, name);
 }
@@ -565,7 +651,17 @@ static int op_open(struct req *r, bool dir)
         return -EISDIR;
     int flags = dir ? O_RDONLY | O_DIRECTORY : guest_open_flags(in->flags);
     int fd = reopen(r->s, i, flags);
-    return fd < 0 ? fd : reply_open(r, fd, dir);
+    if (fd < 0)
+        return fd;
+    /* The open truncated the file: clear what a truncation would. */
+    if ((flags & O_TRUNC) && kills_privs(r->s, in->open_flags & FUSE_OPEN_KILL_SUIDGID)) {
+        int rc = kill_privs_fd(fd);
+        if (rc) {
+            close(fd);
+            return rc;
+        }
+    }
+    return reply_open(r, fd, dir);
 }
 
 /*
@@ -609,9 +705,17 @@ static int op_create(struct req *r)
     rc = rc ?: take_name(r, &off, &name);
     if (rc)
         return rc;
-    int fd = create_or_open(s, p->fd, name, in->flags, in->mode & 07777);
+    int fd = create_or_open(s, p->fd, name, in->flags, guest_mode(s, in->mode));
     if (fd < 0)
         return fd;
+    /* An existing file was opened with O_TRUNC: clear what a truncation would. */
+    if ((in->flags & O_TRUNC) && kills_privs(s, in->open_flags & FUSE_OPEN_KILL_SUIDGID)) {
+        rc = kill_privs_fd(fd);
+        if (rc) {
+            close(fd);
+            return rc;
+        }
+    }
     /* The inode's O_PATH fd comes from the open file itself, not from the name again. */
     char n[16];
     fd_name(fd, n);
@@ -689,6 +793,12 @@ static int op_write(struct req *r)
     if (in->size > r->arg_len - sizeof(*in) || in->size > MAX_RW ||
         in->offset > (uint64_t)INT64_MAX)
         return -EINVAL;
+    /* Before the data lands, as file_remove_privs does: never a modified setuid program. */
+    if (in->size && kills_privs(r->s, in->write_flags & FUSE_WRITE_KILL_SUIDGID)) {
+        rc = kill_privs_fd(fd);
+        if (rc)
+            return rc;
+    }
     unsigned n = iov_slice(r->s, r->in, r->nin, IN_HDR + sizeof(*in), in->size);
     ssize_t put = n ? pwritev(fd, r->s->iov, (int)n, (off_t)in->offset) : 0;
     if (put < 0)
@@ -1056,31 +1166,6 @@ void fuse_server_set_limits(struct fuse_server *s, unsigned max_inodes, unsigned
     s->t.max_handles = max_handles > FS_MAX_HANDLES ? FS_MAX_HANDLES : max_handles;
 }
 
-/*
- * Every nodeid and handle is an fd: raise the soft RLIMIT_NOFILE to the
- * hard one (the default soft limit, often 1024, is too few for a guest
- * walking a tree) and let the guest hold at most what is left once the
- * rest of the VMM has FD_RESERVE.
- */
-static void fit_fd_limit(struct fuse_server *s)
-{
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
-        return;
-    if (rl.rlim_cur < rl.rlim_max) {
-        struct rlimit raised = {rl.rlim_max, rl.rlim_max};
-        if (setrlimit(RLIMIT_NOFILE, &raised) == 0)
-            rl = raised;
-    }
-    uint64_t budget = rl.rlim_cur > FD_RESERVE + 128 ? rl.rlim_cur - FD_RESERVE : 128;
-    uint64_t handles = budget / 8 < FS_MAX_HANDLES ? budget / 8 : FS_MAX_HANDLES;
-    uint64_t inodes = budget - handles < FS_MAX_INODES ? budget - handles : FS_MAX_INODES;
-    fuse_server_set_limits(s, (unsigned)inodes, (unsigned)handles);
-    log_debug("virtio-fs: up to %llu nodeids and %llu open files (RLIMIT_NOFILE %llu)",
-              (unsigned long long)inodes, (unsigned long long)handles,
-              (unsigned long long)rl.rlim_cur);
-}
-
 unsigned fuse_server_inode_count(const struct fuse_server *s)
 {
     return s->t.n_inodes;
@@ -1091,35 +1176,20 @@ unsigned fuse_server_handle_count(const struct fuse_server *s)
     return s->t.n_handles;
 }
 
-int fuse_server_create(const char *shared_dir, struct fuse_server **out)
+int fuse_server_create(struct fs_share *share, struct fuse_server **out)
 {
     struct fuse_server *s = calloc(1, sizeof(*s));
     if (!s)
         return -ENOMEM;
-    s->proc_fd = open("/proc/self/fd", O_PATH | O_DIRECTORY | O_CLOEXEC);
-    if (s->proc_fd < 0) {
-        int err = -errno;
-        log_error("virtio-fs: /proc/self/fd: %m (needed to reopen files in the share)");
-        free(s);
-        return err;
-    }
-    int root = open(shared_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
-    if (root < 0) {
-        int err = -errno;
-        log_error("--device virtio-fs sharedDir \"%s\": %m", shared_dir);
-        close(s->proc_fd);
-        free(s);
-        return err;
-    }
-    int rc = fs_tables_init(&s->t, root);
+    int rc = fs_tables_init(&s->t, share->root_fd);
     if (rc) {
-        log_error("--device virtio-fs sharedDir \"%s\": %s", shared_dir, strerror(-rc));
-        close(root);
-        close(s->proc_fd);
+        log_error("--device virtio-fs sharedDir \"%s\": %s", share->dir, strerror(-rc));
         free(s);
         return rc;
     }
-    fit_fd_limit(s);
+    s->share = fs_share_ref(share);
+    s->proc_fd = share->proc_fd;
+    s->allow_setid = share->allow_setid;
     *out = s;
     return 0;
 }
@@ -1129,6 +1199,6 @@ void fuse_server_destroy(struct fuse_server *s)
     if (!s)
         return;
     fs_tables_free(&s->t);
-    close(s->proc_fd);
+    fs_share_close(s->share);
     free(s);
 }

@@ -16,9 +16,15 @@
 #include <sys/uio.h>
 
 struct fuse_server;
+struct fs_share;
 
-/* Serve shared_dir (must be a directory); -errno after logging why. */
-int fuse_server_create(const char *shared_dir, struct fuse_server **out);
+/*
+ * A server for one guest session on share (fs/fs_share.h), which it
+ * borrows: it takes a reference and opens nothing by path. -errno after
+ * logging why.
+ */
+int fuse_server_create(struct fs_share *share, struct fuse_server **out);
+/* Close every nodeid and handle (their budget goes back) and drop the share reference. */
 void fuse_server_destroy(struct fuse_server *s);
 /* Forget every nodeid and handle the guest had (device reset); INIT is expected next. */
 void fuse_server_reset(struct fuse_server *s);
@@ -34,9 +40,11 @@ uint32_t fuse_server_handle(struct fuse_server *s, const struct iovec *in, unsig
                             uint64_t out_len);
 
 /*
- * Most nodeids and open handles the guest may hold at once (each is a host
- * fd); past them LOOKUP and OPEN fail with ENFILE. fuse_server_create sets
- * them from RLIMIT_NOFILE, leaving fds for the rest of the VMM.
+ * Most nodeids and open handles this server's guest may hold at once
+ * (each is a host fd; at most FS_MAX_INODES and FS_MAX_HANDLES, the
+ * defaults); past them LOOKUP and OPEN fail with ENFILE. Every one of
+ * them also comes out of the process-wide budget (vmm/fd_budget.h), shared
+ * by all shares: when that is spent they fail with EMFILE.
  */
 void fuse_server_set_limits(struct fuse_server *s, unsigned max_inodes, unsigned max_handles);
 

@@ -51,8 +51,13 @@ int virtio_rng_create(struct machine *m, struct virtio_dev **out);
 /*
  * virtio-fs (5.11): the mountTag in the configuration space, a FUSE
  * server passing through to sharedDir and confined to it (fs/fuse_server.h).
+ * The device borrows share (fs/fs_share.h, opened once from cfg): it keeps
+ * a reference while it lives, and destroying it closes only the session's
+ * nodeids and handles, never the share's directory.
  */
-int virtio_fs_create(struct machine *m, const struct dev_fs *cfg, struct virtio_dev **out);
+struct fs_share;
+int virtio_fs_create(struct machine *m, const struct dev_fs *cfg, struct fs_share *share,
+                     struct virtio_dev **out);
 /* virtio-balloon (5.5): inflated pages are given back to the host (MADV_DONTNEED). */
 int virtio_balloon_create(struct machine *m, struct virtio_dev **out);
 

@@ -18,6 +18,11 @@
  * Both queues are served on the device's one I/O thread, so the server
  * needs no locking; a request that fails is answered with an error in its
  * fuse_out_header, only a malformed ring stops the device.
+ *
+ * The device borrows the share (fs/fs_share.h): the host directory is
+ * opened once, by whoever owns the share, and kept across guest reboots.
+ * Destroying the device (a reboot rebuilds every device) frees the FUSE
+ * server's session state, its nodeids and handles, but not the share.
  */
 #include <endian.h>
 #include <errno.h>
@@ -25,6 +30,7 @@
 #include <string.h>
 
 #include "cli/log.h"
+#include "fs/fs_share.h"
 #include "fs/fuse_server.h"
 #include "virtio/devices.h"
 #include "virtio/pci.h"
@@ -121,7 +127,8 @@ static const struct virtio_dev_ops fs_ops = {
     .destroy = fs_destroy,
 };
 
-int virtio_fs_create(struct machine *m, const struct dev_fs *cfg, struct virtio_dev **out)
+int virtio_fs_create(struct machine *m, const struct dev_fs *cfg, struct fs_share *share,
+                     struct virtio_dev **out)
 {
     size_t tag_len = strlen(cfg->mount_tag);
     if (tag_len == 0 || tag_len > CFG_TAG_LEN) {
@@ -135,7 +142,7 @@ int virtio_fs_create(struct machine *m, const struct dev_fs *cfg, struct virtio_
     memcpy(f->config + CFG_TAG, cfg->mount_tag, tag_len);
     uint32_t nrq = htole32(FS_NUM_REQUEST_QUEUES);
     memcpy(f->config + CFG_NUM_REQUEST_QUEUES, &nrq, sizeof(nrq));
-    int rc = fuse_server_create(cfg->shared_dir, &f->server);
+    int rc = fuse_server_create(share, &f->server);
     if (rc) {
         free(f);
         return rc;

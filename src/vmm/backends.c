@@ -11,6 +11,7 @@
 
 #include "block/block.h"
 #include "cli/log.h"
+#include "fs/fs_share.h"
 #include "net/net_backend.h"
 #include "virtio/devices.h"
 #include "vmm/evloop.h"
@@ -34,8 +35,10 @@ static int open_slot(const struct vm_config *cfg, const struct dev_vsock *timesy
         return net_backend_open(&d->net, &s->net);
     case DEV_VSOCK:
         return virtio_vsock_muxer_open(cfg, timesync_port, &s->vsock);
+    case DEV_FS:
+        return fs_share_open(&d->fs, &s->fs);
     default:
-        return 0; /* rng, balloon, fs: nothing of the host's to hold */
+        return 0; /* rng, balloon: nothing of the host's to hold */
     }
 }
 
@@ -83,6 +86,8 @@ void backends_close(struct vm_backends *b, bool failed_start)
         net_backend_close(s->net);
         if (s->vsock)
             vsock_muxer_destroy(s->vsock);
+        if (s->fs)
+            fs_share_close(s->fs);
     }
     free(b->dev);
     memset(b, 0, sizeof(*b));

@@ -27,6 +27,7 @@ struct blk_image;
 struct console_host;
 struct net_backend;
 struct vsock_muxer;
+struct fs_share;
 
 /* One virtio device's slot. */
 struct dev_backend {
@@ -37,6 +38,7 @@ struct dev_backend {
     struct console_host *console; /* DEV_SERIAL */
     struct net_backend *net;      /* DEV_NET */
     struct vsock_muxer *vsock;    /* DEV_VSOCK (the first entry) or --timesync */
+    struct fs_share *fs;          /* DEV_FS: sharedDir, opened once */
 };
 
 struct vm_backends {

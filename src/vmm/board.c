@@ -15,6 +15,7 @@
 #include "arch/x86/acpi.h"
 #include "arch/x86/e820.h"
 #include "cli/log.h"
+#include "fs/fs_share.h"
 #include "hw/acpi_pm.h"
 #include "hw/cmos.h"
 #include "hw/i8042.h"
@@ -131,7 +132,7 @@ static int create_virtio(struct vmm *vmm, struct dev_backend *b, struct virtio_d
     case DEV_VSOCK:
         return virtio_vsock_create(&b->m, b->vsock, out);
     case DEV_FS:
-        return virtio_fs_create(&b->m, &d->fs, out);
+        return virtio_fs_create(&b->m, &d->fs, b->fs, out);
     default:
         return -ENOTSUP;
     }

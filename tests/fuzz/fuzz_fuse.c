@@ -11,8 +11,11 @@
  * so later requests can use them (or forged ones). After every request:
  * the reply stays inside its room and is well formed; after every input:
  * outside.txt keeps its bytes, mode and mtime, outside-dir is still empty,
- * T holds only those three names, and a reset leaves the root alone, no
- * handle and no more fds than before the input.
+ * T holds only those three names, no file or directory in the share has
+ * S_ISUID or S_ISGID (none of them had one and the share is served
+ * without allowSetuid, so any would be the guest's), and a reset leaves
+ * the root alone, no handle, no more fds than before the input and every
+ * fd it drew given back to the process budget.
  *
  * Input: a program of requests, each:
  *   u8 op (index into OPCODES, or raw opcode from the next u32 when past it)
@@ -38,8 +41,11 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "cli/config.h"
 #include "cli/log.h"
+#include "fs/fs_share.h"
 #include "fs/fuse_server.h"
+#include "vmm/fd_budget.h"
 
 #define MAX_REQS 64
 #define MAX_ARGS 8192
@@ -184,7 +190,11 @@ static void setup(void)
     CHECK(mkdir(F.outside_dir, 0755) == 0);
     CHECK(stat(F.outside, &F.outside_st) == 0);
     make_share();
-    CHECK(fuse_server_create(F.share, &F.s) == 0);
+    struct dev_fs cfg = {.shared_dir = F.share, .mount_tag = "fuzz"};
+    struct fs_share *share;
+    CHECK(fs_share_open(&cfg, &share) == 0);
+    CHECK(fuse_server_create(share, &F.s) == 0);
+    fs_share_close(share);
     atexit(cleanup);
     F.ready = true;
 }
@@ -231,6 +241,37 @@ static void check_outside(void)
     }
     closedir(d);
     CHECK(n == 3);
+}
+
+/*
+ * No privilege bit anywhere in the share. The share's directories have no
+ * S_ISGID to pass on, so every S_ISUID or S_ISGID would be one the guest
+ * set: stricter than the rule (S_ISUID, or S_ISGID with group exec).
+ * A directory the guest left without search permission is opened after
+ * its mode was checked (the chmod that makes it readable drops nothing
+ * that was not already checked).
+ */
+static void check_no_setid(int parent, const char *name, unsigned depth)
+{
+    struct stat st;
+    CHECK(fstatat(parent, name, &st, AT_SYMLINK_NOFOLLOW) == 0);
+    if (st.st_mode & (S_ISUID | S_ISGID)) {
+        fprintf(stderr, "fuzz_fuse: %s has mode %o\n", name, (unsigned)st.st_mode);
+        CHECK(!(st.st_mode & (S_ISUID | S_ISGID)));
+    }
+    if (!S_ISDIR(st.st_mode) || depth > 64)
+        return;
+    int fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0 && errno == EACCES && fchmodat(parent, name, 0700, 0) == 0)
+        fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    CHECK(fd >= 0);
+    DIR *d = fdopendir(fd);
+    CHECK(d);
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+            check_no_setid(dirfd(d), e->d_name, depth + 1);
+    closedir(d);
 }
 
 static void remember(uint64_t *list, unsigned *n, uint64_t v)
@@ -457,6 +498,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     make_share();
     fuse_server_reset(F.s);
     unsigned fds = count_fds();
+    uint64_t budget = fd_budget_available();
     F.n_nodeids = F.n_fhs = 0;
     /* INIT first, so the rest is served. */
     struct fuse_init_in init = {.major = 7, .minor = 31, .flags = FUSE_DO_READDIRPLUS};
@@ -472,9 +514,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (int i = 0; i < MAX_REQS && one_request(&in); i++)
         ;
     check_outside();
+    check_no_setid(AT_FDCWD, F.share, 0);
     fuse_server_reset(F.s);
     CHECK(fuse_server_inode_count(F.s) == 1);
     CHECK(fuse_server_handle_count(F.s) == 0);
     CHECK(count_fds() <= fds);
+    CHECK(fd_budget_available() == budget);
     return 0;
 }

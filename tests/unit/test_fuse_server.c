@@ -32,7 +32,10 @@
 
 #include <cmocka.h>
 
+#include "cli/config.h"
+#include "fs/fs_share.h"
 #include "fs/fuse_server.h"
+#include "vmm/fd_budget.h"
 #include "vmm/sandbox.h"
 
 #define OUTSIDE_TEXT "outside, must not change\n"
@@ -95,6 +98,19 @@ static const char *at(struct fx *f, const char *rel)
     return p[k];
 }
 
+/* A server on its own share of dir (the server keeps the share's only reference). */
+static int server_on(const char *dir, bool allow_setuid, struct fuse_server **out)
+{
+    struct dev_fs cfg = {.shared_dir = (char *)dir, .mount_tag = "t", .allow_setuid = allow_setuid};
+    struct fs_share *share;
+    int rc = fs_share_open(&cfg, &share);
+    if (rc)
+        return rc;
+    rc = fuse_server_create(share, out);
+    fs_share_close(share);
+    return rc;
+}
+
 static int setup(void **state)
 {
     struct fx *f = calloc(1, sizeof(*f));
@@ -115,7 +131,7 @@ static int setup(void **state)
     assert_int_equal(symlink(f->outside, at(f, "abs-link")), 0);
     assert_int_equal(symlink("../outside-dir", at(f, "dir-link")), 0);
     assert_int_equal(mkfifo(at(f, "fifo"), 0644), 0);
-    assert_int_equal(fuse_server_create(f->share, &f->s), 0);
+    assert_int_equal(server_on(f->share, false, &f->s), 0);
     *state = f;
     return 0;
 }
@@ -330,13 +346,18 @@ static void test_init_negotiation(void **state)
     put(&a, &in, sizeof(in));
     assert_int_equal(req(f, FUSE_INIT, 0, &a), -EPROTO);
 
-    /* 7.36 with a mix of flags: we say 7.31 and grant only what we do. */
+    /*
+     * 7.36 with a mix of flags: we say 7.31 and grant only what we do. Never
+     * HANDLE_KILLPRIV(_V2): the guest kernel keeps asking for the privilege
+     * bits to go (allowSetuid relies on it).
+     */
     a.n = 0;
     in = (struct fuse_init_in){.major = 7,
                                .minor = 36,
                                .max_readahead = 131072,
                                .flags = FUSE_ASYNC_READ | FUSE_POSIX_LOCKS | FUSE_WRITEBACK_CACHE |
-                                        FUSE_MAX_PAGES | FUSE_DO_READDIRPLUS | FUSE_FLOCK_LOCKS};
+                                        FUSE_MAX_PAGES | FUSE_DO_READDIRPLUS | FUSE_FLOCK_LOCKS |
+                                        FUSE_HANDLE_KILLPRIV | FUSE_HANDLE_KILLPRIV_V2};
     put(&a, &in, sizeof(in));
     assert_int_equal(req(f, FUSE_INIT, 0, &a), sizeof(struct fuse_init_out));
     o = payload(f);
@@ -788,6 +809,179 @@ static void test_setattr(void **state)
     assert_int_equal(req(f, FUSE_ACCESS, file, &a), 0);
 }
 
+/* ---- setuid and setgid ---- */
+
+/* The host's mode bits of a name in the share (07777 part). */
+static mode_t host_mode(struct fx *f, const char *rel)
+{
+    struct stat st;
+    assert_int_equal(lstat(at(f, rel), &st), 0);
+    return st.st_mode & 07777;
+}
+
+static int setattr_mode(struct fx *f, uint64_t nodeid, uint32_t valid, uint32_t mode, uint64_t size)
+{
+    struct args a = {0};
+    struct fuse_setattr_in in = {.valid = valid, .mode = mode, .size = size};
+    if (valid & FATTR_UID)
+        in.uid = getuid();
+    put(&a, &in, sizeof(in));
+    return req(f, FUSE_SETATTR, nodeid, &a);
+}
+
+static int write_flags(struct fx *f, uint64_t fh, const char *data, uint32_t flags)
+{
+    struct args a = {0};
+    struct fuse_write_in in = {.fh = fh, .size = (uint32_t)strlen(data), .write_flags = flags};
+    put(&a, &in, sizeof(in));
+    put(&a, data, strlen(data));
+    return req(f, FUSE_WRITE, 1, &a);
+}
+
+static int mkdir_mode(struct fx *f, const char *name, uint32_t mode)
+{
+    struct fuse_mkdir_in mk = {.mode = mode};
+    return name_op(f, FUSE_MKDIR, 1, &mk, sizeof(mk), name, NULL);
+}
+
+static void test_setid_stripped_from_guest_modes(void **state)
+{
+    struct fx *f = *state;
+    do_init(f);
+    uint64_t file = lookup_ok(f, 1, "file.txt");
+    /* SETATTR: chmod 4755, 2755, 6777, 2644 all land without the bits. */
+    const uint32_t modes[][2] = {{04755, 0755}, {02755, 0755}, {06777, 0777}, {02644, 0644}};
+    for (unsigned k = 0; k < 4; k++) {
+        assert_int_equal(setattr_mode(f, file, FATTR_MODE, modes[k][0], 0),
+                         sizeof(struct fuse_attr_out));
+        assert_int_equal(host_mode(f, "file.txt"), modes[k][1]);
+        assert_int_equal(((struct fuse_attr_out *)payload(f))->attr.mode & 07777, modes[k][1]);
+    }
+    /* A directory, and the share's root itself. */
+    uint64_t sub = lookup_ok(f, 1, "sub");
+    assert_int_equal(setattr_mode(f, sub, FATTR_MODE, 06755, 0), sizeof(struct fuse_attr_out));
+    assert_int_equal(host_mode(f, "sub"), 0755);
+    assert_int_equal(setattr_mode(f, 1, FATTR_MODE, 02755, 0), sizeof(struct fuse_attr_out));
+    struct stat st;
+    assert_int_equal(stat(f->share, &st), 0);
+    assert_int_equal(st.st_mode & 07777, 0755);
+
+    /* CREATE, MKDIR and MKNOD with setuid/setgid modes (our umask 022 also applies). */
+    uint64_t id, fh;
+    assert_int_equal(create(f, 1, "suid", O_RDWR, 04755, &id, &fh), 0);
+    assert_int_equal(host_mode(f, "suid") & (S_ISUID | S_ISGID), 0);
+    assert_int_equal(((struct fuse_entry_out *)payload(f))->attr.mode & (S_ISUID | S_ISGID), 0);
+    assert_int_equal(release(f, fh, false), 0);
+    assert_int_equal(create(f, 1, "sgid", O_RDWR, 06775, &id, &fh), 0);
+    assert_int_equal(host_mode(f, "sgid") & (S_ISUID | S_ISGID), 0);
+    assert_int_equal(release(f, fh, false), 0);
+    assert_int_equal(mkdir_mode(f, "gdir", 02775), sizeof(struct fuse_entry_out));
+    assert_int_equal(host_mode(f, "gdir") & (S_ISUID | S_ISGID), 0);
+    assert_int_equal(mkdir_mode(f, "udir", 04755), sizeof(struct fuse_entry_out));
+    assert_int_equal(host_mode(f, "udir") & (S_ISUID | S_ISGID), 0);
+    struct fuse_mknod_in mn = {.mode = S_IFREG | 06755};
+    assert_int_equal(name_op(f, FUSE_MKNOD, 1, &mn, sizeof(mn), "node", NULL),
+                     sizeof(struct fuse_entry_out));
+    assert_int_equal(host_mode(f, "node") & (S_ISUID | S_ISGID), 0);
+    mn.mode = S_IFIFO | 06644;
+    assert_int_equal(name_op(f, FUSE_MKNOD, 1, &mn, sizeof(mn), "pipe", NULL),
+                     sizeof(struct fuse_entry_out));
+    assert_int_equal(host_mode(f, "pipe") & (S_ISUID | S_ISGID), 0);
+}
+
+/* A file the host made setuid (the test does, directly) loses the bits when the guest changes it.
+ */
+static void test_setid_cleared_on_change(void **state)
+{
+    struct fx *f = *state;
+    do_init(f);
+    uint64_t file = lookup_ok(f, 1, "file.txt");
+    /* WRITE: S_ISUID always, S_ISGID with group exec. */
+    assert_int_equal(chmod(at(f, "file.txt"), 04755), 0);
+    int64_t fh = open_node(f, file, false, O_RDWR);
+    assert_true(fh >= 0);
+    assert_int_equal(write_flags(f, (uint64_t)fh, "x", 0), sizeof(struct fuse_write_out));
+    assert_int_equal(host_mode(f, "file.txt"), 0755);
+    assert_int_equal(chmod(at(f, "file.txt"), 06775), 0);
+    assert_int_equal(write_flags(f, (uint64_t)fh, "y", 0), sizeof(struct fuse_write_out));
+    assert_int_equal(host_mode(f, "file.txt"), 0775);
+    /* S_ISGID without group exec is a locking mark, not a privilege: kept, as the kernel does. */
+    assert_int_equal(chmod(at(f, "file.txt"), 02644), 0);
+    assert_int_equal(write_flags(f, (uint64_t)fh, "z", 0), sizeof(struct fuse_write_out));
+    assert_int_equal(host_mode(f, "file.txt"), 02644);
+    /* Truncation through the handle and by nodeid. */
+    assert_int_equal(chmod(at(f, "file.txt"), 04755), 0);
+    struct args a = {0};
+    struct fuse_setattr_in sa = {.valid = FATTR_SIZE | FATTR_FH, .size = 1, .fh = (uint64_t)fh};
+    put(&a, &sa, sizeof(sa));
+    assert_int_equal(req(f, FUSE_SETATTR, file, &a), sizeof(struct fuse_attr_out));
+    assert_int_equal(host_mode(f, "file.txt"), 0755);
+    assert_int_equal(release(f, (uint64_t)fh, false), 0);
+    assert_int_equal(chmod(at(f, "file.txt"), 06755), 0);
+    assert_int_equal(setattr_mode(f, file, FATTR_SIZE, 0, 0), sizeof(struct fuse_attr_out));
+    assert_int_equal(host_mode(f, "file.txt"), 0755);
+    assert_int_equal(((struct fuse_attr_out *)payload(f))->attr.mode & 07777, 0755);
+    /* chown (to krunkit's own uid: allowed whoever runs the test). */
+    assert_int_equal(chmod(at(f, "file.txt"), 04755), 0);
+    assert_int_equal(setattr_mode(f, file, FATTR_UID, 0, 0), sizeof(struct fuse_attr_out));
+    assert_int_equal(host_mode(f, "file.txt"), 0755);
+    /* OPEN with O_TRUNC, and CREATE of the existing name with O_TRUNC. */
+    assert_int_equal(chmod(at(f, "file.txt"), 04755), 0);
+    fh = open_node(f, file, false, O_WRONLY | O_TRUNC);
+    assert_true(fh >= 0);
+    assert_int_equal(host_mode(f, "file.txt"), 0755);
+    assert_int_equal(release(f, (uint64_t)fh, false), 0);
+    assert_int_equal(chmod(at(f, "file.txt"), 06755), 0);
+    uint64_t id, cfh;
+    assert_int_equal(create(f, 1, "file.txt", O_WRONLY | O_TRUNC, 0644, &id, &cfh), 0);
+    assert_int_equal(host_mode(f, "file.txt"), 0755);
+    assert_int_equal(release(f, cfh, false), 0);
+    /* Opening without O_TRUNC and reading change nothing. */
+    assert_int_equal(chmod(at(f, "file.txt"), 04755), 0);
+    fh = open_node(f, file, false, O_RDONLY);
+    assert_true(fh >= 0);
+    assert_int_equal(host_mode(f, "file.txt"), 04755);
+    assert_int_equal(release(f, (uint64_t)fh, false), 0);
+    assert_int_equal(chmod(at(f, "file.txt"), 0644), 0);
+}
+
+/* allowSetuid=true: the guest's bits are kept; only what the guest asks for is cleared. */
+static void test_setid_allowed(void **state)
+{
+    struct fx *f = *state;
+    fuse_server_destroy(f->s);
+    assert_int_equal(server_on(f->share, true, &f->s), 0);
+    do_init(f);
+    uint64_t file = lookup_ok(f, 1, "file.txt");
+    assert_int_equal(setattr_mode(f, file, FATTR_MODE, 04755, 0), sizeof(struct fuse_attr_out));
+    assert_int_equal(host_mode(f, "file.txt"), 04755);
+    assert_int_equal(setattr_mode(f, file, FATTR_MODE, 02755, 0), sizeof(struct fuse_attr_out));
+    assert_int_equal(host_mode(f, "file.txt"), 02755);
+    uint64_t id, fh;
+    assert_int_equal(create(f, 1, "suid", O_RDWR, 04755, &id, &fh), 0);
+    assert_int_equal(host_mode(f, "suid"), 04755);
+    /* A write keeps them, unless the guest kernel asks for the kill. */
+    assert_int_equal(write_flags(f, fh, "x", 0), sizeof(struct fuse_write_out));
+    assert_int_equal(host_mode(f, "suid"), 04755);
+    assert_int_equal(write_flags(f, fh, "x", FUSE_WRITE_KILL_SUIDGID),
+                     sizeof(struct fuse_write_out));
+    assert_int_equal(host_mode(f, "suid"), 0755);
+    assert_int_equal(release(f, fh, false), 0);
+    assert_int_equal(setattr_mode(f, file, FATTR_SIZE, 0, 0), sizeof(struct fuse_attr_out));
+    assert_int_equal(host_mode(f, "file.txt"), 02755);
+    assert_int_equal(setattr_mode(f, file, FATTR_SIZE | FATTR_KILL_SUIDGID, 0, 0),
+                     sizeof(struct fuse_attr_out));
+    assert_int_equal(host_mode(f, "file.txt"), 0755);
+    /* mkdir(2) itself drops both bits on Linux (a directory only inherits S_ISGID); chmod keeps
+     * them. */
+    assert_int_equal(mkdir_mode(f, "gdir", 02755), sizeof(struct fuse_entry_out));
+    assert_int_equal(host_mode(f, "gdir"), 0755);
+    uint64_t gdir = ((struct fuse_entry_out *)payload(f))->nodeid;
+    assert_int_equal(setattr_mode(f, gdir, FATTR_MODE, 02755, 0), sizeof(struct fuse_attr_out));
+    assert_int_equal(host_mode(f, "gdir"), 02755);
+    assert_int_equal(chmod(at(f, "suid"), 0644), 0);
+}
+
 /* ---- confinement ---- */
 
 static void test_bad_names(void **state)
@@ -1098,7 +1292,7 @@ static int sandboxed_session(const char *share)
 {
     struct fuse_server *s;
     uint8_t out[4096];
-    if (fuse_server_create(share, &s) != 0)
+    if (server_on(share, false, &s) != 0)
         return 1;
     if (sandbox_enter() != 0)
         return 2;
@@ -1178,8 +1372,11 @@ static void test_create_errors(void **state)
 {
     struct fx *f = *state;
     struct fuse_server *s = NULL;
-    assert_int_equal(fuse_server_create("/nonexistent/dir", &s), -ENOENT);
-    assert_int_equal(fuse_server_create(f->outside, &s), -ENOTDIR);
+    uint64_t avail = fd_budget_available();
+    assert_int_equal(server_on("/nonexistent/dir", false, &s), -ENOENT);
+    assert_int_equal(server_on(f->outside, false, &s), -ENOTDIR);
+    /* A share that failed to open gives its budget back. */
+    assert_int_equal(fd_budget_available(), avail);
     assert_null(s);
 }
 
@@ -1194,6 +1391,9 @@ int main(void)
         T(test_open_read_write_release),
         T(test_create_mkdir_unlink_rename_links),
         T(test_setattr),
+        T(test_setid_stripped_from_guest_modes),
+        T(test_setid_cleared_on_change),
+        T(test_setid_allowed),
         T(test_bad_names),
         T(test_symlinks_out_of_the_share),
         T(test_fifo_never_opened),

@@ -24,6 +24,7 @@
 #include <cmocka.h>
 
 #include "cli/config.h"
+#include "fs/fs_share.h"
 #include "support/fake_guest_mem.h"
 #include "support/fake_hooks.h"
 #include "support/virtio_driver.h"
@@ -45,6 +46,7 @@ struct fixture {
     struct vdrv drv;
     char dir[64];
     struct dev_fs cfg;
+    struct fs_share *share; /* kept across the devices made on it, as across reboots */
     uint16_t used[2];
     uint64_t unique;
 };
@@ -78,7 +80,8 @@ static int setup(void **state)
     f->cfg = (struct dev_fs){.shared_dir = f->dir, .mount_tag = TAG};
     assert_int_equal(fake_guest_mem_init(&f->gm, 0, RAM_SIZE), 0);
     assert_int_equal(fake_vm_init(&f->vm, &f->gm), 0);
-    assert_int_equal(virtio_fs_create(&f->vm.m, &f->cfg, &f->dev), 0);
+    assert_int_equal(fs_share_open(&f->cfg, &f->share), 0);
+    assert_int_equal(virtio_fs_create(&f->vm.m, &f->cfg, f->share, &f->dev), 0);
     vdrv_init(&f->drv, &f->vm, &f->dev->pci, HEAP_START, RAM_SIZE);
     vdrv_enable_msix(&f->drv, 3);
     start_driver(f);
@@ -90,6 +93,7 @@ static int teardown(void **state)
 {
     struct fixture *f = *state;
     virtio_dev_destroy(f->dev);
+    fs_share_close(f->share);
     fake_vm_destroy(&f->vm);
     fake_guest_mem_free(&f->gm);
     char cmd[128];
@@ -193,7 +197,7 @@ static void test_identity_and_config(void **state)
     memset(tag36, 't', 36);
     tag36[36] = 0;
     struct dev_fs cfg = {.shared_dir = f->dir, .mount_tag = tag36};
-    assert_int_equal(virtio_fs_create(&f->vm.m, &cfg, &dev2), 0);
+    assert_int_equal(virtio_fs_create(&f->vm.m, &cfg, f->share, &dev2), 0);
     virtio_dev_destroy(dev2);
 }
 
@@ -330,16 +334,49 @@ static void test_create_errors(void **state)
 {
     struct fixture *f = *state;
     struct virtio_dev *dev = NULL;
+    struct fs_share *share = NULL;
     struct dev_fs cfg = {.shared_dir = "/nonexistent/share", .mount_tag = "t"};
-    assert_int_equal(virtio_fs_create(&f->vm.m, &cfg, &dev), -ENOENT);
+    assert_int_equal(fs_share_open(&cfg, &share), -ENOENT);
+    assert_null(share);
     cfg = (struct dev_fs){.shared_dir = f->dir, .mount_tag = ""};
-    assert_int_equal(virtio_fs_create(&f->vm.m, &cfg, &dev), -EINVAL);
+    assert_int_equal(virtio_fs_create(&f->vm.m, &cfg, f->share, &dev), -EINVAL);
     char tag37[38];
     memset(tag37, 't', 37);
     tag37[37] = 0;
     cfg.mount_tag = tag37;
-    assert_int_equal(virtio_fs_create(&f->vm.m, &cfg, &dev), -EINVAL);
+    assert_int_equal(virtio_fs_create(&f->vm.m, &cfg, f->share, &dev), -EINVAL);
     assert_null(dev);
+}
+
+/*
+ * A guest reboot destroys the device and makes a new one on the same
+ * share: the new one starts from FUSE_INIT with none of the old nodeids,
+ * and reaches the share through the fd opened at the start, not by its
+ * path again (here the path no longer leads to it).
+ */
+static void test_rebuild_keeps_the_share(void **state)
+{
+    struct fixture *f = *state;
+    fuse_init(f);
+    uint64_t old = lookup(f, 1, "hello.txt");
+    assert_true(old != 0);
+    virtio_dev_destroy(f->dev);
+    f->dev = NULL;
+    assert_true(fcntl(f->share->root_fd, F_GETFD) >= 0);
+    char moved[80];
+    snprintf(moved, sizeof(moved), "%s.moved", f->dir);
+    assert_int_equal(rename(f->dir, moved), 0);
+
+    assert_int_equal(virtio_fs_create(&f->vm.m, &f->cfg, f->share, &f->dev), 0);
+    vdrv_init(&f->drv, &f->vm, &f->dev->pci, HEAP_START, RAM_SIZE);
+    vdrv_enable_msix(&f->drv, 3);
+    start_driver(f);
+    struct fuse_getattr_in ga = {0};
+    assert_int_equal(call(f, FUSE_GETATTR, 1, &ga, sizeof(ga), 4096, NULL), -EIO);
+    fuse_init(f);
+    assert_int_equal(call(f, FUSE_GETATTR, old, &ga, sizeof(ga), 4096, NULL), -ESTALE);
+    assert_true(lookup(f, 1, "hello.txt") != 0);
+    assert_int_equal(rename(moved, f->dir), 0);
 }
 
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -353,6 +390,7 @@ int main(void)
         T(test_malformed_chain_needs_reset),
         T(test_reset_forgets_the_driver),
         T(test_create_errors),
+        T(test_rebuild_keeps_the_share),
     };
     return cmocka_run_group_tests_name("virtio-fs", tests, NULL, NULL);
 }
