@@ -15,6 +15,7 @@
 #include "net/net_backend.h"
 #include "virtio/devices.h"
 #include "vmm/evloop.h"
+#include "vmm/fd_budget.h"
 #include "vsock/muxer.h"
 
 static int open_slot(const struct vm_config *cfg, const struct dev_vsock *timesync_port,
@@ -42,10 +43,21 @@ static int open_slot(const struct vm_config *cfg, const struct dev_vsock *timesy
     }
 }
 
+/*
+ * Descriptors this configuration may hold besides its shares' (the same
+ * items as FD_BUDGET_RESERVE, for these vCPUs and devices; a reboot may hold
+ * the old and new machine at once, hence twice).
+ */
+static unsigned fd_reserve_for(const struct vm_config *cfg)
+{
+    return 2 * (cfg->cpus + 2) + 2 * 13 * (unsigned)(cfg->n_devices + 1) + 33 + 80 + 64;
+}
+
 int backends_open(const struct vm_config *cfg, const struct dev_vsock *timesync_port,
                   struct vm_backends *b)
 {
     memset(b, 0, sizeof(*b));
+    fd_budget_init_reserve(fd_reserve_for(cfg));
     /* One more for a vsock device that only --timesync asks for. */
     b->dev = calloc(cfg->n_devices + 1, sizeof(*b->dev));
     if (!b->dev)

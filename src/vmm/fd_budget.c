@@ -19,12 +19,20 @@
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 static _Atomic uint64_t pool;
 static _Atomic uint64_t taken;
+static unsigned reserve = FD_BUDGET_RESERVE;
 
 static uint64_t pool_for(uint64_t nofile)
 {
     if (nofile > POOL_MAX)
         nofile = POOL_MAX;
-    return nofile > FD_BUDGET_RESERVE ? nofile - FD_BUDGET_RESERVE : 0;
+    return nofile > reserve ? nofile - reserve : 0;
+}
+
+void fd_budget_init_reserve(unsigned r)
+{
+    if (r < FD_BUDGET_RESERVE)
+        reserve = r;
+    fd_budget_init();
 }
 
 static void init_once(void)
@@ -45,10 +53,10 @@ static void init_once(void)
     if (p == 0)
         log_warn("fd budget: RLIMIT_NOFILE %llu leaves nothing beyond the %u descriptors kept "
                  "for the VMM; virtio-fs requests will fail with EMFILE (raise ulimit -Hn)",
-                 (unsigned long long)rl.rlim_cur, FD_BUDGET_RESERVE);
+                 (unsigned long long)rl.rlim_cur, reserve);
     else
         log_debug("fd budget: RLIMIT_NOFILE %llu, %u kept for the VMM, %llu for virtio-fs",
-                  (unsigned long long)rl.rlim_cur, FD_BUDGET_RESERVE, (unsigned long long)p);
+                  (unsigned long long)rl.rlim_cur, reserve, (unsigned long long)p);
 }
 
 void fd_budget_init(void)

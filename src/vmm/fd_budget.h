@@ -36,6 +36,13 @@
  * before the process opens many fds, so that the raised limit is in force.
  */
 void fd_budget_init(void);
+/*
+ * The same, keeping back r descriptors instead of FD_BUDGET_RESERVE (only
+ * a smaller reserve is taken): the VM sizes it for its own configuration
+ * (vmm/backends.c), so that a host whose hard limit is 4096, common
+ * enough, still gives its shares descriptors.
+ */
+void fd_budget_init_reserve(unsigned r);
 
 /* Take n descriptors from the pool: false (nothing taken) when fewer are left. */
 bool fd_budget_acquire(unsigned n);
