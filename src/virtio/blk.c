@@ -389,7 +389,8 @@ int virtio_blk_create(struct machine *m, const struct dev_blk *cfg, struct virti
     struct virtio_blk *b = calloc(1, sizeof(*b));
     if (!b)
         return -ENOMEM;
-    int rc = blk_open(cfg->path, cfg->format, cfg->readonly, &b->img);
+    struct blk_open_opts opts = {.allow_backing_outside = cfg->allow_backing_outside};
+    int rc = blk_open(cfg->path, cfg->format, cfg->readonly, &opts, &b->img);
     if (rc) {
         free(b);
         return rc;

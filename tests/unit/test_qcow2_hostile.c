@@ -114,7 +114,7 @@ static int try_open(const char *path, bool ro)
 {
     struct blk_image *img = NULL;
     log_reset();
-    int r = blk_open(path, BLK_FMT_QCOW2, ro, &img);
+    int r = blk_open(path, BLK_FMT_QCOW2, ro, NULL, &img);
     if (r == 0)
         blk_close(img);
     else
@@ -140,7 +140,7 @@ static void truncated_files_are_refused(void **state)
     struct blk_image *img;
     uint64_t size = file_size(p);
     assert_int_equal(truncate(p, size - 3 * 4096 - 100), 0);
-    assert_int_equal(blk_open(p, BLK_FMT_QCOW2, false, &img), 0);
+    assert_int_equal(blk_open(p, BLK_FMT_QCOW2, false, NULL, &img), 0);
     uint8_t buf[4096];
     struct iovec v = {buf, sizeof(buf)};
     int failed = 0;
@@ -373,7 +373,7 @@ static void bad_pointers_fail_only_their_requests(void **state)
     put64(p, l2_entry_offset(p, 2), (1ull << 63) | get64(p, 48)); /* points at the reftable */
     size_before = file_size(p);
     log_reset();
-    assert_int_equal(blk_open(p, BLK_FMT_QCOW2, false, &img), 0);
+    assert_int_equal(blk_open(p, BLK_FMT_QCOW2, false, NULL, &img), 0);
     assert_int_equal(read_at(img, 0, 4096), -EIO);
     assert_int_equal(read_at(img, 65536, 65536), 0);
     assert_int_equal(read_at(img, 2 * 65536, 512), -EIO);
@@ -388,7 +388,7 @@ static void bad_pointers_fail_only_their_requests(void **state)
     p = fresh_image("l1entry.qcow2", NULL);
     put64(p, get64(p, 40), (1ull << 63) | (1ull << 41));
     size_before = file_size(p);
-    assert_int_equal(blk_open(p, BLK_FMT_QCOW2, false, &img), 0);
+    assert_int_equal(blk_open(p, BLK_FMT_QCOW2, false, NULL, &img), 0);
     assert_int_equal(read_at(img, 0, 512), -EIO);
     assert_int_equal(write_at(img, 0, 512), -EIO);
     assert_int_equal(blk_write_zeroes(img, 0, 65536, true), -EIO);
@@ -420,7 +420,7 @@ static void bad_compressed_data_fails_the_read(void **state)
     put_bytes(p, coff, junk, sizeof(junk));
     put64(p, l2_entry_offset(p, 2), (1ull << 62) | (1ull << 50)); /* past the end */
 
-    assert_int_equal(blk_open(p, BLK_FMT_QCOW2, false, &img), 0);
+    assert_int_equal(blk_open(p, BLK_FMT_QCOW2, false, NULL, &img), 0);
     assert_int_equal(read_at(img, 0, 65536), 0);
     log_reset();
     assert_int_equal(read_at(img, 65536, 4096), -EIO);
@@ -476,7 +476,7 @@ static void refcount_underflow_is_contained(void **state)
 
     /* Two L2 entries share one cluster whose refcount is 1: the second free underflows. */
     put64(p, l2_entry_offset(p, 1), get64(p, l2_entry_offset(p, 0)));
-    assert_int_equal(blk_open(p, BLK_FMT_QCOW2, false, &img), 0);
+    assert_int_equal(blk_open(p, BLK_FMT_QCOW2, false, NULL, &img), 0);
     assert_int_equal(blk_discard(img, 0, 2 * 65536), 0);
     log_reset();
     assert_int_equal(blk_flush(img), 0);
@@ -498,7 +498,7 @@ static void refcount_underflow_is_contained(void **state)
 
     /* A 1-bit refcount at its maximum cannot be raised. */
     p = fresh_image("one.qcow2", "refcount_bits=1");
-    assert_int_equal(blk_open(p, BLK_FMT_QCOW2, false, &img), 0);
+    assert_int_equal(blk_open(p, BLK_FMT_QCOW2, false, NULL, &img), 0);
     assert_int_equal(write_at(img, 1 << 20, 65536), 0);
     blk_close(img);
     assert_int_equal(bt_qemu_check(p), 0);
