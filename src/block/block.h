@@ -20,11 +20,31 @@
 struct blk_image;
 
 /*
- * Opens `path` as `fmt`. On failure returns -errno after a log_error naming
- * the file and the reason (locked by another process, unsupported qcow2
- * feature, corrupt header, ...). Backing files are opened read-only.
+ * How blk_open treats what the image itself asks for. The defaults (all
+ * false, or a NULL pointer) are the safe ones: an image is untrusted input
+ * and must not make krunkit open host files the user did not hand over.
  */
-int blk_open(const char *path, enum blk_format fmt, bool readonly, struct blk_image **out);
+struct blk_open_opts {
+    /*
+     * Backing files may lie outside the directory of the image that names
+     * them (absolute names, "..", symlinks leaving that directory). Even
+     * then they must be regular files, are opened read-only and need a
+     * recorded backing format. virtio-blk's allowBackingOutside=true.
+     */
+    bool allow_backing_outside;
+};
+
+/*
+ * Opens `path` as `fmt` (the user's format: never probed) with its whole
+ * backing chain; opts may be NULL for the defaults. On failure returns
+ * -errno after a log_error naming the file and the reason (locked by
+ * another process, unsupported qcow2 feature, corrupt header, backing file
+ * refused, metadata past a limit, ...). Every file of the chain is opened
+ * here and kept until blk_close: nothing reopens a path later, so an
+ * image opened once may be kept across guest reboots.
+ */
+int blk_open(const char *path, enum blk_format fmt, bool readonly, const struct blk_open_opts *opts,
+             struct blk_image **out);
 /* Virtual size in bytes. */
 uint64_t blk_size(const struct blk_image *img);
 bool blk_readonly(const struct blk_image *img);

@@ -17,13 +17,28 @@ struct blk_async;
 
 /* Backing chains longer than this are refused (QEMU has no fixed limit). */
 #define BLK_MAX_BACKING_DEPTH 16
+/*
+ * Metadata the drivers of one chain may allocate at open, all images
+ * together (qcow2: L1 and refcount tables, table caches, cluster buffers).
+ * Each image has its own limits too; this one keeps a deep chain of
+ * images each just under them from adding up to gigabytes.
+ */
+#define BLK_MAX_CHAIN_METADATA (256ull << 20)
 
-/* The images above an image being opened, for loop detection. */
+/*
+ * An image being opened, and the images above it: for loop detection, the
+ * depth limit, the metadata budget, and resolving the backing file names
+ * it contains. Lives only while blk_open runs.
+ */
 struct blk_chain {
     dev_t dev;
     ino_t ino;
     const struct blk_chain *child; /* the image whose backing we are */
     unsigned depth;
+    const char *path; /* as shown in messages */
+    int dirfd;        /* O_PATH directory its backing names are relative to */
+    const struct blk_open_opts *opts;
+    uint64_t *meta_bytes; /* charged so far by the whole chain */
 };
 
 struct blk_driver {
@@ -57,9 +72,20 @@ struct blk_image {
 extern const struct blk_driver blk_raw_driver;
 extern const struct blk_driver blk_qcow2_driver;
 
-/* Opens a backing file read-only; `chain` lists the images above it. */
-int blk_open_backing(const char *path, int fmt /* enum blk_format or -1: probe */,
-                     const struct blk_chain *chain, struct blk_image **out);
+/*
+ * Opens the backing file `name` (as recorded in the image `chain`
+ * describes, relative to its directory) read-only as `fmt`. Refused unless
+ * it is a regular file that lies beneath chain->dirfd (or the user allowed
+ * files outside it).
+ */
+int blk_open_backing(const struct blk_chain *chain, const char *name, enum blk_format fmt,
+                     struct blk_image **out);
+/*
+ * Adds `bytes` to the chain's metadata budget; -EFBIG, after a log_error
+ * naming the image and the limit, when that would pass
+ * BLK_MAX_CHAIN_METADATA.
+ */
+int blk_chain_charge(const struct blk_chain *chain, uint64_t bytes);
 
 /* Total length of an iovec array; -EINVAL when it overflows. */
 int64_t blk_iov_length(const struct iovec *iov, int iovcnt);

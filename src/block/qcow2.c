@@ -29,8 +29,16 @@
 #include "cli/log.h"
 
 #define QCOW2_HEADER_READ_MAX (2u << 20)
+/* Largest bounce buffer a read allocates; longer reads go through it in chunks. */
+#define QCOW2_BOUNCE_MAX (1u << 20)
 
-/* Cache sizes: about 4 MiB of L2 tables and 1 MiB of refcount blocks. */
+/*
+ * Cache sizes: about 4 MiB of L2 tables (512 at most) and 1 MiB of refcount
+ * blocks (64 at most), never fewer than 4 tables each: at 2 MiB clusters
+ * that is 8 MiB each, the most an image can ask for.
+ */
+#define QCOW2_L2_CACHE_BYTES (4u << 20)
+#define QCOW2_REFBLOCK_CACHE_BYTES (1u << 20)
 static unsigned cache_slots(uint64_t cluster_size, uint64_t bytes, unsigned min, unsigned max)
 {
     uint64_t n = bytes / cluster_size;
@@ -188,6 +196,57 @@ static int decompress_cluster(struct qcow2 *q, uint64_t e)
     return 0;
 }
 
+/*
+ * Reads through a bounce buffer of at most QCOW2_BOUNCE_MAX bytes, chunk by
+ * chunk, for vectors too long to slice: the allocation never grows with
+ * the guest's request. read(buf, len, off, ctx) fills buf.
+ */
+static int bounce_read(const struct iovec *iov, int iovcnt, uint64_t skip, uint64_t len,
+                       uint64_t off, int (*read)(void *buf, size_t len, uint64_t off, void *ctx),
+                       void *ctx)
+{
+    size_t blen = len < QCOW2_BOUNCE_MAX ? (size_t)len : QCOW2_BOUNCE_MAX;
+    uint8_t *bounce = malloc(blen);
+    int r = 0;
+
+    if (!bounce)
+        return -ENOMEM;
+    for (uint64_t done = 0; done < len && r == 0;) {
+        size_t n = len - done < blen ? (size_t)(len - done) : blen;
+        r = read(bounce, n, off + done, ctx);
+        if (r == 0)
+            blk_iov_from_buf(iov, iovcnt, skip + done, bounce, n);
+        done += n;
+    }
+    free(bounce);
+    return r;
+}
+
+static int backing_chunk(void *buf, size_t len, uint64_t off, void *ctx)
+{
+    return blk_preadv(ctx, &(struct iovec){buf, len}, 1, off);
+}
+
+/* Reads the file; the part past its end reads as zeroes. */
+static int host_chunk(void *buf, size_t len, uint64_t off, void *ctx)
+{
+    const struct qcow2 *q = ctx;
+    size_t done = 0;
+
+    while (done < len) {
+        ssize_t got = pread(q->fd, (uint8_t *)buf + done, len - done, (off_t)(off + done));
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got < 0)
+            return -errno;
+        if (got == 0)
+            break;
+        done += (size_t)got;
+    }
+    memset((uint8_t *)buf + done, 0, len - done);
+    return 0;
+}
+
 static int read_backing(struct qcow2 *q, uint64_t guest, const struct iovec *iov, int iovcnt,
                         uint64_t skip, uint64_t len)
 {
@@ -198,18 +257,8 @@ static int read_backing(struct qcow2 *q, uint64_t guest, const struct iovec *iov
     if (in) {
         struct iovec part[64];
         int n = blk_iov_slice(iov, iovcnt, skip, in, part, 64);
-        int r;
-        if (n >= 0) {
-            r = blk_preadv(q->backing, part, n, guest);
-        } else {
-            uint8_t *bounce = malloc(in);
-            if (!bounce)
-                return -ENOMEM;
-            r = blk_preadv(q->backing, &(struct iovec){bounce, in}, 1, guest);
-            if (r == 0)
-                blk_iov_from_buf(iov, iovcnt, skip, bounce, in);
-            free(bounce);
-        }
+        int r = n >= 0 ? blk_preadv(q->backing, part, n, guest)
+                       : bounce_read(iov, iovcnt, skip, in, guest, backing_chunk, q->backing);
         if (r < 0)
             return r;
     }
@@ -230,28 +279,8 @@ static int read_host(struct qcow2 *q, uint64_t host, const struct iovec *iov, in
         if (r != -EIO)
             return r;
     }
-    /* Short read at the end of the file, or a long vector: go through a bounce buffer. */
-    uint8_t *bounce = malloc(len);
-    if (!bounce)
-        return -ENOMEM;
-    ssize_t got;
-    uint64_t done = 0;
-    while (done < len) {
-        got = pread(q->fd, bounce + done, len - done, (off_t)(host + done));
-        if (got < 0 && errno == EINTR)
-            continue;
-        if (got < 0) {
-            free(bounce);
-            return -errno;
-        }
-        if (got == 0)
-            break;
-        done += (uint64_t)got;
-    }
-    memset(bounce + done, 0, len - done);
-    blk_iov_from_buf(iov, iovcnt, skip, bounce, len);
-    free(bounce);
-    return 0;
+    /* Short read at the end of the file, or a long vector. */
+    return bounce_read(iov, iovcnt, skip, len, host, host_chunk, q);
 }
 
 /* Reads bytes [co, co+len) of guest cluster gc, whose L2 entry is e, into iov at skip. */
@@ -716,36 +745,25 @@ static int read_table(struct qcow2 *q, uint64_t offset, uint64_t entries, uint64
     return 0;
 }
 
-/* Backing file names are relative to the directory of the image naming them. */
-static char *backing_path(const char *image, const char *name)
-{
-    if (strncmp(name, "file:", 5) == 0)
-        name += 5;
-    const char *slash = strrchr(image, '/');
-    if (name[0] == '/' || !slash)
-        return strdup(name);
-    char *p = NULL;
-    if (asprintf(&p, "%.*s/%s", (int)(slash - image), image, name) < 0)
-        return NULL;
-    return p;
-}
-
 static int open_backing(struct qcow2 *q, const struct blk_chain *chain)
 {
-    if (strncmp(q->h.backing_file, "json:", 5) == 0) {
+    const char *name = q->h.backing_file;
+
+    if (strncmp(name, "json:", 5) == 0) {
         log_error("%s: json: backing file specifications are not supported", q->name);
         return -ENOTSUP;
     }
-    char *path = backing_path(q->name, q->h.backing_file);
-    if (!path)
-        return -ENOMEM;
-    int fmt = q->h.backing_fmt == QCOW2_BACKING_RAW     ? BLK_FMT_RAW
-              : q->h.backing_fmt == QCOW2_BACKING_QCOW2 ? BLK_FMT_QCOW2
-                                                        : -1;
-    int r = blk_open_backing(path, fmt, chain, &q->backing);
-    if (r < 0)
-        log_error("%s: cannot open its backing file %s", q->name, path);
-    free(path);
+    if (strncmp(name, "file:", 5) == 0)
+        name += 5;
+    if (q->h.backing_fmt == QCOW2_BACKING_PROBE) {
+        /* Probing would let a raw backing file that starts with a qcow2 header pick its own. */
+        log_error("%s: backing file \"%s\" has no recorded format and krunkit never guesses one; "
+                  "record it with: qemu-img rebase -u -F raw|qcow2 -b '%s' '%s'",
+                  q->name, name, name, q->name);
+        return -EINVAL;
+    }
+    enum blk_format fmt = q->h.backing_fmt == QCOW2_BACKING_QCOW2 ? BLK_FMT_QCOW2 : BLK_FMT_RAW;
+    int r = blk_open_backing(chain, name, fmt, &q->backing);
     if (r < 0)
         return r;
     q->backing_size = blk_size(q->backing);
@@ -797,6 +815,16 @@ static int qcow2_open(struct blk_image *img, const struct blk_chain *chain)
     q->host_end = (file_size + q->cluster_size - 1) & ~(q->cluster_size - 1);
     q->free_hint = 1;
 
+    /* Everything allocated below for this image, checked against the chain's budget first. */
+    unsigned l2_slots = cache_slots(q->cluster_size, QCOW2_L2_CACHE_BYTES, 4, 512);
+    unsigned rb_slots = cache_slots(q->cluster_size, QCOW2_REFBLOCK_CACHE_BYTES, 4, 64);
+    uint64_t slot_bytes = q->cluster_size < 4096 ? 4096 : q->cluster_size;
+    uint64_t meta = (uint64_t)q->h.l1_size * 8 +
+                    ((uint64_t)q->h.refcount_table_clusters << q->cluster_bits) +
+                    (uint64_t)(l2_slots + rb_slots) * slot_bytes + 4 * q->cluster_size;
+    if ((r = blk_chain_charge(chain, meta)) < 0)
+        goto fail;
+
     if ((r = read_table(q, q->h.l1_table_offset, q->h.l1_size, &q->l1)) < 0)
         goto fail;
     q->reftable_entries = ((uint64_t)q->h.refcount_table_clusters << q->cluster_bits) / 8;
@@ -814,10 +842,8 @@ static int qcow2_open(struct blk_image *img, const struct blk_chain *chain)
         }
     }
 
-    if ((r = qcow2_cache_init(&q->l2_cache, cache_slots(q->cluster_size, 4u << 20, 4, 512),
-                              q->cluster_size)) < 0 ||
-        (r = qcow2_cache_init(&q->refblock_cache, cache_slots(q->cluster_size, 1u << 20, 4, 64),
-                              q->cluster_size)) < 0)
+    if ((r = qcow2_cache_init(&q->l2_cache, l2_slots, q->cluster_size)) < 0 ||
+        (r = qcow2_cache_init(&q->refblock_cache, rb_slots, q->cluster_size)) < 0)
         goto fail;
     q->cbuf = malloc(2 * q->cluster_size);
     q->ccache = malloc(q->cluster_size);

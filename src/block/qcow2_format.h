@@ -20,6 +20,14 @@
 #define QCOW2_MAX_L1_BYTES (32u << 20)
 #define QCOW2_MAX_REFTABLE_BYTES (8u << 20)
 #define QCOW2_MAX_SNAPSHOTS 65536u
+/*
+ * Ours: header extensions are read in place (nothing is allocated for
+ * them) but a header of thousands of them, or one claiming megabytes, is
+ * not an image QEMU writes. The feature name table of every known feature
+ * is under 1 KiB.
+ */
+#define QCOW2_MAX_EXTENSIONS 64u
+#define QCOW2_MAX_EXT_BYTES 65536u
 
 /* Header field offsets. */
 #define QCOW2_OFF_REFTABLE 48u /* refcount_table_offset, then _clusters */
@@ -76,7 +84,8 @@ struct qcow2_header {
  * version, encryption, unknown or unsupported incompatible features, a
  * corrupt image opened for writing, internal snapshots opened for
  * writing, tables outside the file or overlapping each other, sizes past
- * QEMU's limits. Returns 0 or -errno (-EINVAL, -ENOTSUP, -EROFS).
+ * QEMU's limits or ours (header extensions, see docs/qcow2.md "Limits"). Returns 0 or -errno
+ * (-EINVAL, -ENOTSUP, -EROFS).
  */
 int qcow2_parse_header(const uint8_t *buf, size_t len, uint64_t file_size, const char *name,
                        bool readonly, struct qcow2_header *h);

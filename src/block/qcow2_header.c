@@ -71,6 +71,7 @@ static int parse_extensions(const uint8_t *buf, size_t start, size_t end, const 
                             struct qcow2_header *h, struct feature_names *fn, bool *has_data_file)
 {
     size_t pos = start;
+    unsigned count = 0;
 
     while (pos + 8 <= end) {
         uint32_t type = get32(buf + pos);
@@ -78,6 +79,16 @@ static int parse_extensions(const uint8_t *buf, size_t start, size_t end, const 
         pos += 8;
         if (type == QCOW2_EXT_END)
             return 0;
+        if (++count > QCOW2_MAX_EXTENSIONS) {
+            log_error("%s: qcow2 header has more than %u header extensions (the limit)", name,
+                      QCOW2_MAX_EXTENSIONS);
+            return -EINVAL;
+        }
+        if (len > QCOW2_MAX_EXT_BYTES) {
+            log_error("%s: qcow2 header extension 0x%08x is %u bytes, more than the limit of %u",
+                      name, type, len, QCOW2_MAX_EXT_BYTES);
+            return -EINVAL;
+        }
         if (len > end - pos) {
             log_error("%s: qcow2 header extension 0x%08x (%u bytes) runs past the header "
                       "cluster",

@@ -15,6 +15,15 @@
 
 struct blk_image;
 
+/* Deferred frees held between flushes (16 bytes each: 1 MiB). */
+#define QCOW2_MAX_PENDING_FREE 65536u
+/*
+ * Dirty images (lazy refcounts, writer killed) are repaired on a
+ * read-write open only up to this many clusters in the file (a 32 MiB
+ * count table; 512 GiB of file at 64 KiB clusters).
+ */
+#define QCOW2_MAX_REPAIR_CLUSTERS (1ull << 23)
+
 struct qcow2_cache_entry {
     uint64_t offset; /* host offset of the table; 0: slot empty */
     uint64_t *data;  /* one cluster, in disk (big-endian) order */
@@ -57,7 +66,10 @@ struct qcow2 {
     uint64_t host_end;  /* cluster-aligned end of the used file */
     uint64_t free_hint; /* no free cluster below this index */
 
-    /* Clusters to dereference once the tables no longer pointing to them are durable. */
+    /*
+     * Clusters to dereference once the tables no longer pointing to them
+     * are durable; at most QCOW2_MAX_PENDING_FREE runs (a flush empties it).
+     */
     struct qcow2_free {
         uint64_t offset, len;
     } * pending_free;

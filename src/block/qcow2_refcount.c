@@ -363,6 +363,24 @@ retry:;
 
 int qcow2_free_later(struct qcow2 *q, uint64_t offset, uint64_t len)
 {
+    if (q->n_pending_free) {
+        struct qcow2_free *last = &q->pending_free[q->n_pending_free - 1];
+        if (last->offset + last->len == offset) {
+            last->len += len; /* a discard of a contiguous run stays one entry */
+            return 0;
+        }
+    }
+    if (q->n_pending_free == QCOW2_MAX_PENDING_FREE) {
+        /*
+         * A guest discarding a whole fragmented disk would grow the list
+         * without end: flush now. The earlier entries' tables are updated
+         * (the callers change an L2 entry after calling us), this one's
+         * is not yet, so it waits for the next flush as it must.
+         */
+        int r = qcow2_flush_metadata(q);
+        if (r < 0)
+            return r;
+    }
     if (q->n_pending_free == q->cap_pending_free) {
         size_t cap = q->cap_pending_free ? q->cap_pending_free * 2 : 64;
         struct qcow2_free *p = realloc(q->pending_free, cap * sizeof(*p));
@@ -375,14 +393,17 @@ int qcow2_free_later(struct qcow2 *q, uint64_t offset, uint64_t len)
     return 0;
 }
 
+/* Writes a host-order table in disk order, through a small buffer (an L1 table may be 32 MiB). */
 static int write_table(struct qcow2 *q, const uint64_t *table, uint64_t entries, uint64_t offset)
 {
-    uint64_t *disk = malloc(entries * 8);
-    if (!disk)
-        return -ENOMEM;
-    reftable_to_disk(table, disk, entries);
-    int r = blk_file_pwrite(q->fd, disk, entries * 8, offset);
-    free(disk);
+    uint64_t disk[512];
+    int r = 0;
+
+    for (uint64_t i = 0; i < entries && r == 0; i += 512) {
+        uint64_t n = entries - i < 512 ? entries - i : 512;
+        reftable_to_disk(table + i, disk, n);
+        r = blk_file_pwrite(q->fd, disk, n * 8, offset + i * 8);
+    }
     if (r < 0)
         log_error("%s: writing qcow2 table at %llu failed: %s", q->name, (unsigned long long)offset,
                   strerror(-r));
@@ -500,9 +521,12 @@ int qcow2_rebuild_refcounts(struct qcow2 *q)
     uint8_t *blocks = NULL;
     int r;
 
-    if (nclusters > (1ull << 26)) {
-        log_error("%s: dirty qcow2 image too large to repair here; run qemu-img check -r all",
-                  q->name);
+    if (nclusters > QCOW2_MAX_REPAIR_CLUSTERS) {
+        log_error("%s: dirty qcow2 image has %llu clusters, more than the %llu krunkit repairs "
+                  "(a %u MiB count table); run qemu-img check -r all",
+                  q->name, (unsigned long long)nclusters,
+                  (unsigned long long)QCOW2_MAX_REPAIR_CLUSTERS,
+                  (unsigned)((QCOW2_MAX_REPAIR_CLUSTERS * sizeof(*counts)) >> 20));
         return -EFBIG;
     }
     /* Room for the new refcount structure after the file's current end. */
@@ -560,8 +584,12 @@ int qcow2_rebuild_refcounts(struct qcow2 *q)
     for (uint64_t c = nclusters; c < total; c++)
         counts[c] = 1;
 
-    /* The new refcount table at `nclusters`, its blocks right after it. */
-    blocks = calloc(m, cs);
+    /*
+     * The new refcount table at `nclusters`, its blocks right after it.
+     * The blocks are built and written one cluster at a time, so the
+     * repair holds the counts and the table, never all the blocks.
+     */
+    blocks = malloc(cs);
     uint64_t entries = n * cs / 8;
     uint64_t *newtable = calloc(entries, 8);
     disk = calloc(entries, 8);
@@ -570,18 +598,26 @@ int qcow2_rebuild_refcounts(struct qcow2 *q)
         r = -ENOMEM;
         goto out;
     }
-    for (uint64_t c = 0; c < total; c++) {
-        if (counts[c] > q->refcount_max) {
-            log_error("%s: qcow2 cluster %llu has %u references, more than %u-bit refcounts hold",
-                      q->name, (unsigned long long)c, counts[c], 1u << q->h.refcount_order);
+    for (uint64_t b = 0; b < m; b++) {
+        memset(blocks, 0, cs);
+        for (uint64_t c = b * per; c < total && c < (b + 1) * per; c++) {
+            if (counts[c] > q->refcount_max) {
+                log_error("%s: qcow2 cluster %llu has %u references, more than %u-bit "
+                          "refcounts hold",
+                          q->name, (unsigned long long)c, counts[c], 1u << q->h.refcount_order);
+                free(newtable);
+                r = -EIO;
+                goto out;
+            }
+            refcount_write(q, blocks, c % per, counts[c]);
+        }
+        newtable[b] = (nclusters + n + b) << cb;
+        if ((r = blk_file_pwrite(q->fd, blocks, cs, newtable[b])) < 0) {
+            log_error("%s: writing the repaired qcow2 refcounts failed: %s", q->name, strerror(-r));
             free(newtable);
-            r = -EIO;
             goto out;
         }
-        refcount_write(q, blocks + (c / per) * cs, c % per, counts[c]);
     }
-    for (uint64_t b = 0; b < m; b++)
-        newtable[b] = (nclusters + n + b) << cb;
     reftable_to_disk(newtable, disk, entries);
 
     uint8_t hdr[12];
@@ -591,9 +627,7 @@ int qcow2_rebuild_refcounts(struct qcow2 *q)
     memcpy(hdr + 8, &clusters_be, 4);
     uint64_t incompat = htobe64(q->h.incompatible_features & ~QCOW2_INCOMPAT_DIRTY);
     /* Blocks and table durable before the header points to them; the dirty bit goes last. */
-    r = blk_file_pwrite(q->fd, blocks, m * cs, (nclusters + n) << cb);
-    if (r == 0)
-        r = write_durably(q, disk, n * cs, nclusters << cb);
+    r = write_durably(q, disk, n * cs, nclusters << cb);
     if (r == 0)
         r = write_durably(q, hdr, sizeof(hdr), QCOW2_OFF_REFTABLE);
     if (r == 0)

@@ -226,6 +226,7 @@ static json_t *device_json(struct jbuild *b, const struct dev_config *d)
         jset(b, o, "format", json_string(d->blk.format == BLK_FMT_QCOW2 ? "qcow2" : "raw"));
         jset(b, o, "deviceId", jstr(d->blk.device_id));
         jset(b, o, "readonly", json_boolean(d->blk.readonly));
+        jset(b, o, "allowBackingOutside", json_boolean(d->blk.allow_backing_outside));
         break;
     case DEV_NET:
         net_json(b, o, &d->net);

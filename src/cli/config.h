@@ -50,6 +50,8 @@ struct dev_blk {
     enum blk_format format;
     char *device_id; /* GET_ID string, at most 20 bytes; NULL when absent */
     bool readonly;
+    /* allowBackingOutside=: a qcow2 image may name backing files outside its directory */
+    bool allow_backing_outside;
 };
 
 enum net_type {

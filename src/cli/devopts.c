@@ -310,6 +310,9 @@ static int parse_blk(const struct optctx *c, struct kvlist *l, struct dev_blk *b
         return opt_error(c, "deviceId \"%s\" is longer than %d bytes", b->device_id,
                          VIRTIO_BLK_ID_MAX);
     r = kv_bool(c, l, "readonly", &b->readonly);
+    if (r < 0)
+        return r;
+    r = kv_bool(c, l, "allowBackingOutside", &b->allow_backing_outside);
     return r < 0 ? r : 0;
 }
 

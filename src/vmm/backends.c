@@ -28,8 +28,10 @@ static int open_slot(const struct vm_config *cfg, const struct dev_vsock *timesy
     if (!d) /* the vsock device only --timesync asks for */
         return virtio_vsock_muxer_open(cfg, timesync_port, &s->vsock);
     switch (d->type) {
-    case DEV_BLK:
-        return blk_open(d->blk.path, d->blk.format, d->blk.readonly, &s->img);
+    case DEV_BLK: {
+        struct blk_open_opts opts = {.allow_backing_outside = d->blk.allow_backing_outside};
+        return blk_open(d->blk.path, d->blk.format, d->blk.readonly, &opts, &s->img);
+    }
     case DEV_SERIAL:
         return console_host_open(&d->serial, &s->console);
     case DEV_NET:

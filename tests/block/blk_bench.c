@@ -58,7 +58,7 @@ int main(int argc, char **argv)
     double seconds = atof(argv[6]);
     struct blk_image *img;
 
-    if (blk_open(argv[1], fmt, !write, &img) < 0)
+    if (blk_open(argv[1], fmt, !write, NULL, &img) < 0)
         return 1;
     uint64_t blocks = blk_size(img) / bs, next = 0, rng = 88172645463325252ull;
     slots = calloc(depth, sizeof(*slots));

@@ -77,7 +77,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
         for (int readonly = 1; readonly >= 0; readonly--) {
             struct blk_image *img;
-            if (blk_open(path, BLK_FMT_QCOW2, readonly, &img) == 0) {
+            if (blk_open(path, BLK_FMT_QCOW2, readonly, NULL, &img) == 0) {
                 exercise(img);
                 blk_close(img);
             }

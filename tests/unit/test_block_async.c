@@ -121,7 +121,7 @@ static void async_roundtrip(const char *path, enum blk_format fmt, int expect_ur
     uint8_t *wdata = malloc(NREQ * BLK), *rdata = calloc(NREQ, BLK);
 
     bt_fill(wdata, NREQ * BLK, fmt + 1);
-    assert_int_equal(blk_open(path, fmt, false, &img), 0);
+    assert_int_equal(blk_open(path, fmt, false, NULL, &img), 0);
     run_batch(img, t, wdata, BLK_OP_WRITE);
     if (expect_uring >= 0)
         assert_int_equal(uring_fds() > 0, expect_uring);
@@ -192,7 +192,7 @@ static void async_roundtrip(const char *path, enum blk_format fmt, int expect_ur
     for (unsigned i = 0; i < NREQ; i++)
         assert_int_equal(t[i].req.result, 0);
 
-    assert_int_equal(blk_open(path, fmt, true, &img), 0);
+    assert_int_equal(blk_open(path, fmt, true, NULL, &img), 0);
     v = (struct iovec){rdata, NREQ * BLK};
     assert_int_equal(blk_preadv(img, &v, 1, 0), 0);
     assert_memory_equal(wdata, rdata, NREQ * BLK);
@@ -239,7 +239,7 @@ static void async_raw_plugged(void **state)
     const char *p = bt_path("plug.raw");
     assert_int_equal(bt_sh("truncate -s 8M '%s'", p), 0);
     struct blk_image *img;
-    assert_int_equal(blk_open(p, BLK_FMT_RAW, false, &img), 0);
+    assert_int_equal(blk_open(p, BLK_FMT_RAW, false, NULL, &img), 0);
     struct tracked *t = calloc(N, sizeof(*t));
     uint8_t *data = malloc(N * BLK), *back = malloc(N * BLK);
     bt_fill(data, N * BLK, 7);
@@ -283,7 +283,7 @@ static void async_raw_plugged(void **state)
     assert_int_equal(completed, 4);
     assert_memory_equal(back, data, 4 * BLK);
 
-    assert_int_equal(blk_open(p, BLK_FMT_RAW, true, &img), 0);
+    assert_int_equal(blk_open(p, BLK_FMT_RAW, true, NULL, &img), 0);
     struct iovec v = {back, N * BLK};
     assert_int_equal(blk_preadv(img, &v, 1, 0), 0);
     assert_memory_equal(back, data, N * BLK);
@@ -327,7 +327,7 @@ static void async_qcow2_mixed_concurrency(void **state)
                            "cluster_size=16384 mix.qcow2",
                            bt_dir),
                      0);
-    assert_int_equal(blk_open(bt_path("mix.qcow2"), BLK_FMT_QCOW2, false, &img), 0);
+    assert_int_equal(blk_open(bt_path("mix.qcow2"), BLK_FMT_QCOW2, false, NULL, &img), 0);
     for (int batch = 0; batch < 40; batch++) {
         completed = 0;
         for (unsigned i = 0; i < MIX_SLOTS; i++) {

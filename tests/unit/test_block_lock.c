@@ -47,12 +47,12 @@ static void writers_exclude_everyone(void **state)
     const char *p = image("a.qcow2");
     struct blk_image *w, *other;
 
-    assert_int_equal(blk_open(p, BLK_FMT_QCOW2, false, &w), 0);
-    assert_int_equal(blk_open(p, BLK_FMT_QCOW2, false, &other), -EBUSY);
-    assert_int_equal(blk_open(p, BLK_FMT_QCOW2, true, &other), -EBUSY);
-    assert_int_equal(blk_open(p, BLK_FMT_RAW, true, &other), -EBUSY);
+    assert_int_equal(blk_open(p, BLK_FMT_QCOW2, false, NULL, &w), 0);
+    assert_int_equal(blk_open(p, BLK_FMT_QCOW2, false, NULL, &other), -EBUSY);
+    assert_int_equal(blk_open(p, BLK_FMT_QCOW2, true, NULL, &other), -EBUSY);
+    assert_int_equal(blk_open(p, BLK_FMT_RAW, true, NULL, &other), -EBUSY);
     blk_close(w);
-    assert_int_equal(blk_open(p, BLK_FMT_QCOW2, false, &w), 0);
+    assert_int_equal(blk_open(p, BLK_FMT_QCOW2, false, NULL, &w), 0);
     blk_close(w);
 }
 
@@ -62,13 +62,13 @@ static void readers_share(void **state)
     const char *p = image("b.qcow2");
     struct blk_image *r1, *r2, *w;
 
-    assert_int_equal(blk_open(p, BLK_FMT_QCOW2, true, &r1), 0);
-    assert_int_equal(blk_open(p, BLK_FMT_QCOW2, true, &r2), 0);
-    assert_int_equal(blk_open(p, BLK_FMT_QCOW2, false, &w), -EBUSY);
+    assert_int_equal(blk_open(p, BLK_FMT_QCOW2, true, NULL, &r1), 0);
+    assert_int_equal(blk_open(p, BLK_FMT_QCOW2, true, NULL, &r2), 0);
+    assert_int_equal(blk_open(p, BLK_FMT_QCOW2, false, NULL, &w), -EBUSY);
     blk_close(r1);
-    assert_int_equal(blk_open(p, BLK_FMT_QCOW2, false, &w), -EBUSY);
+    assert_int_equal(blk_open(p, BLK_FMT_QCOW2, false, NULL, &w), -EBUSY);
     blk_close(r2);
-    assert_int_equal(blk_open(p, BLK_FMT_QCOW2, false, &w), 0);
+    assert_int_equal(blk_open(p, BLK_FMT_QCOW2, false, NULL, &w), 0);
     blk_close(w);
 }
 
@@ -79,13 +79,13 @@ static void qemu_tools_respect_our_locks(void **state)
     const char *p = image("c.qcow2");
     struct blk_image *img;
 
-    assert_int_equal(blk_open(p, BLK_FMT_QCOW2, false, &img), 0);
+    assert_int_equal(blk_open(p, BLK_FMT_QCOW2, false, NULL, &img), 0);
     assert_int_not_equal(bt_sh("qemu-img info '%s'", p), 0);
     assert_int_not_equal(bt_sh("qemu-io -f qcow2 -c 'write 0 512' '%s'", p), 0);
     assert_int_equal(bt_sh("qemu-img info -U '%s'", p), 0);
     blk_close(img);
 
-    assert_int_equal(blk_open(p, BLK_FMT_QCOW2, true, &img), 0);
+    assert_int_equal(blk_open(p, BLK_FMT_QCOW2, true, NULL, &img), 0);
     assert_int_equal(bt_sh("qemu-img info '%s'", p), 0);
     assert_int_not_equal(bt_sh("qemu-io -f qcow2 -c 'write 0 512' '%s'", p), 0);
     blk_close(img);
@@ -142,17 +142,17 @@ static void qemu_locks_are_respected(void **state)
     int in;
 
     pid_t pid = hold_with_qemu_io(p, false, &in);
-    assert_int_equal(blk_open(p, BLK_FMT_QCOW2, false, &img), -EBUSY);
-    assert_int_equal(blk_open(p, BLK_FMT_QCOW2, true, &img), -EBUSY);
+    assert_int_equal(blk_open(p, BLK_FMT_QCOW2, false, NULL, &img), -EBUSY);
+    assert_int_equal(blk_open(p, BLK_FMT_QCOW2, true, NULL, &img), -EBUSY);
     release(pid, in);
 
     pid = hold_with_qemu_io(p, true, &in);
-    assert_int_equal(blk_open(p, BLK_FMT_QCOW2, false, &img), -EBUSY);
-    assert_int_equal(blk_open(p, BLK_FMT_QCOW2, true, &img), 0);
+    assert_int_equal(blk_open(p, BLK_FMT_QCOW2, false, NULL, &img), -EBUSY);
+    assert_int_equal(blk_open(p, BLK_FMT_QCOW2, true, NULL, &img), 0);
     blk_close(img);
     release(pid, in);
 
-    assert_int_equal(blk_open(p, BLK_FMT_QCOW2, false, &img), 0);
+    assert_int_equal(blk_open(p, BLK_FMT_QCOW2, false, NULL, &img), 0);
     blk_close(img);
 }
 
@@ -167,10 +167,10 @@ static void backing_files_are_held_read_only(void **state)
                            "top.qcow2",
                            bt_dir),
                      0);
-    assert_int_equal(blk_open(top, BLK_FMT_QCOW2, false, &img), 0);
-    assert_int_equal(blk_open(base, BLK_FMT_QCOW2, true, &b), 0); /* readers share */
+    assert_int_equal(blk_open(top, BLK_FMT_QCOW2, false, NULL, &img), 0);
+    assert_int_equal(blk_open(base, BLK_FMT_QCOW2, true, NULL, &b), 0); /* readers share */
     blk_close(b);
-    assert_int_equal(blk_open(base, BLK_FMT_QCOW2, false, &b), -EBUSY);
+    assert_int_equal(blk_open(base, BLK_FMT_QCOW2, false, NULL, &b), -EBUSY);
     assert_int_not_equal(bt_sh("qemu-io -f qcow2 -c 'write 0 512' '%s'", base), 0);
     assert_int_equal(bt_sh("qemu-img info '%s'", base), 0);
     /* The backing file itself was opened read-only. */

@@ -83,7 +83,7 @@ static void child_run(const char *path, struct progress *pg, int64_t first)
     uint8_t *buf = malloc(SLOT_BYTES);
 
     log_init(getenv("BT_DEBUG") ? LOG_DEBUG : LOG_OFF, -1);
-    if (blk_open(path, BLK_FMT_QCOW2, false, &img) < 0)
+    if (blk_open(path, BLK_FMT_QCOW2, false, NULL, &img) < 0)
         _exit(2);
     for (int64_t j = first;; j++) {
         pg->issued = j;
@@ -133,7 +133,7 @@ static void child_run_async(const char *path, struct progress *pg, int64_t first
     uint8_t *bufs = malloc((size_t)BATCH * SLOT_BYTES);
 
     log_init(LOG_OFF, -1);
-    if (blk_open(path, BLK_FMT_QCOW2, false, &img) < 0)
+    if (blk_open(path, BLK_FMT_QCOW2, false, NULL, &img) < 0)
         _exit(2);
     int fd = blk_completion_fd(img);
     for (int64_t j = first;;) {
@@ -204,7 +204,7 @@ static void verify(const char *path, const uint8_t *initial, int64_t acked, int6
     struct blk_image *img;
     uint8_t *got = malloc(SLOT_BYTES), *cand = malloc(SLOT_BYTES);
 
-    assert_int_equal(blk_open(path, BLK_FMT_QCOW2, true, &img), 0);
+    assert_int_equal(blk_open(path, BLK_FMT_QCOW2, true, NULL, &img), 0);
     for (unsigned slot = 0; slot < SLOTS; slot++) {
         assert_int_equal(
             blk_preadv(img, &(struct iovec){got, SLOT_BYTES}, 1, (uint64_t)slot * SLOT_BYTES), 0);

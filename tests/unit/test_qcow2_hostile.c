@@ -2,9 +2,9 @@
  * Hostile qcow2 images: headers and tables that lie (truncated files,
  * tables past the end or overlapping, oversized tables, unsupported or
  * unknown features, backing loops, bad compressed data, refcount
- * underflow). Each must be refused at open with a clear message, or fail
- * only the request that touches the bad part with -EIO; never crash, never
- * touch bytes outside the image file.
+ * underflow, metadata past krunkit's limits). Each must be refused at open with a clear message, or
+ * fail only the request that touches the bad part with -EIO; never crash, never touch bytes outside
+ * the image file.
  */
 #include <endian.h>
 #include <setjmp.h>
@@ -114,7 +114,7 @@ static int try_open(const char *path, bool ro)
 {
     struct blk_image *img = NULL;
     log_reset();
-    int r = blk_open(path, BLK_FMT_QCOW2, ro, &img);
+    int r = blk_open(path, BLK_FMT_QCOW2, ro, NULL, &img);
     if (r == 0)
         blk_close(img);
     else
@@ -140,7 +140,7 @@ static void truncated_files_are_refused(void **state)
     struct blk_image *img;
     uint64_t size = file_size(p);
     assert_int_equal(truncate(p, size - 3 * 4096 - 100), 0);
-    assert_int_equal(blk_open(p, BLK_FMT_QCOW2, false, &img), 0);
+    assert_int_equal(blk_open(p, BLK_FMT_QCOW2, false, NULL, &img), 0);
     uint8_t buf[4096];
     struct iovec v = {buf, sizeof(buf)};
     int failed = 0;
@@ -373,7 +373,7 @@ static void bad_pointers_fail_only_their_requests(void **state)
     put64(p, l2_entry_offset(p, 2), (1ull << 63) | get64(p, 48)); /* points at the reftable */
     size_before = file_size(p);
     log_reset();
-    assert_int_equal(blk_open(p, BLK_FMT_QCOW2, false, &img), 0);
+    assert_int_equal(blk_open(p, BLK_FMT_QCOW2, false, NULL, &img), 0);
     assert_int_equal(read_at(img, 0, 4096), -EIO);
     assert_int_equal(read_at(img, 65536, 65536), 0);
     assert_int_equal(read_at(img, 2 * 65536, 512), -EIO);
@@ -388,7 +388,7 @@ static void bad_pointers_fail_only_their_requests(void **state)
     p = fresh_image("l1entry.qcow2", NULL);
     put64(p, get64(p, 40), (1ull << 63) | (1ull << 41));
     size_before = file_size(p);
-    assert_int_equal(blk_open(p, BLK_FMT_QCOW2, false, &img), 0);
+    assert_int_equal(blk_open(p, BLK_FMT_QCOW2, false, NULL, &img), 0);
     assert_int_equal(read_at(img, 0, 512), -EIO);
     assert_int_equal(write_at(img, 0, 512), -EIO);
     assert_int_equal(blk_write_zeroes(img, 0, 65536, true), -EIO);
@@ -420,7 +420,7 @@ static void bad_compressed_data_fails_the_read(void **state)
     put_bytes(p, coff, junk, sizeof(junk));
     put64(p, l2_entry_offset(p, 2), (1ull << 62) | (1ull << 50)); /* past the end */
 
-    assert_int_equal(blk_open(p, BLK_FMT_QCOW2, false, &img), 0);
+    assert_int_equal(blk_open(p, BLK_FMT_QCOW2, false, NULL, &img), 0);
     assert_int_equal(read_at(img, 0, 65536), 0);
     log_reset();
     assert_int_equal(read_at(img, 65536, 4096), -EIO);
@@ -476,7 +476,7 @@ static void refcount_underflow_is_contained(void **state)
 
     /* Two L2 entries share one cluster whose refcount is 1: the second free underflows. */
     put64(p, l2_entry_offset(p, 1), get64(p, l2_entry_offset(p, 0)));
-    assert_int_equal(blk_open(p, BLK_FMT_QCOW2, false, &img), 0);
+    assert_int_equal(blk_open(p, BLK_FMT_QCOW2, false, NULL, &img), 0);
     assert_int_equal(blk_discard(img, 0, 2 * 65536), 0);
     log_reset();
     assert_int_equal(blk_flush(img), 0);
@@ -498,8 +498,135 @@ static void refcount_underflow_is_contained(void **state)
 
     /* A 1-bit refcount at its maximum cannot be raised. */
     p = fresh_image("one.qcow2", "refcount_bits=1");
-    assert_int_equal(blk_open(p, BLK_FMT_QCOW2, false, &img), 0);
+    assert_int_equal(blk_open(p, BLK_FMT_QCOW2, false, NULL, &img), 0);
     assert_int_equal(write_at(img, 1 << 20, 65536), 0);
+    blk_close(img);
+    assert_int_equal(bt_qemu_check(p), 0);
+}
+
+/* Each limit in docs/qcow2.md ("Limits"), met by a crafted header: refused, naming the limit. */
+static void metadata_limits_are_refused(void **state)
+{
+    (void)state;
+    const char *p;
+
+    /* More header extensions than QCOW2_MAX_EXTENSIONS (64), each empty. */
+    p = fresh_image("extcount.qcow2", NULL);
+    for (unsigned i = 0; i < 65; i++) {
+        put32(p, 112 + 8 * i, 0x12345678);
+        put32(p, 116 + 8 * i, 0);
+    }
+    assert_int_equal(try_open(p, true), -EINVAL);
+    assert_true(logged("extcount.qcow2"));
+    assert_true(logged("more than 64 header extensions"));
+
+    /* One extension longer than QCOW2_MAX_EXT_BYTES, in a 2 MiB header cluster. */
+    p = fresh_image("extlen.qcow2", "cluster_size=2M");
+    put32(p, 112, 0x12345678);
+    put32(p, 116, 65537);
+    assert_int_equal(try_open(p, true), -EINVAL);
+    assert_true(logged("more than the limit of 65536"));
+
+    /* A backing file name of 1024 bytes, inside the header cluster. */
+    p = fresh_image("backlen.qcow2", NULL);
+    put64(p, 8, 4096);
+    put32(p, 16, 1024);
+    assert_int_equal(try_open(p, true), -EINVAL);
+    assert_true(logged("too long"));
+
+    /*
+     * A dirty image with more clusters in its file than the repair limit
+     * (2^23; here 512-byte clusters and a sparse 4 GiB file): refused
+     * read-write before anything is allocated, readable read-only.
+     */
+    p = bt_path("bigdirty.qcow2");
+    assert_int_equal(
+        bt_sh("qemu-img create -q -f qcow2 -o lazy_refcounts=on,cluster_size=512 "
+              "'%s' 4M && (qemu-io -f qcow2 -c 'write -P 1 0 64k' -c abort '%s'; true)",
+              p, p),
+        0);
+    assert_int_equal(get64(p, 72) & 1, 1);
+    assert_int_equal(truncate(p, (off_t)((1ull << 23) * 512 + 512)), 0);
+    assert_int_equal(try_open(p, false), -EFBIG);
+    assert_true(logged("more than the 8388608 krunkit repairs"));
+    assert_int_equal(try_open(p, true), 0);
+    assert_int_equal(truncate(p, 0), 0);
+
+    /*
+     * A chain of images each just under the per-image L1 limit (32 MiB,
+     * sparse): the chain's metadata budget (256 MiB) refuses it.
+     */
+    assert_int_equal(bt_sh("cd '%s' && qemu-img create -q -f qcow2 m0.qcow2 1M && for i in "
+                           "$(seq 1 7); do qemu-img create -q -f qcow2 -F qcow2 -b "
+                           "m$((i-1)).qcow2 m$i.qcow2; done",
+                           bt_dir),
+                     0);
+    for (int i = 0; i <= 7; i++) {
+        char name[32];
+        snprintf(name, sizeof(name), "m%d.qcow2", i);
+        p = bt_path(name);
+        put32(p, 36, 4u << 20);
+        assert_int_equal(truncate(p, (off_t)(get64(p, 40) + (32ull << 20))), 0);
+    }
+    assert_int_equal(try_open(bt_path("m2.qcow2"), true), 0);
+    assert_int_equal(try_open(bt_path("m7.qcow2"), true), -EFBIG);
+    assert_true(logged("for a whole chain"));
+    for (int i = 0; i <= 7; i++) {
+        char name[32];
+        snprintf(name, sizeof(name), "m%d.qcow2", i);
+        assert_int_equal(truncate(bt_path(name), 0), 0);
+    }
+}
+
+/*
+ * A long vector (more iovecs than are sliced directly) over a 3 MiB
+ * contiguous run goes through the bounded bounce buffer in chunks and
+ * reads back the right bytes.
+ */
+static void long_vectors_read_in_chunks(void **state)
+{
+    (void)state;
+    struct blk_image *img;
+    const char *p = bt_path("bounce.qcow2");
+    assert_int_equal(bt_sh("qemu-img create -q -f qcow2 '%s' 8M && qemu-io -f qcow2 -c "
+                           "'write -P 0x5a 0 4M' '%s'",
+                           p, p),
+                     0);
+    assert_int_equal(blk_open(p, BLK_FMT_QCOW2, true, NULL, &img), 0);
+    enum { N = 128, PIECE = 24 * 1024 };
+    uint8_t *buf = malloc((size_t)N * PIECE);
+    struct iovec v[N];
+    for (int i = 0; i < N; i++)
+        v[i] = (struct iovec){buf + (size_t)i * PIECE, PIECE};
+    memset(buf, 0, (size_t)N * PIECE);
+    assert_int_equal(blk_preadv(img, v, N, 512), 0);
+    for (size_t i = 0; i < (size_t)N * PIECE; i++)
+        if (buf[i] != 0x5a)
+            fail_msg("byte %zu reads %#x", i, buf[i]);
+    blk_close(img);
+    free(buf);
+}
+
+/*
+ * A discard over more scattered clusters than the deferred-free list holds
+ * (65536 runs): the list is flushed on the way instead of growing, and the
+ * image stays consistent. Written in reverse so the freed host clusters
+ * are not adjacent (adjacent ones merge into one run).
+ */
+static void long_discards_flush_on_the_way(void **state)
+{
+    (void)state;
+    struct blk_image *img;
+    enum { N = 70000 };
+    const char *p = bt_path("scatter.qcow2");
+    assert_int_equal(
+        bt_sh("qemu-img create -q -f qcow2 -o cluster_size=512 '%s' %u", p, 2 * N * 512), 0);
+    assert_int_equal(blk_open(p, BLK_FMT_QCOW2, false, NULL, &img), 0);
+    for (int i = N - 1; i >= 0; i--)
+        assert_int_equal(write_at(img, (uint64_t)i * 2 * 512, 512), 0);
+    assert_int_equal(blk_flush(img), 0);
+    assert_int_equal(blk_discard(img, 0, (uint64_t)2 * N * 512), 0);
+    assert_int_equal(blk_flush(img), 0);
     blk_close(img);
     assert_int_equal(bt_qemu_check(p), 0);
 }
@@ -518,6 +645,9 @@ int main(void)
         cmocka_unit_test(bad_compressed_data_fails_the_read),
         cmocka_unit_test(backing_loops_are_refused),
         cmocka_unit_test(refcount_underflow_is_contained),
+        cmocka_unit_test(metadata_limits_are_refused),
+        cmocka_unit_test(long_vectors_read_in_chunks),
+        cmocka_unit_test(long_discards_flush_on_the_way),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

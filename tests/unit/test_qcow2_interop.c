@@ -101,7 +101,7 @@ static void read_matches_qemu(void **state)
     uint8_t *expect = make_image(c, img);
     struct blk_image *bi;
 
-    assert_int_equal(blk_open(img, BLK_FMT_QCOW2, true, &bi), 0);
+    assert_int_equal(blk_open(img, BLK_FMT_QCOW2, true, NULL, &bi), 0);
     assert_int_equal(blk_size(bi), c->size);
     assert_true(blk_readonly(bi));
     int64_t bad = bt_image_differs(bi, expect, c->size);
@@ -123,7 +123,7 @@ static void writes_pass_qemu_check(void **state)
     struct blk_image *bi;
     struct bt_ops_stats st = {0};
 
-    assert_int_equal(blk_open(img, BLK_FMT_QCOW2, false, &bi), 0);
+    assert_int_equal(blk_open(img, BLK_FMT_QCOW2, false, NULL, &bi), 0);
     assert_int_equal(
         bt_random_ops(bi, mirror, c->size, c->cluster ^ c->size, c->ops, c->cluster, &st), 0);
     /* Everything still reads back before and after close. */
@@ -133,7 +133,7 @@ static void writes_pass_qemu_check(void **state)
     assert_int_equal(bt_qemu_check(img), 0);
     assert_int_equal(bt_qemu_compare(img, "qcow2", expect_path), 0);
 
-    assert_int_equal(blk_open(img, BLK_FMT_QCOW2, true, &bi), 0);
+    assert_int_equal(blk_open(img, BLK_FMT_QCOW2, true, NULL, &bi), 0);
     assert_int_equal(bt_image_differs(bi, mirror, c->size), -1);
     blk_close(bi);
     free(mirror);
@@ -153,7 +153,7 @@ static void refcount_table_grows(void **state)
                      0);
     uint8_t *data = malloc(size);
     bt_fill(data, size, 42);
-    assert_int_equal(blk_open(img, BLK_FMT_QCOW2, false, &bi), 0);
+    assert_int_equal(blk_open(img, BLK_FMT_QCOW2, false, NULL, &bi), 0);
     for (uint64_t off = 0; off < size; off += MIB) {
         struct iovec v = {data + off, MIB};
         assert_int_equal(blk_pwritev(bi, &v, 1, off), 0);
@@ -196,7 +196,7 @@ static void backing_chain_reads_through(void **state)
         0);
     uint8_t *expect = bt_read_file(bt_path("chain.raw"), &len);
     assert_int_equal(len, size + MIB);
-    assert_int_equal(blk_open(bt_path("chain2.qcow2"), BLK_FMT_QCOW2, false, &bi), 0);
+    assert_int_equal(blk_open(bt_path("chain2.qcow2"), BLK_FMT_QCOW2, false, NULL, &bi), 0);
     assert_int_equal(blk_size(bi), size + MIB);
     assert_int_equal(bt_image_differs(bi, expect, len), -1);
     /* Copy-on-write into the top image leaves the backing files alone. */
@@ -219,7 +219,7 @@ static void raw_images_work(void **state)
     struct bt_ops_stats st = {0};
 
     assert_int_equal(bt_write_file(bt_path("plain.raw"), data, size), 0);
-    assert_int_equal(blk_open(bt_path("plain.raw"), BLK_FMT_RAW, false, &bi), 0);
+    assert_int_equal(blk_open(bt_path("plain.raw"), BLK_FMT_RAW, false, NULL, &bi), 0);
     assert_int_equal(blk_size(bi), size);
     assert_int_equal(bt_image_differs(bi, data, size), -1);
     assert_int_equal(bt_random_ops(bi, data, size, 77, 400, 4096, &st), 0);
@@ -237,14 +237,14 @@ static void out_of_range_requests_fail(void **state)
     struct iovec v = {buf, sizeof(buf)};
 
     assert_int_equal(bt_sh("qemu-img create -q -f qcow2 '%s' 1M", bt_path("small.qcow2")), 0);
-    assert_int_equal(blk_open(bt_path("small.qcow2"), BLK_FMT_QCOW2, false, &bi), 0);
+    assert_int_equal(blk_open(bt_path("small.qcow2"), BLK_FMT_QCOW2, false, NULL, &bi), 0);
     assert_int_equal(blk_preadv(bi, &v, 1, MIB - 512), -EINVAL);
     assert_int_equal(blk_pwritev(bi, &v, 1, UINT64_MAX - 10), -EINVAL);
     assert_int_equal(blk_discard(bi, MIB, 1), -EINVAL);
     assert_int_equal(blk_write_zeroes(bi, 0, MIB + 1, true), -EINVAL);
     assert_int_equal(blk_pwritev(bi, &v, 1, MIB - 1024), 0);
     blk_close(bi);
-    assert_int_equal(blk_open(bt_path("small.qcow2"), BLK_FMT_QCOW2, true, &bi), 0);
+    assert_int_equal(blk_open(bt_path("small.qcow2"), BLK_FMT_QCOW2, true, NULL, &bi), 0);
     assert_int_equal(blk_pwritev(bi, &v, 1, 0), -EROFS);
     blk_close(bi);
     assert_int_equal(bt_qemu_check(bt_path("small.qcow2")), 0);

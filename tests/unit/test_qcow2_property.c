@@ -79,7 +79,7 @@ static void one_case(uint64_t seed)
     for (unsigned r = 0; r < rounds; r++) {
         struct blk_image *bi;
         struct bt_ops_stats st = {0};
-        assert_int_equal(blk_open(img, BLK_FMT_QCOW2, false, &bi), 0);
+        assert_int_equal(blk_open(img, BLK_FMT_QCOW2, false, NULL, &bi), 0);
         assert_int_equal(blk_size(bi), size);
         int rc = bt_random_ops(bi, mirror, size, bt_rand(&s), 60 + bt_rand(&s) % 200, cluster, &st);
         if (rc != 0)
