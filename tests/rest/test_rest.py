@@ -132,11 +132,11 @@ class Raw:
 def post(body, extra=b""):
     if isinstance(body, str):
         body = body.encode()
-    return (b"POST /vm/state HTTP/1.1\r\nHost: x\r\n" + extra +
+    return (b"POST /vm/state HTTP/1.1\r\nHost: localhost\r\n" + extra +
             b"Content-Length: %d\r\n\r\n" % len(body) + body)
 
 
-GET_STATE = b"GET /vm/state HTTP/1.1\r\nHost: x\r\n\r\n"
+GET_STATE = b"GET /vm/state HTTP/1.1\r\nHost: localhost\r\n\r\n"
 
 
 class TcpService(unittest.TestCase):
@@ -262,7 +262,7 @@ class TcpService(unittest.TestCase):
 
     def test_post_without_content_length_is_411_and_keeps_connection(self):
         r = self.raw()
-        r.send(b"POST /vm/state HTTP/1.1\r\nHost: x\r\n\r\n" + GET_STATE)
+        r.send(b"POST /vm/state HTTP/1.1\r\nHost: localhost\r\n\r\n" + GET_STATE)
         status, _, body = r.response()
         self.assertEqual(status, 411)
         self.assertIn("error", json.loads(body))
@@ -296,7 +296,7 @@ class TcpService(unittest.TestCase):
 
     def test_head_has_length_but_no_body(self):
         r = self.raw()
-        r.send(b"HEAD /vm/state HTTP/1.1\r\nHost: x\r\n\r\n" + GET_STATE)
+        r.send(b"HEAD /vm/state HTTP/1.1\r\nHost: localhost\r\n\r\n" + GET_STATE)
         status, headers, body = r.response(head_only=True)
         self.assertEqual(status, 200)
         self.assertGreater(int(headers["content-length"]), 0)
@@ -318,13 +318,13 @@ class TcpService(unittest.TestCase):
             status, headers, _ = r.response()
             self.assertEqual(status, 200)
             self.assertNotIn("connection", headers)
-        r.send(b"GET /vm/inspect HTTP/1.1\r\nHost: x\r\n\r\n")
+        r.send(b"GET /vm/inspect HTTP/1.1\r\nHost: localhost\r\n\r\n")
         self.assertEqual(json.loads(r.response()[2]), INSPECT)
         r.close()
 
     def test_connection_close_is_honoured(self):
         r = self.raw()
-        r.send(b"GET /vm/state HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n" + GET_STATE)
+        r.send(b"GET /vm/state HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n" + GET_STATE)
         status, headers, _ = r.response()
         self.assertEqual((status, headers["connection"]), (200, "close"))
         self.assertTrue(r.closed_by_peer())  # the pipelined second request is not answered
@@ -349,8 +349,8 @@ class TcpService(unittest.TestCase):
     def test_pipelined_requests_are_answered_in_order(self):
         r = self.raw()
         r.send(GET_STATE + post('{"state":"Pause"}') + GET_STATE +
-               b"GET /vm/inspect HTTP/1.1\r\nHost: x\r\n\r\n" +
-               b"GET /nope HTTP/1.1\r\nHost: x\r\n\r\n" + post('{"state":"bad"}') +
+               b"GET /vm/inspect HTTP/1.1\r\nHost: localhost\r\n\r\n" +
+               b"GET /nope HTTP/1.1\r\nHost: localhost\r\n\r\n" + post('{"state":"bad"}') +
                b"\r\n" + GET_STATE)  # a stray CRLF between requests is allowed
         answers = [r.response() for _ in range(7)]
         self.assertEqual([a[0] for a in answers], [200, 200, 200, 200, 404, 400, 200])
@@ -383,7 +383,7 @@ class TcpService(unittest.TestCase):
 
     def test_lf_only_line_endings_are_accepted(self):
         r = self.raw()
-        r.send(b"GET /vm/state HTTP/1.1\nHost: x\n\n")
+        r.send(b"GET /vm/state HTTP/1.1\nHost: localhost\n\n")
         self.assertEqual(r.response()[0], 200)
         r.close()
 
@@ -414,29 +414,29 @@ class TcpService(unittest.TestCase):
         cases = [
             b"GARBAGE\r\n\r\n",
             b"GET /vm/state\r\n\r\n",
-            b"GET  /vm/state HTTP/1.1\r\nHost: x\r\n\r\n",
-            b"GET vm/state HTTP/1.1\r\nHost: x\r\n\r\n",
-            b"GET http://x/vm/state HTTP/1.1\r\nHost: x\r\n\r\n",
-            b"GET /vm/state HTTP/1.1 \r\nHost: x\r\n\r\n",
-            b"GET /vm/state HTTP/1\r\nHost: x\r\n\r\n",
-            b"GET /vm/state http/1.1\r\nHost: x\r\n\r\n",
-            b"G(T /vm/state HTTP/1.1\r\nHost: x\r\n\r\n",
-            b"GET /vm/st\x00te HTTP/1.1\r\nHost: x\r\n\r\n",
+            b"GET  /vm/state HTTP/1.1\r\nHost: localhost\r\n\r\n",
+            b"GET vm/state HTTP/1.1\r\nHost: localhost\r\n\r\n",
+            b"GET http://x/vm/state HTTP/1.1\r\nHost: localhost\r\n\r\n",
+            b"GET /vm/state HTTP/1.1 \r\nHost: localhost\r\n\r\n",
+            b"GET /vm/state HTTP/1\r\nHost: localhost\r\n\r\n",
+            b"GET /vm/state http/1.1\r\nHost: localhost\r\n\r\n",
+            b"G(T /vm/state HTTP/1.1\r\nHost: localhost\r\n\r\n",
+            b"GET /vm/st\x00te HTTP/1.1\r\nHost: localhost\r\n\r\n",
             b"GET /vm/state HTTP/1.1\r\n\r\n",  # no Host
-            b"GET /vm/state HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n",
-            b"GET /vm/state HTTP/1.1\r\nHost: x\r\nNo colon here\r\n\r\n",
-            b"GET /vm/state HTTP/1.1\r\nHost: x\r\nBad Name: v\r\n\r\n",
-            b"GET /vm/state HTTP/1.1\r\nHost: x\r\nName : v\r\n\r\n",
-            b"GET /vm/state HTTP/1.1\r\nHost: x\r\nX: a\x00b\r\n\r\n",
-            b"GET /vm/state HTTP/1.1\r\nHost: x\r\nX: a\rb\r\n\r\n",
-            b"GET /vm/state HTTP/1.1\r\nHost: x\r\nX: a\r\n folded\r\n\r\n",
-            b"POST /vm/state HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n",
-            b"POST /vm/state HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n",
-            b"POST /vm/state HTTP/1.1\r\nHost: x\r\nContent-Length: 1 7\r\n\r\n",
-            b"POST /vm/state HTTP/1.1\r\nHost: x\r\nContent-Length:\r\n\r\n",
-            b"POST /vm/state HTTP/1.1\r\nHost: x\r\nContent-Length: 17\r\n"
+            b"GET /vm/state HTTP/1.1\r\nHost: localhost\r\nHost: y\r\n\r\n",
+            b"GET /vm/state HTTP/1.1\r\nHost: localhost\r\nNo colon here\r\n\r\n",
+            b"GET /vm/state HTTP/1.1\r\nHost: localhost\r\nBad Name: v\r\n\r\n",
+            b"GET /vm/state HTTP/1.1\r\nHost: localhost\r\nName : v\r\n\r\n",
+            b"GET /vm/state HTTP/1.1\r\nHost: localhost\r\nX: a\x00b\r\n\r\n",
+            b"GET /vm/state HTTP/1.1\r\nHost: localhost\r\nX: a\rb\r\n\r\n",
+            b"GET /vm/state HTTP/1.1\r\nHost: localhost\r\nX: a\r\n folded\r\n\r\n",
+            b"POST /vm/state HTTP/1.1\r\nHost: localhost\r\nContent-Length: abc\r\n\r\n",
+            b"POST /vm/state HTTP/1.1\r\nHost: localhost\r\nContent-Length: -1\r\n\r\n",
+            b"POST /vm/state HTTP/1.1\r\nHost: localhost\r\nContent-Length: 1 7\r\n\r\n",
+            b"POST /vm/state HTTP/1.1\r\nHost: localhost\r\nContent-Length:\r\n\r\n",
+            b"POST /vm/state HTTP/1.1\r\nHost: localhost\r\nContent-Length: 17\r\n"
             b"Content-Length: 17\r\n\r\n{\"state\":\"Stop\"}",
-            b"POST /vm/state HTTP/1.1\r\nHost: x\r\nContent-Length: 17\r\n"
+            b"POST /vm/state HTTP/1.1\r\nHost: localhost\r\nContent-Length: 17\r\n"
             b"Transfer-Encoding: chunked\r\n\r\n",
             bytes(range(256)) * 4,
         ]
@@ -446,11 +446,11 @@ class TcpService(unittest.TestCase):
         self.assertEqual(self.h.cmd("requests"), before)
 
     def test_other_http_versions_are_505(self):
-        self.check_rejected(b"GET /vm/state HTTP/2.0\r\nHost: x\r\n\r\n", 505)
+        self.check_rejected(b"GET /vm/state HTTP/2.0\r\nHost: localhost\r\n\r\n", 505)
         self.check_rejected(b"GET /vm/state HTTP/0.9\r\n\r\n", 505)
 
     def test_chunked_body_is_411(self):
-        self.check_rejected(b"POST /vm/state HTTP/1.1\r\nHost: x\r\n"
+        self.check_rejected(b"POST /vm/state HTTP/1.1\r\nHost: localhost\r\n"
                             b"Transfer-Encoding: chunked\r\n\r\n11\r\n{\"state\":\"Stop\"}\r\n0\r\n\r\n",
                             411)
         self.assertEqual(self.h.cmd("get"), "OK Running")
@@ -458,14 +458,14 @@ class TcpService(unittest.TestCase):
     # -- oversized input --
 
     def test_huge_head_is_413(self):
-        self.check_rejected(b"GET /vm/state HTTP/1.1\r\nHost: x\r\nX: " + b"a" * 9000 + b"\r\n\r\n",
+        self.check_rejected(b"GET /vm/state HTTP/1.1\r\nHost: localhost\r\nX: " + b"a" * 9000 + b"\r\n\r\n",
                             413)
         self.check_rejected(b"GET /" + b"a" * 10000, 413)
         many = b"".join(b"X%d: v\r\n" % i for i in range(100))
-        self.check_rejected(b"GET /vm/state HTTP/1.1\r\nHost: x\r\n" + many + b"\r\n", 413)
+        self.check_rejected(b"GET /vm/state HTTP/1.1\r\nHost: localhost\r\n" + many + b"\r\n", 413)
 
     def test_head_just_under_the_limit_is_served(self):
-        req = b"GET /vm/state HTTP/1.1\r\nHost: x\r\nX: \r\n\r\n"
+        req = b"GET /vm/state HTTP/1.1\r\nHost: localhost\r\nX: \r\n\r\n"
         pad = 8192 - len(req)
         req = req.replace(b"X: ", b"X: " + b"a" * pad)
         self.assertEqual(len(req), 8192)
@@ -476,7 +476,7 @@ class TcpService(unittest.TestCase):
 
     def test_huge_declared_body_is_413_before_it_is_sent(self):
         for cl in (b"65537", b"1000000000", b"99999999999999999999999999999999"):
-            self.check_rejected(b"POST /vm/state HTTP/1.1\r\nHost: x\r\nContent-Length: " + cl +
+            self.check_rejected(b"POST /vm/state HTTP/1.1\r\nHost: localhost\r\nContent-Length: " + cl +
                                 b"\r\n\r\n", 413)
 
     def test_huge_body_from_curl_is_413(self):
@@ -585,7 +585,7 @@ class Timeouts(unittest.TestCase):
         hostile = []
         for i in range(40):
             r = Raw(self.h.port)
-            r.send(b"GET /vm/state HTTP/1.1\r\nHost: x\r\n")
+            r.send(b"GET /vm/state HTTP/1.1\r\nHost: localhost\r\n")
             hostile.append(r)
         status, _, _ = curl("http://127.0.0.1:%d/vm/state" % self.h.port)
         self.assertEqual(status, 200)
