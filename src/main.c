@@ -130,26 +130,60 @@ static void sig_thread_stop(struct sig_thread *st)
     pthread_mutex_destroy(&st->lock);
 }
 
-/* Our own log file; remembered so a failed start can take it back. */
+/*
+ * Our own log file; remembered so a failed start can take it back. It is
+ * never opened through a symbolic link (O_NOFOLLOW: a link planted at the
+ * path would otherwise aim our writes anywhere), is created 0600 (it may
+ * quote paths and OEM strings), and is created with O_EXCL so "this run
+ * made it" is known, not guessed from an earlier stat.
+ */
 struct log_file {
     int fd;
     bool created;
+    dev_t dev;
+    ino_t ino;
 };
 
 static int log_file_open(const char *path, struct log_file *lf)
 {
-    struct stat st;
-    lf->created = stat(path, &st) < 0 && errno == ENOENT;
     /* O_RDWR: log_file_discard reads it back. */
-    lf->fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0644);
+    const int flags = O_RDWR | O_APPEND | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW;
+    struct stat st;
+
+    lf->created = false;
+    /* Create it, or else append to the one there; the loop covers it being
+     * removed or made between the two opens. */
+    for (int tries = 0; tries < 8; tries++) {
+        lf->fd = open(path, flags | O_CREAT | O_EXCL, 0600);
+        if (lf->fd >= 0) {
+            lf->created = true;
+            break;
+        }
+        if (errno != EEXIST)
+            return -errno;
+        lf->fd = open(path, flags);
+        if (lf->fd >= 0 || errno != ENOENT)
+            break;
+    }
     if (lf->fd < 0)
         return -errno;
+    if (fstat(lf->fd, &st) < 0) {
+        int e = errno;
+        close(lf->fd);
+        lf->fd = -1;
+        if (lf->created)
+            unlink(path);
+        return -e;
+    }
+    lf->dev = st.st_dev;
+    lf->ino = st.st_ino;
     return 0;
 }
 
 /*
  * The start failed: a log file this run created must go, but its messages
- * explain the failure, so they are copied to stderr first.
+ * explain the failure, so they are copied to stderr first. It is removed
+ * only while the path still names that file (not one put there since).
  */
 static void log_file_discard(const char *path, struct log_file *lf)
 {
@@ -159,12 +193,15 @@ static void log_file_discard(const char *path, struct log_file *lf)
         char buf[4096];
         off_t off = 0;
         ssize_t n;
+        struct stat st;
         while ((n = pread(lf->fd, buf, sizeof(buf), off)) > 0) {
             if (write(STDERR_FILENO, buf, (size_t)n) != n)
                 break;
             off += n;
         }
-        unlink(path);
+        if (lstat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_dev == lf->dev &&
+            st.st_ino == lf->ino)
+            unlink(path);
     }
     log_init(log_level(), -1);
     close(lf->fd);

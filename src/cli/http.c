@@ -119,7 +119,8 @@ static void parse_connection(const char *v, size_t len, bool *close, bool *keep_
     }
 }
 
-static enum http_parse_result parse_field(struct http_parser *p, const char *s, size_t len)
+static enum http_parse_result parse_field(struct http_parser *p, const char *buf, const char *s,
+                                          size_t len)
 {
     struct http_head_flags *f = &p->flags;
     struct http_request *r = &p->req;
@@ -177,6 +178,24 @@ static enum http_parse_result parse_field(struct http_parser *p, const char *s, 
         if (r->has_host)
             return fail(p, 400, "duplicate Host");
         r->has_host = true;
+        r->host = v;
+        r->host_len = vlen;
+        p->host_off = (size_t)(v - buf);
+    } else if (token_equals(name, name_len, "origin")) {
+        r->has_origin = true;
+    } else if (token_equals(name, name_len, "content-type")) {
+        if (r->content_type)
+            return fail(p, 400, "duplicate Content-Type");
+        r->content_type = v;
+        r->content_type_len = vlen;
+        p->content_type_off = (size_t)(v - buf);
+    } else if (token_equals(name, name_len, "sec-fetch-site")) {
+        /* Only ever one value from a browser; keep the first of any repeat. */
+        if (!r->fetch_site) {
+            r->fetch_site = v;
+            r->fetch_site_len = vlen;
+            p->fetch_site_off = (size_t)(v - buf);
+        }
     } else if (token_equals(name, name_len, "expect")) {
         if (token_equals(v, vlen, "100-continue"))
             r->expect_continue = true;
@@ -235,7 +254,7 @@ static enum http_parse_result parse_line(struct http_parser *p, const char *buf,
         if (line[k] == '\r' || line[k] == '\0')
             return fail(p, 400, "stray CR or NUL in header");
     }
-    res = parse_field(p, line, n);
+    res = parse_field(p, buf, line, n);
     return res == HTTP_PARSE_COMPLETE ? HTTP_PARSE_INCOMPLETE : res;
 }
 
@@ -280,6 +299,12 @@ enum http_parse_result http_parse(struct http_parser *p, const char *buf, size_t
     p->req.method_str = buf + p->method_off;
     p->req.target = buf + p->target_off;
     p->req.body = buf + p->head_len;
+    if (p->req.host)
+        p->req.host = buf + p->host_off;
+    if (p->req.content_type)
+        p->req.content_type = buf + p->content_type_off;
+    if (p->req.fetch_site)
+        p->req.fetch_site = buf + p->fetch_site_off;
     if (len < p->req.total_len)
         return HTTP_PARSE_INCOMPLETE;
     return HTTP_PARSE_COMPLETE;
@@ -294,6 +319,8 @@ const char *http_status_reason(int status)
         return "OK";
     case 400:
         return "Bad Request";
+    case 403:
+        return "Forbidden";
     case 404:
         return "Not Found";
     case 405:
@@ -306,6 +333,8 @@ const char *http_status_reason(int status)
         return "Length Required";
     case 413:
         return "Content Too Large";
+    case 415:
+        return "Unsupported Media Type";
     case 500:
         return "Internal Server Error";
     case 503:

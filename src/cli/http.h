@@ -14,6 +14,12 @@
  *  - CRLF or a bare LF ends a line (RFC 9112 2.2 allows the latter); a bare CR,
  *    NUL or any other control byte in the head is a 400;
  *  - empty lines before the request line are skipped (RFC 9112 2.2).
+ *
+ * The parser also hands back the fields the REST service's caller checks
+ * (rest.c, "Who may call"): Host, whether an Origin or Sec-Fetch-Site was
+ * sent, and Content-Type. It judges none of them; a repeated Host or
+ * Content-Type is a 400, since a browser never sends one twice and two
+ * values would leave "which one was checked" open.
  */
 #ifndef KRUNKIT_CLI_HTTP_H
 #define KRUNKIT_CLI_HTTP_H
@@ -56,6 +62,13 @@ struct http_request {
     uint64_t content_length; /* 0 when absent */
     bool expect_continue;    /* "Expect: 100-continue" */
     bool has_host;
+    const char *host; /* Host's value, OWS trimmed, not NUL-terminated; NULL when absent */
+    size_t host_len;
+    bool has_origin;          /* an Origin field, whatever its value */
+    const char *content_type; /* Content-Type's value, trimmed; NULL when absent */
+    size_t content_type_len;
+    const char *fetch_site; /* Sec-Fetch-Site's value, trimmed; NULL when absent */
+    size_t fetch_site_len;
     const char *body; /* content_length bytes */
     size_t head_len;  /* bytes before the body, skipped empty lines included */
     size_t total_len; /* head_len + content_length: bytes this request used */
@@ -75,7 +88,8 @@ struct http_parser {
     bool in_request;               /* the request line has begun (leading empty lines are over) */
     size_t head_len;               /* 0 until the blank line ending the head was seen */
     size_t method_off, target_off; /* so req can follow a buffer that moved */
-    int error_status;              /* HTTP_PARSE_ERROR: 400, 411, 413 or 505 */
+    size_t host_off, content_type_off, fetch_site_off; /* likewise, when present */
+    int error_status;                                  /* HTTP_PARSE_ERROR: 400, 411, 413 or 505 */
     const char *error_reason;
     struct http_head_flags flags;
     struct http_request req; /* head fields valid once head_len != 0 */

@@ -16,6 +16,10 @@
  *                         500 any other failure of the request
  *   GET|HEAD /vm/inspect  200 the configuration JSON
  *   other path 404; known path, other method 405 with Allow.
+ * Before any of that (rest.h, "Who may call"): a request with an Origin, a
+ * Sec-Fetch-Site other than "none", or over TCP a Host that does not name
+ * the service is 403; a POST with a text/plain or multipart/form-data body
+ * is 415. Neither reaches the VM.
  * Framing errors from the parser (400, 411 for Transfer-Encoding, 413 for a
  * head over 8 KiB or a body over 64 KiB, 505) are answered and the connection
  * closed, as is a request not finished within the idle timeout (408).
@@ -27,6 +31,7 @@
 #include "cli/http.h"
 #include "cli/log.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <jansson.h>
 #include <netdb.h>
@@ -38,6 +43,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -98,7 +104,10 @@ struct rest_server {
     size_t n_listeners;
     bool listeners_paused;
     uint64_t listeners_resume_ms;
-    char *unix_path; /* set once the socket file is ours */
+    struct rest_guard guard;
+    char *listen_name;     /* guard.listen_name's storage */
+    unsigned long refused; /* requests refused by rest_request_check */
+    char *unix_path;       /* set once the socket file is ours */
     dev_t unix_dev;
     ino_t unix_ino;
     unsigned port;
@@ -249,6 +258,108 @@ static void queue_error(struct rest_conn *c, int status, const char *allow, cons
     free(body);
 }
 
+/* ---- who may call ---- */
+
+static bool ci_equal(const char *a, size_t alen, const char *b)
+{
+    return strlen(b) == alen && strncasecmp(a, b, alen) == 0;
+}
+
+static bool in6_is_loopback(const struct in6_addr *a)
+{
+    /* ::1, or an IPv4-mapped 127.0.0.0/8 (::ffff:127.0.0.1). */
+    return IN6_IS_ADDR_LOOPBACK(a) || (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
+}
+
+bool rest_host_allowed(const struct rest_guard *g, const char *host, size_t len)
+{
+    const char *name = host, *end;
+    char buf[INET6_ADDRSTRLEN + 8];
+    bool bracketed = len > 0 && host[0] == '[';
+
+    if (bracketed) {
+        end = memchr(host, ']', len);
+        if (!end)
+            return false;
+        name = host + 1;
+    } else {
+        end = memchr(host, ':', len);
+        if (!end)
+            end = host + len;
+        else if (memchr(end + 1, ':', len - (size_t)(end + 1 - host)))
+            return false; /* an IPv6 literal must come in brackets */
+    }
+    size_t name_len = (size_t)(end - name);
+    /* What follows the name: nothing, or ":" and a port (RFC 3986 3.2.3). */
+    const char *rest = end + (bracketed ? 1 : 0), *stop = host + len;
+    if (rest < stop) {
+        if (*rest != ':' || stop - rest > 6)
+            return false;
+        for (const char *q = rest + 1; q < stop; q++)
+            if (*q < '0' || *q > '9')
+                return false;
+    }
+    if (name_len == 0)
+        return false;
+
+    if (bracketed) {
+        struct in6_addr a, l;
+        if (name_len >= sizeof(buf))
+            return false;
+        memcpy(buf, name, name_len);
+        buf[name_len] = '\0';
+        if (inet_pton(AF_INET6, buf, &a) != 1)
+            return false;
+        if (in6_is_loopback(&a) || g->any_ip_literal)
+            return true;
+        return g->listen_name && inet_pton(AF_INET6, g->listen_name, &l) == 1 &&
+               memcmp(&a, &l, sizeof(a)) == 0;
+    }
+    if (ci_equal(name, name_len, "localhost"))
+        return true;
+    if (name_len < sizeof(buf)) {
+        struct in_addr a;
+        memcpy(buf, name, name_len);
+        buf[name_len] = '\0';
+        if (inet_pton(AF_INET, buf, &a) == 1 &&
+            ((ntohl(a.s_addr) >> 24) == 127 || g->any_ip_literal))
+            return true;
+    }
+    return g->listen_name && ci_equal(name, name_len, g->listen_name);
+}
+
+/* The media type of a Content-Type value: up to ";" or white space. */
+static bool media_type_is(const char *v, size_t len, const char *type)
+{
+    size_t n = 0;
+    while (n < len && v[n] != ';' && v[n] != ' ' && v[n] != '\t')
+        n++;
+    return ci_equal(v, n, type);
+}
+
+int rest_request_check(const struct rest_guard *g, const struct http_request *r, const char **why)
+{
+    if (r->has_origin) {
+        *why = "requests with an Origin header (from a web page) are refused";
+        return 403;
+    }
+    if (r->fetch_site && !ci_equal(r->fetch_site, r->fetch_site_len, "none")) {
+        *why = "requests a web page makes (Sec-Fetch-Site) are refused";
+        return 403;
+    }
+    if (!g->unix_socket && r->has_host && !rest_host_allowed(g, r->host, r->host_len)) {
+        *why = "the Host header does not name this service";
+        return 403;
+    }
+    if (r->method == HTTP_METHOD_POST && r->content_type &&
+        (media_type_is(r->content_type, r->content_type_len, "text/plain") ||
+         media_type_is(r->content_type, r->content_type_len, "multipart/form-data"))) {
+        *why = "send the body as application/json";
+        return 415;
+    }
+    return 0;
+}
+
 /* ---- endpoints ---- */
 
 static char *state_body(const struct rest_server *srv)
@@ -352,7 +463,16 @@ static void handle_request(struct rest_conn *c, const struct http_request *r)
     log_debug("rest: %.*s %.*s", (int)r->method_len, r->method_str,
               (int)(r->target_len > 200 ? 200 : r->target_len), r->target);
 
-    if (path_is(r->target, path_len, "/vm/state")) {
+    const char *why = NULL;
+    if ((status = rest_request_check(&srv->guard, r, &why)) != 0) {
+        /* A web page can send these in a loop: log the 1st, 2nd, 4th, 8th... */
+        unsigned long n = ++srv->refused;
+        if ((n & (n - 1)) == 0)
+            log_warn("rest: refused %.*s %.*s with %d (%lu so far): %s", (int)r->method_len,
+                     r->method_str, (int)(r->target_len > 200 ? 200 : r->target_len), r->target,
+                     status, n, why);
+        body = error_body(why);
+    } else if (path_is(r->target, path_len, "/vm/state")) {
         if (is_get) {
             body = state_body(srv);
             status = 200;
@@ -707,6 +827,7 @@ static void server_free(struct rest_server *srv)
     if (srv->epfd >= 0)
         close(srv->epfd);
     free(srv->inspect_json);
+    free(srv->listen_name);
     free(srv);
 }
 
@@ -722,12 +843,98 @@ static int add_listener(struct rest_server *srv, int fd)
     return 0;
 }
 
-static int listen_tcp(struct rest_server *srv, const struct rest_config *rc)
+static bool sockaddr_is_loopback(const struct sockaddr *sa)
+{
+    if (sa->sa_family == AF_INET)
+        return (ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr) >> 24) == 127;
+    return sa->sa_family == AF_INET6 &&
+           in6_is_loopback(&((const struct sockaddr_in6 *)sa)->sin6_addr);
+}
+
+static bool sockaddr_is_wildcard(const struct sockaddr *sa)
+{
+    if (sa->sa_family == AF_INET)
+        return ((const struct sockaddr_in *)sa)->sin_addr.s_addr == htonl(INADDR_ANY);
+    return sa->sa_family == AF_INET6 &&
+           IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *)sa)->sin6_addr);
+}
+
+/*
+ * The addresses to listen on for host (brackets removed), at most max, into
+ * out; returns how many, or -errno (logged). See rest_start() for the rule.
+ */
+static int tcp_addresses(const struct rest_config *rc, const char *host,
+                         struct sockaddr_storage *out, socklen_t *out_len, size_t max,
+                         bool *wildcard)
 {
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
     struct addrinfo *res = NULL;
-    char port[8];
+    const char *uri = rc->uri ? rc->uri : "tcp://";
+    size_t n = 0;
     int err;
+
+    *wildcard = false;
+    if (strcasecmp(host, "localhost") == 0) {
+        /* Not resolved: /etc/hosts or DNS may say anything about it. */
+        struct sockaddr_in *v4 = (struct sockaddr_in *)&out[0];
+        struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&out[1];
+        memset(out, 0, 2 * sizeof(*out));
+        v4->sin_family = AF_INET;
+        v4->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        out_len[0] = sizeof(*v4);
+        v6->sin6_family = AF_INET6;
+        v6->sin6_addr = in6addr_loopback;
+        out_len[1] = sizeof(*v6);
+        return 2;
+    }
+    /* A numeric address is the user's explicit choice, loopback or not. */
+    hints.ai_flags = AI_NUMERICHOST;
+    err = getaddrinfo(host, NULL, &hints, &res);
+    bool numeric = err == 0;
+    if (err == EAI_NONAME) {
+        hints.ai_flags = 0;
+        err = getaddrinfo(host, NULL, &hints, &res);
+    }
+    if (err) {
+        log_error("rest: %s: cannot resolve %s: %s", uri, host, gai_strerror(err));
+        return err == EAI_SYSTEM ? -errno : -EADDRNOTAVAIL;
+    }
+    int ret = 0;
+    for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+        if ((ai->ai_family != AF_INET && ai->ai_family != AF_INET6) ||
+            ai->ai_addrlen > sizeof(*out))
+            continue;
+        if (!numeric && !sockaddr_is_loopback(ai->ai_addr)) {
+            char addr[NI_MAXHOST] = "?";
+            getnameinfo(ai->ai_addr, ai->ai_addrlen, addr, sizeof(addr), NULL, 0, NI_NUMERICHOST);
+            log_error("rest: --restful-uri %s: %s resolves to %s, which is not a loopback "
+                      "address; refusing to listen beyond this host (to do that on purpose, give "
+                      "the address itself: tcp://%s%s%s:%u)",
+                      uri, host, addr, ai->ai_family == AF_INET6 ? "[" : "", addr,
+                      ai->ai_family == AF_INET6 ? "]" : "", rc->port);
+            ret = -EADDRNOTAVAIL;
+            break;
+        }
+        bool seen = false;
+        for (size_t i = 0; i < n; i++)
+            seen |= out_len[i] == ai->ai_addrlen && !memcmp(&out[i], ai->ai_addr, ai->ai_addrlen);
+        if (seen || n == max)
+            continue;
+        memset(&out[n], 0, sizeof(out[n]));
+        memcpy(&out[n], ai->ai_addr, ai->ai_addrlen);
+        out_len[n] = ai->ai_addrlen;
+        *wildcard |= numeric && sockaddr_is_wildcard(ai->ai_addr);
+        n++;
+    }
+    freeaddrinfo(res);
+    return ret < 0 ? ret : (int)n;
+}
+
+static int listen_tcp(struct rest_server *srv, const struct rest_config *rc)
+{
+    struct sockaddr_storage addrs[REST_MAX_LISTENERS];
+    socklen_t addr_lens[REST_MAX_LISTENERS];
+    bool wildcard;
 
     if (!rc->host || !*rc->host) {
         log_error("rest: %s: no host to listen on", rc->uri ? rc->uri : "tcp://");
@@ -744,28 +951,25 @@ static int listen_tcp(struct rest_server *srv, const struct rest_config *rc)
         snprintf(host, sizeof(host), "%.*s", (int)(hlen - 2), rc->host + 1);
     else
         snprintf(host, sizeof(host), "%s", rc->host);
-    snprintf(port, sizeof(port), "%u", rc->port);
-    err = getaddrinfo(host, port, &hints, &res);
-    if (err) {
-        log_error("rest: cannot resolve %s: %s", host, gai_strerror(err));
-        return err == EAI_SYSTEM ? -errno : -EADDRNOTAVAIL;
-    }
+    int n = tcp_addresses(rc, host, addrs, addr_lens, REST_MAX_LISTENERS, &wildcard);
+    if (n < 0)
+        return n;
+    srv->listen_name = strdup(host);
+    if (!srv->listen_name)
+        return -ENOMEM;
+    srv->guard.listen_name = srv->listen_name;
+    srv->guard.any_ip_literal = wildcard;
     srv->port = rc->port;
     int ret = 0;
-    for (struct addrinfo *ai = res; ai && srv->n_listeners < REST_MAX_LISTENERS; ai = ai->ai_next) {
-        bool seen = false;
-        for (struct addrinfo *p = res; p != ai; p = p->ai_next)
-            seen |=
-                p->ai_addrlen == ai->ai_addrlen && !memcmp(p->ai_addr, ai->ai_addr, ai->ai_addrlen);
-        if (seen || (ai->ai_family != AF_INET && ai->ai_family != AF_INET6))
-            continue;
+    for (int i = 0; i < n; i++) {
+        struct sockaddr *sa = (struct sockaddr *)&addrs[i];
         /* Port 0 (tests): every address gets the port the first one got. */
-        if (ai->ai_family == AF_INET)
-            ((struct sockaddr_in *)ai->ai_addr)->sin_port = htons((uint16_t)srv->port);
+        if (sa->sa_family == AF_INET)
+            ((struct sockaddr_in *)sa)->sin_port = htons((uint16_t)srv->port);
         else
-            ((struct sockaddr_in6 *)ai->ai_addr)->sin6_port = htons((uint16_t)srv->port);
+            ((struct sockaddr_in6 *)sa)->sin6_port = htons((uint16_t)srv->port);
 
-        int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
         if (fd < 0) {
             if (errno == EAFNOSUPPORT)
                 continue;
@@ -775,11 +979,11 @@ static int listen_tcp(struct rest_server *srv, const struct rest_config *rc)
         }
         int one = 1;
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-        if (ai->ai_family == AF_INET6)
+        if (sa->sa_family == AF_INET6)
             setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
         char addr[NI_MAXHOST] = "?";
-        getnameinfo(ai->ai_addr, ai->ai_addrlen, addr, sizeof(addr), NULL, 0, NI_NUMERICHOST);
-        if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, REST_BACKLOG) < 0) {
+        getnameinfo(sa, addr_lens[i], addr, sizeof(addr), NULL, 0, NI_NUMERICHOST);
+        if (bind(fd, sa, addr_lens[i]) < 0 || listen(fd, REST_BACKLOG) < 0) {
             int e = errno;
             close(fd);
             /* An address family the host has no address in (::1 with IPv6 off). */
@@ -802,9 +1006,11 @@ static int listen_tcp(struct rest_server *srv, const struct rest_config *rc)
         ret = add_listener(srv, fd);
         if (ret < 0)
             break;
-        log_info("rest: listening on %s port %u", addr, srv->port);
+        log_info("rest: listening on %s port %u%s", addr, srv->port,
+                 sockaddr_is_loopback(sa)
+                     ? ""
+                     : " (not a loopback address: reachable from other hosts)");
     }
-    freeaddrinfo(res);
     if (ret == 0 && srv->n_listeners == 0) {
         log_error("rest: no usable address for %s", host);
         ret = -EADDRNOTAVAIL;
@@ -829,9 +1035,10 @@ static bool unix_socket_live(const char *path)
 static int listen_unix(struct rest_server *srv, const struct rest_config *rc)
 {
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    struct stat st;
+    struct stat st, again;
     const char *path = rc->path;
 
+    srv->guard.unix_socket = true;
     if (!path || !*path) {
         log_error("rest: %s: no socket path", rc->uri ? rc->uri : "unix://");
         return -EINVAL;
@@ -842,12 +1049,23 @@ static int listen_unix(struct rest_server *srv, const struct rest_config *rc)
     }
     memcpy(sa.sun_path, path, strlen(path));
     if (lstat(path, &st) == 0) {
+        /* Replace only a stale socket of our own: never a file, a link, or
+         * another user's socket (which a shared directory could hold). */
         if (!S_ISSOCK(st.st_mode)) {
             log_error("rest: %s exists and is not a socket", path);
             return -EEXIST;
         }
+        if (st.st_uid != geteuid()) {
+            log_error("rest: %s is another user's socket", path);
+            return -EEXIST;
+        }
         if (unix_socket_live(path)) {
             log_error("rest: %s is in use by another process", path);
+            return -EADDRINUSE;
+        }
+        /* Still the socket just found dead, not one put there since? */
+        if (lstat(path, &again) < 0 || again.st_dev != st.st_dev || again.st_ino != st.st_ino) {
+            log_error("rest: %s changed while it was checked", path);
             return -EADDRINUSE;
         }
         log_info("rest: removing stale socket %s", path);
@@ -861,6 +1079,18 @@ static int listen_unix(struct rest_server *srv, const struct rest_config *rc)
     if (fd < 0) {
         int e = errno;
         log_error("rest: socket: %s", strerror(e));
+        return -e;
+    }
+    /*
+     * Linux creates the socket file with the socket inode's mode less the
+     * umask, so setting the mode here makes the file 0600 (or stricter) from
+     * the moment bind() creates it: no window in which another user could
+     * connect, and no process-wide umask change racing other threads.
+     */
+    if (fchmod(fd, 0600) < 0) {
+        int e = errno;
+        log_error("rest: fchmod on the socket: %s", strerror(e));
+        close(fd);
         return -e;
     }
     if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
@@ -878,6 +1108,13 @@ static int listen_unix(struct rest_server *srv, const struct rest_config *rc)
     }
     srv->unix_dev = st.st_dev;
     srv->unix_ino = st.st_ino;
+    if (st.st_mode & 077) {
+        /* A kernel that ignored the descriptor's mode: refuse, not chmod late. */
+        log_error("rest: %s was created with mode %04o, not 0600", path,
+                  (unsigned)(st.st_mode & 07777));
+        close(fd);
+        return -EPERM; /* server_free removes the file */
+    }
     if (listen(fd, REST_BACKLOG) < 0) {
         int e = errno;
         log_error("rest: cannot listen on %s: %s", path, strerror(e));

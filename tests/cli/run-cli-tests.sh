@@ -176,6 +176,18 @@ if [ "$rc" -eq 1 ] && [ "$(head -1 "$T/run.log")" = "previous line" ] &&
     [ "$(wc -l <"$T/run.log")" -gt 1 ]; then ok; else bad "existing log file: rc=$rc $(cat "$T/run.log")"; fi
 rm -f "$T/run.log"
 
+# --log-file never goes through a symbolic link: the run fails, the link and
+# its target stay as they were (a dangling link creates nothing either).
+echo "precious" >"$T/log-target"
+ln -s "$T/log-target" "$T/link.log"
+expect_error '--log-file' -c 1 -m 64 --log-file "$T/link.log" --device "virtio-blk,path=$T/disk.raw"
+if [ -L "$T/link.log" ] && [ "$(cat "$T/log-target")" = precious ]; then ok; else
+    bad "--log-file symlink: link or target changed: $(cat "$T/log-target")"; fi
+ln -s "$T/log-new-target" "$T/dangling.log"
+expect_error '--log-file' -c 1 -m 64 --log-file "$T/dangling.log" --device "virtio-blk,path=$T/disk.raw"
+no_leftovers "--log-file dangling link" "$T/log-new-target"
+rm -f "$T/link.log" "$T/dangling.log" "$T/log-target"
+
 # ---- a real VM: pidfile while it runs, SIGINT stops it, files removed ----
 kernel=$(ls /boot/vmlinuz-* 2>/dev/null | head -1)
 if [ -r /dev/kvm ] && [ -w /dev/kvm ] && [ -n "$kernel" ]; then
@@ -184,16 +196,25 @@ if [ -r /dev/kvm ] && [ -w /dev/kvm ] && [ -n "$kernel" ]; then
         --pidfile "$T/vm.pid" --restful-uri "unix://$T/vm.sock" --log-file "$T/vm.log")
     run "${vmargs[@]}" --print-config
     cp "$T/out" "$T/vm.config.json"
-    timeout 60 "$K" "${vmargs[@]}" >/dev/null 2>"$T/vm.err" &
+    # A link planted at the pidfile path is replaced, never written through.
+    echo "precious" >"$T/pid-target"
+    chmod 644 "$T/pid-target"
+    ln -s "$T/pid-target" "$T/vm.pid"
+    # umask 000: the pidfile, log file and REST socket are still 0600.
+    (umask 000 && exec timeout 60 "$K" "${vmargs[@]}" >/dev/null 2>"$T/vm.err") &
     pid=$!
-    for _ in $(seq 100); do [ -s "$T/vm.pid" ] && break; sleep 0.1; done
-    if [ ! -s "$T/vm.pid" ]; then
+    for _ in $(seq 100); do [ -f "$T/vm.pid" ] && [ ! -L "$T/vm.pid" ] && [ -s "$T/vm.pid" ] && break; sleep 0.1; done
+    if [ -L "$T/vm.pid" ] || [ ! -s "$T/vm.pid" ]; then
         bad "running VM: no pidfile ($(cat "$T/vm.err"))"
         kill -KILL $pid 2>/dev/null
     else
         # timeout(1) is our parent; krunkit's pid is in the pidfile.
         kpid=$(cat "$T/vm.pid")
         [ -S "$T/vm.sock" ] && ok || bad "running VM: no REST socket"
+        modes=$(stat -c %a "$T/vm.pid" "$T/vm.log" "$T/vm.sock" | tr '\n' ' ')
+        [ "$modes" = "600 600 600 " ] && ok || bad "pidfile, log, socket modes under umask 000: $modes"
+        [ "$(cat "$T/pid-target")" = precious ] && [ "$(stat -c %a "$T/pid-target")" = 644 ] && ok ||
+            bad "pidfile symlink target was written: $(cat "$T/pid-target")"
         # GET /vm/inspect serves the same document as --print-config.
         if timeout 10 curl -sf --unix-socket "$T/vm.sock" http://localhost/vm/inspect >"$T/inspect.json" &&
             python3 -c 'import json,sys; sys.exit(json.load(open(sys.argv[1])) != json.load(open(sys.argv[2])))' \

@@ -5,13 +5,16 @@
  * rest.c does (pipelining included), each parsed twice: all at once, and
  * chunk by chunk from exact-size copies so any read past the bytes received
  * trips ASan. Both must agree; every pointer handed back must lie within
- * the request.
+ * the request. Each whole request then goes through the REST service's
+ * caller checks (rest_request_check, rest_host_allowed) for a TCP, a
+ * wildcard and a UNIX listener, which may only serve or refuse it.
  */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli/http.h"
+#include "cli/rest.h"
 
 static void check(int ok)
 {
@@ -30,6 +33,33 @@ static void check_request(const struct http_parser *p, const char *buf, size_t l
     check(r->target_len > 0 && r->target[0] == '/');
     check(r->body == buf + r->head_len);
     check(r->version_minor == 0 || r->version_minor == 1);
+    /* Header values lie in the head; absent ones are NULL with length 0. */
+    check(r->has_host == (r->host != NULL));
+    check(!r->host || (r->host >= buf && r->host + r->host_len <= buf + r->head_len));
+    check(r->host || r->host_len == 0);
+    check(!r->content_type ||
+          (r->content_type >= buf && r->content_type + r->content_type_len <= buf + r->head_len));
+    check(!r->fetch_site ||
+          (r->fetch_site >= buf && r->fetch_site + r->fetch_site_len <= buf + r->head_len));
+}
+
+static void check_guard(const struct http_request *r)
+{
+    static const struct rest_guard guards[] = {
+        {.listen_name = "localhost"},
+        {.listen_name = "0.0.0.0", .any_ip_literal = true},
+        {.listen_name = "::1"},
+        {.unix_socket = true},
+    };
+    for (size_t i = 0; i < sizeof(guards) / sizeof(guards[0]); i++) {
+        const char *why = NULL;
+        int st = rest_request_check(&guards[i], r, &why);
+        check(st == 0 || st == 403 || st == 415);
+        check(st == 0 || why != NULL);
+        check(!r->has_origin || st == 403);
+        if (r->host)
+            (void)rest_host_allowed(&guards[i], r->host, r->host_len);
+    }
 }
 
 /* Parse buf[0, len) n bytes more at a time; returns the final result. */
@@ -84,6 +114,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             break;
         check_request(&whole, stream + off, size - off);
         check(used == whole.req.total_len);
+        check(whole.req.host_len == steps.req.host_len &&
+              whole.req.content_type_len == steps.req.content_type_len &&
+              whole.req.has_origin == steps.req.has_origin);
+        check_guard(&whole.req);
         off += whole.req.total_len;
     }
     free(stream);

@@ -27,13 +27,14 @@ ALL_STATES = ["Starting", "Running", "Pausing", "Paused", "Resuming", "Stopping"
 class Harness:
     """One rest_harness process; its stdin scripts the fake VM."""
 
-    def __init__(self, *args, idle_ms=None, max_conns=None):
-        argv = [HARNESS, *args]
+    def __init__(self, *args, idle_ms=None, max_conns=None, umask=None, wrap=()):
+        argv = [*wrap, HARNESS, *args]
         if idle_ms is not None:
             argv += [str(idle_ms), str(max_conns)]
         self.log = tempfile.TemporaryFile()
+        pre = (lambda: os.umask(umask)) if umask is not None else None
         self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=self.log, text=True, bufsize=1)
+                                     stderr=self.log, text=True, bufsize=1, preexec_fn=pre)
         self.ready = self.proc.stdout.readline().strip()
         fields = self.ready.split()
         self.port = int(fields[1]) if fields[:1] == ["READY"] and fields[1].isdigit() else None
@@ -53,6 +54,7 @@ class Harness:
         self.log.seek(0)
         log = self.log.read().decode(errors="replace")
         self.log.close()
+        self.log_text = log
         # 0: served and stopped; 1: refused to start. Anything else is a
         # crash or a sanitizer report.
         if rc not in (0, 1):
@@ -132,11 +134,11 @@ class Raw:
 def post(body, extra=b""):
     if isinstance(body, str):
         body = body.encode()
-    return (b"POST /vm/state HTTP/1.1\r\nHost: x\r\n" + extra +
+    return (b"POST /vm/state HTTP/1.1\r\nHost: localhost\r\n" + extra +
             b"Content-Length: %d\r\n\r\n" % len(body) + body)
 
 
-GET_STATE = b"GET /vm/state HTTP/1.1\r\nHost: x\r\n\r\n"
+GET_STATE = b"GET /vm/state HTTP/1.1\r\nHost: localhost\r\n\r\n"
 
 
 class TcpService(unittest.TestCase):
@@ -262,7 +264,7 @@ class TcpService(unittest.TestCase):
 
     def test_post_without_content_length_is_411_and_keeps_connection(self):
         r = self.raw()
-        r.send(b"POST /vm/state HTTP/1.1\r\nHost: x\r\n\r\n" + GET_STATE)
+        r.send(b"POST /vm/state HTTP/1.1\r\nHost: localhost\r\n\r\n" + GET_STATE)
         status, _, body = r.response()
         self.assertEqual(status, 411)
         self.assertIn("error", json.loads(body))
@@ -296,7 +298,7 @@ class TcpService(unittest.TestCase):
 
     def test_head_has_length_but_no_body(self):
         r = self.raw()
-        r.send(b"HEAD /vm/state HTTP/1.1\r\nHost: x\r\n\r\n" + GET_STATE)
+        r.send(b"HEAD /vm/state HTTP/1.1\r\nHost: localhost\r\n\r\n" + GET_STATE)
         status, headers, body = r.response(head_only=True)
         self.assertEqual(status, 200)
         self.assertGreater(int(headers["content-length"]), 0)
@@ -318,13 +320,13 @@ class TcpService(unittest.TestCase):
             status, headers, _ = r.response()
             self.assertEqual(status, 200)
             self.assertNotIn("connection", headers)
-        r.send(b"GET /vm/inspect HTTP/1.1\r\nHost: x\r\n\r\n")
+        r.send(b"GET /vm/inspect HTTP/1.1\r\nHost: localhost\r\n\r\n")
         self.assertEqual(json.loads(r.response()[2]), INSPECT)
         r.close()
 
     def test_connection_close_is_honoured(self):
         r = self.raw()
-        r.send(b"GET /vm/state HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n" + GET_STATE)
+        r.send(b"GET /vm/state HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n" + GET_STATE)
         status, headers, _ = r.response()
         self.assertEqual((status, headers["connection"]), (200, "close"))
         self.assertTrue(r.closed_by_peer())  # the pipelined second request is not answered
@@ -349,8 +351,8 @@ class TcpService(unittest.TestCase):
     def test_pipelined_requests_are_answered_in_order(self):
         r = self.raw()
         r.send(GET_STATE + post('{"state":"Pause"}') + GET_STATE +
-               b"GET /vm/inspect HTTP/1.1\r\nHost: x\r\n\r\n" +
-               b"GET /nope HTTP/1.1\r\nHost: x\r\n\r\n" + post('{"state":"bad"}') +
+               b"GET /vm/inspect HTTP/1.1\r\nHost: localhost\r\n\r\n" +
+               b"GET /nope HTTP/1.1\r\nHost: localhost\r\n\r\n" + post('{"state":"bad"}') +
                b"\r\n" + GET_STATE)  # a stray CRLF between requests is allowed
         answers = [r.response() for _ in range(7)]
         self.assertEqual([a[0] for a in answers], [200, 200, 200, 200, 404, 400, 200])
@@ -383,7 +385,7 @@ class TcpService(unittest.TestCase):
 
     def test_lf_only_line_endings_are_accepted(self):
         r = self.raw()
-        r.send(b"GET /vm/state HTTP/1.1\nHost: x\n\n")
+        r.send(b"GET /vm/state HTTP/1.1\nHost: localhost\n\n")
         self.assertEqual(r.response()[0], 200)
         r.close()
 
@@ -414,29 +416,29 @@ class TcpService(unittest.TestCase):
         cases = [
             b"GARBAGE\r\n\r\n",
             b"GET /vm/state\r\n\r\n",
-            b"GET  /vm/state HTTP/1.1\r\nHost: x\r\n\r\n",
-            b"GET vm/state HTTP/1.1\r\nHost: x\r\n\r\n",
-            b"GET http://x/vm/state HTTP/1.1\r\nHost: x\r\n\r\n",
-            b"GET /vm/state HTTP/1.1 \r\nHost: x\r\n\r\n",
-            b"GET /vm/state HTTP/1\r\nHost: x\r\n\r\n",
-            b"GET /vm/state http/1.1\r\nHost: x\r\n\r\n",
-            b"G(T /vm/state HTTP/1.1\r\nHost: x\r\n\r\n",
-            b"GET /vm/st\x00te HTTP/1.1\r\nHost: x\r\n\r\n",
+            b"GET  /vm/state HTTP/1.1\r\nHost: localhost\r\n\r\n",
+            b"GET vm/state HTTP/1.1\r\nHost: localhost\r\n\r\n",
+            b"GET http://x/vm/state HTTP/1.1\r\nHost: localhost\r\n\r\n",
+            b"GET /vm/state HTTP/1.1 \r\nHost: localhost\r\n\r\n",
+            b"GET /vm/state HTTP/1\r\nHost: localhost\r\n\r\n",
+            b"GET /vm/state http/1.1\r\nHost: localhost\r\n\r\n",
+            b"G(T /vm/state HTTP/1.1\r\nHost: localhost\r\n\r\n",
+            b"GET /vm/st\x00te HTTP/1.1\r\nHost: localhost\r\n\r\n",
             b"GET /vm/state HTTP/1.1\r\n\r\n",  # no Host
-            b"GET /vm/state HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n",
-            b"GET /vm/state HTTP/1.1\r\nHost: x\r\nNo colon here\r\n\r\n",
-            b"GET /vm/state HTTP/1.1\r\nHost: x\r\nBad Name: v\r\n\r\n",
-            b"GET /vm/state HTTP/1.1\r\nHost: x\r\nName : v\r\n\r\n",
-            b"GET /vm/state HTTP/1.1\r\nHost: x\r\nX: a\x00b\r\n\r\n",
-            b"GET /vm/state HTTP/1.1\r\nHost: x\r\nX: a\rb\r\n\r\n",
-            b"GET /vm/state HTTP/1.1\r\nHost: x\r\nX: a\r\n folded\r\n\r\n",
-            b"POST /vm/state HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n",
-            b"POST /vm/state HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n",
-            b"POST /vm/state HTTP/1.1\r\nHost: x\r\nContent-Length: 1 7\r\n\r\n",
-            b"POST /vm/state HTTP/1.1\r\nHost: x\r\nContent-Length:\r\n\r\n",
-            b"POST /vm/state HTTP/1.1\r\nHost: x\r\nContent-Length: 17\r\n"
+            b"GET /vm/state HTTP/1.1\r\nHost: localhost\r\nHost: y\r\n\r\n",
+            b"GET /vm/state HTTP/1.1\r\nHost: localhost\r\nNo colon here\r\n\r\n",
+            b"GET /vm/state HTTP/1.1\r\nHost: localhost\r\nBad Name: v\r\n\r\n",
+            b"GET /vm/state HTTP/1.1\r\nHost: localhost\r\nName : v\r\n\r\n",
+            b"GET /vm/state HTTP/1.1\r\nHost: localhost\r\nX: a\x00b\r\n\r\n",
+            b"GET /vm/state HTTP/1.1\r\nHost: localhost\r\nX: a\rb\r\n\r\n",
+            b"GET /vm/state HTTP/1.1\r\nHost: localhost\r\nX: a\r\n folded\r\n\r\n",
+            b"POST /vm/state HTTP/1.1\r\nHost: localhost\r\nContent-Length: abc\r\n\r\n",
+            b"POST /vm/state HTTP/1.1\r\nHost: localhost\r\nContent-Length: -1\r\n\r\n",
+            b"POST /vm/state HTTP/1.1\r\nHost: localhost\r\nContent-Length: 1 7\r\n\r\n",
+            b"POST /vm/state HTTP/1.1\r\nHost: localhost\r\nContent-Length:\r\n\r\n",
+            b"POST /vm/state HTTP/1.1\r\nHost: localhost\r\nContent-Length: 17\r\n"
             b"Content-Length: 17\r\n\r\n{\"state\":\"Stop\"}",
-            b"POST /vm/state HTTP/1.1\r\nHost: x\r\nContent-Length: 17\r\n"
+            b"POST /vm/state HTTP/1.1\r\nHost: localhost\r\nContent-Length: 17\r\n"
             b"Transfer-Encoding: chunked\r\n\r\n",
             bytes(range(256)) * 4,
         ]
@@ -446,11 +448,11 @@ class TcpService(unittest.TestCase):
         self.assertEqual(self.h.cmd("requests"), before)
 
     def test_other_http_versions_are_505(self):
-        self.check_rejected(b"GET /vm/state HTTP/2.0\r\nHost: x\r\n\r\n", 505)
+        self.check_rejected(b"GET /vm/state HTTP/2.0\r\nHost: localhost\r\n\r\n", 505)
         self.check_rejected(b"GET /vm/state HTTP/0.9\r\n\r\n", 505)
 
     def test_chunked_body_is_411(self):
-        self.check_rejected(b"POST /vm/state HTTP/1.1\r\nHost: x\r\n"
+        self.check_rejected(b"POST /vm/state HTTP/1.1\r\nHost: localhost\r\n"
                             b"Transfer-Encoding: chunked\r\n\r\n11\r\n{\"state\":\"Stop\"}\r\n0\r\n\r\n",
                             411)
         self.assertEqual(self.h.cmd("get"), "OK Running")
@@ -458,14 +460,14 @@ class TcpService(unittest.TestCase):
     # -- oversized input --
 
     def test_huge_head_is_413(self):
-        self.check_rejected(b"GET /vm/state HTTP/1.1\r\nHost: x\r\nX: " + b"a" * 9000 + b"\r\n\r\n",
+        self.check_rejected(b"GET /vm/state HTTP/1.1\r\nHost: localhost\r\nX: " + b"a" * 9000 + b"\r\n\r\n",
                             413)
         self.check_rejected(b"GET /" + b"a" * 10000, 413)
         many = b"".join(b"X%d: v\r\n" % i for i in range(100))
-        self.check_rejected(b"GET /vm/state HTTP/1.1\r\nHost: x\r\n" + many + b"\r\n", 413)
+        self.check_rejected(b"GET /vm/state HTTP/1.1\r\nHost: localhost\r\n" + many + b"\r\n", 413)
 
     def test_head_just_under_the_limit_is_served(self):
-        req = b"GET /vm/state HTTP/1.1\r\nHost: x\r\nX: \r\n\r\n"
+        req = b"GET /vm/state HTTP/1.1\r\nHost: localhost\r\nX: \r\n\r\n"
         pad = 8192 - len(req)
         req = req.replace(b"X: ", b"X: " + b"a" * pad)
         self.assertEqual(len(req), 8192)
@@ -476,7 +478,7 @@ class TcpService(unittest.TestCase):
 
     def test_huge_declared_body_is_413_before_it_is_sent(self):
         for cl in (b"65537", b"1000000000", b"99999999999999999999999999999999"):
-            self.check_rejected(b"POST /vm/state HTTP/1.1\r\nHost: x\r\nContent-Length: " + cl +
+            self.check_rejected(b"POST /vm/state HTTP/1.1\r\nHost: localhost\r\nContent-Length: " + cl +
                                 b"\r\n\r\n", 413)
 
     def test_huge_body_from_curl_is_413(self):
@@ -585,7 +587,7 @@ class Timeouts(unittest.TestCase):
         hostile = []
         for i in range(40):
             r = Raw(self.h.port)
-            r.send(b"GET /vm/state HTTP/1.1\r\nHost: x\r\n")
+            r.send(b"GET /vm/state HTTP/1.1\r\nHost: localhost\r\n")
             hostile.append(r)
         status, _, _ = curl("http://127.0.0.1:%d/vm/state" % self.h.port)
         self.assertEqual(status, 200)
@@ -651,6 +653,220 @@ class Lifecycle(unittest.TestCase):
         self.assertEqual(h.close(), 1)
 
 
+def listening_addresses(port):
+    """The local addresses of the TCP sockets listening on port (from /proc)."""
+    found = []
+    for path, family in (("/proc/net/tcp", socket.AF_INET), ("/proc/net/tcp6", socket.AF_INET6)):
+        try:
+            with open(path) as f:
+                lines = f.read().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            addr, _, p = fields[1].partition(":")
+            if fields[3] != "0A" or int(p, 16) != port:  # 0A: LISTEN
+                continue
+            raw = bytes.fromhex(addr)
+            # /proc prints each 32-bit word in host (little-endian) order.
+            raw = b"".join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4))
+            found.append(socket.inet_ntop(family, raw))
+    return found
+
+
+def is_loopback(addr):
+    return addr.startswith("127.") or addr == "::1" or addr.startswith("::ffff:127.")
+
+
+class WhoMayCall(unittest.TestCase):
+    """A web page must not drive or read the VM (Origin, Host, Content-Type)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.h = Harness("tcp", "localhost", "0")
+        assert cls.h.port, cls.h.ready
+        cls.base = "http://127.0.0.1:%d" % cls.h.port
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.h.close()
+
+    def setUp(self):
+        self.assertEqual(self.h.cmd("state Running"), "OK")
+        self.before = self.requests()  # the fake keeps every request since it started
+
+    def requests(self):
+        return self.h.cmd("requests").split(" ", 1)[1:] or [""]
+
+    def new_requests(self):
+        before, now = self.before[0], self.requests()[0]
+        self.assertTrue(now.startswith(before))
+        return now[len(before):].strip(",")
+
+    def assert_untouched(self):
+        self.assertEqual(self.h.cmd("get"), "OK Running")
+        self.assertEqual(self.new_requests(), "")
+
+    def exchange(self, data):
+        r = Raw(self.h.port)
+        r.send(data)
+        answer = r.response()
+        r.close()
+        return answer
+
+    def test_browser_post_is_403_and_changes_nothing(self):
+        # What fetch(..., {method: "POST", mode: "no-cors", body}) sends: no preflight.
+        body = b'{"state":"HardStop"}'
+        status, _, answer = self.exchange(
+            b"POST /vm/state HTTP/1.1\r\nHost: localhost:%d\r\n"
+            b"Origin: https://evil.example\r\nContent-Type: text/plain;charset=UTF-8\r\n"
+            b"Sec-Fetch-Site: cross-site\r\nSec-Fetch-Mode: no-cors\r\n"
+            b"Content-Length: %d\r\n\r\n" % (self.h.port, len(body)) + body)
+        self.assertEqual(status, 403)
+        self.assertIn("error", json.loads(answer))
+        self.assert_untouched()
+        # curl with an Origin of any value, even this service's own, is refused too.
+        for origin in ("http://localhost:%d" % self.h.port, "null"):
+            status, _, _ = curl("-H", "Origin: " + origin, "-X", "POST", "-d",
+                                '{"state":"HardStop"}', self.base + "/vm/state")
+            self.assertEqual(status, 403)
+        self.assert_untouched()
+
+    def test_html_form_bodies_are_415_and_change_nothing(self):
+        for ctype in ("text/plain", "multipart/form-data; boundary=x"):
+            status, _, _ = curl("-H", "Content-Type: " + ctype, "-X", "POST", "-d",
+                                '{"state":"HardStop"}', self.base + "/vm/state")
+            self.assertEqual(status, 415, ctype)
+        self.assert_untouched()
+
+    def test_foreign_host_is_403(self):
+        # DNS rebinding: the page's own name, now resolving to 127.0.0.1.
+        for host in (b"rebind.evil.example:%d" % self.h.port, b"rebind.evil.example",
+                     b"192.0.2.1:%d" % self.h.port, b""):
+            status, _, answer = self.exchange(
+                b"GET /vm/inspect HTTP/1.1\r\nHost: " + host + b"\r\n\r\n")
+            self.assertEqual(status, 403, host)
+            self.assertNotIn(b"cpus", answer)
+        status, _, _ = self.exchange(post('{"state":"Stop"}').replace(
+            b"Host: localhost", b"Host: rebind.evil.example"))
+        self.assertEqual(status, 403)
+        status, _, _ = curl("-H", "Host: rebind.evil.example", self.base + "/vm/inspect")
+        self.assertEqual(status, 403)
+        self.assert_untouched()
+
+    def test_cross_site_fetch_metadata_is_403(self):
+        status, _, _ = self.exchange(b"GET /vm/inspect HTTP/1.1\r\nHost: localhost\r\n"
+                                     b"Sec-Fetch-Site: cross-site\r\n\r\n")
+        self.assertEqual(status, 403)
+        status, _, _ = self.exchange(b"GET /vm/state HTTP/1.1\r\nHost: localhost\r\n"
+                                     b"Sec-Fetch-Site: none\r\n\r\n")
+        self.assertEqual(status, 200)
+
+    def test_plain_clients_still_work(self):
+        # curl as a user types it: Host 127.0.0.1:PORT or localhost:PORT.
+        for base in (self.base, "http://localhost:%d" % self.h.port):
+            status, _, body = curl(base + "/vm/state")
+            self.assertEqual((status, json.loads(body)["state"]), (200, "VirtualMachineStateRunning"))
+            status, _, body = curl(base + "/vm/inspect")
+            self.assertEqual((status, json.loads(body)), (200, INSPECT))
+        # podman's Go client: Host localhost:PORT, no Content-Type, no Origin.
+        body = b'{"state":"Stop"}'
+        status, _, answer = self.exchange(
+            b"POST /vm/state HTTP/1.1\r\nHost: localhost:%d\r\nUser-Agent: Go-http-client/1.1\r\n"
+            b"Content-Length: %d\r\nAccept-Encoding: gzip\r\n\r\n" % (self.h.port, len(body)) + body)
+        self.assertEqual((status, json.loads(answer)), (200, {"state": "VirtualMachineStateStopping"}))
+        self.assertEqual(self.new_requests(), "Stop")
+        self.assertEqual(self.h.cmd("state Running"), "OK")
+        # curl -d (application/x-www-form-urlencoded) and with -H application/json.
+        for extra in ((), ("-H", "Content-Type: application/json")):
+            status, _, answer = curl(*extra, "-X", "POST", "-d", '{"state":"Stop"}',
+                                     self.base + "/vm/state")
+            self.assertEqual((status, json.loads(answer)),
+                             (200, {"state": "VirtualMachineStateStopping"}))
+            self.assertEqual(self.h.cmd("state Running"), "OK")
+        self.assertEqual(self.new_requests(), "Stop,Stop,Stop")
+
+    def test_localhost_listens_on_loopback_only(self):
+        addrs = listening_addresses(self.h.port)
+        self.assertTrue(addrs)
+        self.assertIn("127.0.0.1", addrs)
+        for a in addrs:
+            self.assertTrue(is_loopback(a), addrs)
+
+
+def hosts_file_wrapper(hosts_path):
+    """argv prefix running a command with hosts_path bind-mounted over
+    /etc/hosts in a private mount namespace, or None where that is not allowed."""
+    wrap = ["unshare", "-m", "sh", "-c", 'mount --bind "$0" /etc/hosts && exec "$@"', hosts_path]
+    try:
+        ok = subprocess.run(wrap + ["true"], capture_output=True, timeout=10).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        ok = False
+    return wrap if ok else None
+
+
+class Binding(unittest.TestCase):
+    """Which addresses a tcp:// URI listens on."""
+
+    def setUp(self):
+        self.dir = tempfile.TemporaryDirectory()
+        hosts = os.path.join(self.dir.name, "hosts")
+        with open(hosts, "w") as f:
+            # A resolver that lies: localhost and a name on a foreign address.
+            f.write("192.0.2.1 localhost\n192.0.2.1 krunkit-test-foreign\n"
+                    "127.0.0.1 krunkit-test-loop\n")
+        self.wrap = hosts_file_wrapper(hosts)
+
+    def tearDown(self):
+        self.dir.cleanup()
+
+    def test_localhost_is_loopback_whatever_etc_hosts_says(self):
+        if not self.wrap:
+            self.skipTest("cannot bind-mount /etc/hosts in a mount namespace here")
+        h = Harness("tcp", "localhost", "0", wrap=self.wrap)
+        self.assertTrue(h.port, h.ready)
+        addrs = listening_addresses(h.port)
+        self.assertIn("127.0.0.1", addrs)
+        self.assertTrue(all(is_loopback(a) for a in addrs), addrs)
+        self.assertEqual(curl("http://127.0.0.1:%d/vm/state" % h.port)[0], 200)
+        self.assertEqual(h.close(), 0)
+
+    def test_name_resolving_to_a_foreign_address_is_refused(self):
+        if not self.wrap:
+            self.skipTest("cannot bind-mount /etc/hosts in a mount namespace here")
+        h = Harness("tcp", "krunkit-test-foreign", "0", wrap=self.wrap)
+        self.assertEqual(h.ready, "FAIL 99")  # EADDRNOTAVAIL
+        self.assertEqual(h.close(), 1)
+        self.assertIn("--restful-uri", h.log_text)
+        self.assertIn("krunkit-test-foreign resolves to 192.0.2.1", h.log_text)
+        self.assertIn("tcp://192.0.2.1:0", h.log_text)
+
+    def test_name_resolving_to_loopback_is_served_under_that_name(self):
+        if not self.wrap:
+            self.skipTest("cannot bind-mount /etc/hosts in a mount namespace here")
+        h = Harness("tcp", "krunkit-test-loop", "0", wrap=self.wrap)
+        self.assertTrue(h.port, h.ready)
+        self.assertEqual(listening_addresses(h.port), ["127.0.0.1"])
+        r = Raw(h.port)
+        r.send(b"GET /vm/state HTTP/1.1\r\nHost: KRUNKIT-test-loop:%d\r\n\r\n" % h.port)
+        self.assertEqual(r.response()[0], 200)
+        r.close()
+        self.assertEqual(h.close(), 0)
+
+    def test_explicit_wildcard_literal_is_honoured(self):
+        h = Harness("tcp", "0.0.0.0", "0")
+        self.assertTrue(h.port, h.ready)
+        self.assertEqual(listening_addresses(h.port), ["0.0.0.0"])
+        # Clients name whichever address reaches it: IP literals are fine, names are not.
+        for host, want in ((b"192.0.2.7:%d" % h.port, 200), (b"127.0.0.1", 200),
+                           (b"rebind.evil.example", 403)):
+            r = Raw(h.port)
+            r.send(b"GET /vm/state HTTP/1.1\r\nHost: " + host + b"\r\n\r\n")
+            self.assertEqual(r.response()[0], want, host)
+            r.close()
+        self.assertEqual(h.close(), 0)
+
+
 class UnixService(unittest.TestCase):
     def setUp(self):
         self.dir = tempfile.TemporaryDirectory()
@@ -692,6 +908,36 @@ class UnixService(unittest.TestCase):
         self.assertEqual(curl("http://d/vm/state", unix=self.path)[0], 200)
         h.close()
         self.assertFalse(os.path.exists(self.path))
+
+    def test_socket_is_0600_even_under_umask_000(self):
+        h = Harness("unix", self.path, umask=0)
+        self.assertEqual(h.ready, "READY 0")
+        self.assertEqual(os.lstat(self.path).st_mode & 0o777, 0o600)
+        h.close()
+
+    def test_any_host_but_no_origin_over_unix_socket(self):
+        h = Harness("unix", self.path)
+        # Real clients' made-up names: vfkit's tests "vfkit", curl users "d", "localhost".
+        for host in ("vfkit", "d", "localhost"):
+            status, _, _ = curl("http://%s/vm/state" % host, unix=self.path)
+            self.assertEqual(status, 200, host)
+        status, _, _ = curl("-H", "Origin: https://evil.example", "-X", "POST", "-d",
+                            '{"state":"HardStop"}', "http://d/vm/state", unix=self.path)
+        self.assertEqual(status, 403)
+        self.assertEqual(h.cmd("requests"), "REQUESTS")
+        h.close()
+
+    def test_stale_symlink_is_not_removed(self):
+        s = socket.socket(socket.AF_UNIX)
+        real = os.path.join(self.dir.name, "real.sock")
+        s.bind(real)
+        s.close()  # a stale socket, but reached through a link
+        os.symlink(real, self.path)
+        h = Harness("unix", self.path)
+        self.assertEqual(h.ready, "FAIL 17")  # EEXIST
+        self.assertEqual(h.close(), 1)
+        self.assertTrue(os.path.islink(self.path))
+        self.assertTrue(os.path.exists(real))
 
     def test_stale_socket_is_replaced(self):
         s = socket.socket(socket.AF_UNIX)

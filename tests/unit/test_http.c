@@ -413,6 +413,38 @@ static void test_errors_are_sticky(void **state)
     assert_int_equal(p.error_status, 400);
 }
 
+/* The fields rest.c judges callers by: handed back, trimmed, never judged here. */
+static void test_caller_fields(void **state)
+{
+    (void)state;
+    struct http_parser p;
+    assert_int_equal(parse_str(&p,
+                               "GET / HTTP/1.1\r\nHOST:  Example:80 \r\nORIGIN: null\r\n"
+                               "content-type:\ttext/plain\t\r\nSec-Fetch-Site: cross-site\r\n\r\n"),
+                     HTTP_PARSE_COMPLETE);
+    assert_int_equal(p.req.host_len, strlen("Example:80"));
+    assert_memory_equal(p.req.host, "Example:80", p.req.host_len);
+    assert_true(p.req.has_origin);
+    assert_int_equal(p.req.content_type_len, strlen("text/plain"));
+    assert_memory_equal(p.req.content_type, "text/plain", p.req.content_type_len);
+    assert_int_equal(p.req.fetch_site_len, strlen("cross-site"));
+    assert_memory_equal(p.req.fetch_site, "cross-site", p.req.fetch_site_len);
+    /* Absent: NULL and false. */
+    assert_int_equal(parse_str(&p, "GET / HTTP/1.0\r\n\r\n"), HTTP_PARSE_COMPLETE);
+    assert_null(p.req.host);
+    assert_null(p.req.content_type);
+    assert_null(p.req.fetch_site);
+    assert_false(p.req.has_origin);
+    /* An empty Host is there, with no bytes. */
+    assert_int_equal(parse_str(&p, "GET / HTTP/1.1\r\nHost:\r\n\r\n"), HTTP_PARSE_COMPLETE);
+    assert_true(p.req.has_host);
+    assert_int_equal(p.req.host_len, 0);
+    /* Two Content-Types: which one was checked? Neither: 400. */
+    expect_error("POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                 "Content-Type: text/plain\r\nContent-Length: 0\r\n\r\n",
+                 400);
+}
+
 static void test_status_reasons(void **state)
 {
     (void)state;
@@ -423,7 +455,9 @@ static void test_status_reasons(void **state)
     assert_string_equal(http_status_reason(408), "Request Timeout");
     assert_string_equal(http_status_reason(409), "Conflict");
     assert_string_equal(http_status_reason(411), "Length Required");
+    assert_string_equal(http_status_reason(403), "Forbidden");
     assert_string_equal(http_status_reason(413), "Content Too Large");
+    assert_string_equal(http_status_reason(415), "Unsupported Media Type");
     assert_string_equal(http_status_reason(505), "HTTP Version Not Supported");
 }
 
@@ -447,6 +481,7 @@ int main(void)
         cmocka_unit_test(test_keep_alive_rules),
         cmocka_unit_test(test_leading_empty_lines_and_bare_lf),
         cmocka_unit_test(test_errors_are_sticky),
+        cmocka_unit_test(test_caller_fields),
         cmocka_unit_test(test_status_reasons),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
