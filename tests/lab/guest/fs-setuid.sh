@@ -1,7 +1,7 @@
 #!/bin/sh
 # Guest half of krunkit-fs-setuid: as root, on the virtio-fs share (tag
 # labfs), make files setuid/setgid by chmod (4755, 2755, 6755), by
-# creating them with the bits (install -m 4755), and a setgid directory
+# copying one with its bits (cp -p of a 4755 file), and a setgid directory
 # (mkdir -m 2775). The host checks what reached its files; we only report.
 detail() { echo "$*" >>"$LAB_DETAIL"; }
 fail() {
@@ -19,11 +19,12 @@ done
 chmod 4755 $M/suid || echo "guest: chmod 4755 refused"
 chmod 2755 $M/sgid || echo "guest: chmod 2755 refused"
 chmod 6755 $M/both || echo "guest: chmod 6755 refused"
-install -m 4755 /tmp/prog $M/installed || echo "guest: install -m 4755 refused"
+cp /tmp/prog /tmp/prog-suid && chmod 4755 /tmp/prog-suid
+cp -p /tmp/prog-suid $M/copied || echo "guest: cp -p of a 4755 file refused"
 mkdir -m 2775 $M/sgid-dir || echo "guest: mkdir -m 2775 refused"
 sync
 echo 3 >/proc/sys/vm/drop_caches
-for f in suid sgid both installed sgid-dir; do
+for f in suid sgid both copied sgid-dir; do
     echo "guest: $f mode $(stat -c %a $M/$f 2>/dev/null)"
 done
 umount $M || fail "umount"

@@ -2,7 +2,7 @@
 # lab-timeout: 200
 # virtio-fs strips setuid/setgid bits the guest sets: the guest
 # (guest/fs-setuid.sh, root) chmods files on the share to 4755, 2755 and
-# 6755 and creates one with install -m 4755; no regular file under the
+# 6755 and copies a 4755 file with cp -p; no regular file under the
 # share may then be setuid or setgid on the host (find -perm -4000/-2000),
 # and the rest of each mode (0755) stays. A setgid directory (mkdir -m
 # 2775) is reported, not judged.
@@ -16,7 +16,7 @@ krunkit_expect_exit 30 0
 grep -a 'guest: ' "$WORK/console.log" | tr -d '\r'
 ls -l "$share"
 BAD=""
-for f in suid sgid both installed; do
+for f in suid sgid both copied; do
     [ -f "$share/$f" ] || { BAD="$BAD; $f missing"; continue; }
     m=$(stat -c %a "$share/$f")
     case "$m" in

@@ -2,7 +2,8 @@
 # lab-timeout: 240
 # virtio-net on an inherited socket (`type=unixstream,fd=3`) survives a
 # guest reboot. socat makes a socketpair, runs krunkit with one end as fd 3
-# (EXEC fdin=3,fdout=3) and relays the other end to passt's socket
+# (EXEC fdin=3,fdout=3) and relays the other end to passt's socket,
+# which it connects to first
 # (lib-net.sh). The guest (guest/net-reboot.sh) gets its DHCP lease
 # through it, reboots, and must get it again on the second boot; krunkit
 # exits 0.
@@ -25,7 +26,9 @@ echo \$? >"$WORK/krunkit.rc"
 X
 chmod +x "$WORK/run-krunkit.sh"
 KRUNKIT_STARTED=$(lab_now)
-socat -d EXEC:"$WORK/run-krunkit.sh",fdin=3,fdout=3 UNIX-CONNECT:"$NET/passt.sock" \
+# passt's socket exists a moment before it accepts: connect first (with
+# retries), then start krunkit.
+socat -d UNIX-CONNECT:"$NET/passt.sock",retry=50,interval=0.2 EXEC:"$WORK/run-krunkit.sh",fdin=3,fdout=3 \
     2>"$WORK/socat-net.log" &
 KRUNKIT_PID=$!
 SOCAT_PIDS=$KRUNKIT_PID
