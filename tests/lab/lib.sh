@@ -264,3 +264,49 @@ lab_cleanup() {
     return 0
 }
 trap lab_cleanup EXIT
+
+# lab_wait_logs PATTERN SECONDS PID FILE...: lab_wait_log over several
+# files (a log that may have moved): 0 when one of them has a line matching
+# PATTERN, 1 on timeout, 2 when PID exited first (PID may be empty).
+lab_wait_logs() {
+    _pat=$1 _limit=$2 _pid=$3
+    shift 3
+    _end=$(awk -v n="$(lab_now)" -v l="$_limit" 'BEGIN { print n + l }')
+    while :; do
+        for _f in "$@"; do
+            grep -Eqa -- "$_pat" "$_f" 2>/dev/null && return 0
+        done
+        if [ -n "$_pid" ] && ! kill -0 "$_pid" 2>/dev/null; then
+            for _f in "$@"; do
+                grep -Eqa -- "$_pat" "$_f" 2>/dev/null && return 0
+            done
+            return 2
+        fi
+        awk -v n="$(lab_now)" -v e="$_end" 'BEGIN { exit !(n >= e) }' && return 1
+        sleep 0.1
+    done
+}
+
+# krunkit_start_rest URI GUEST_SCENARIO CPUS [krunkit args...]: krunkit_start
+# with --restful-uri URI instead of unix://$WORK/rest.sock.
+krunkit_start_rest() {
+    lab_need_krunkit
+    _uri=$1 _scn=$2 _cpus=$3
+    shift 3
+    [ -f "$WORK/root.img" ] || lab_disk "$WORK/root.img" 64
+    KRUNKIT_STARTED=$(lab_now)
+    "$KRUNKIT" --cpus "$_cpus" --memory "${LAB_MEMORY:-512}" \
+        --bootloader "linux,kernel=$GUEST_KERNEL,initrd=${LAB_INITRD:-$GUEST_INITRD},cmdline=\"console=hvc0 lab.scenario=$_scn lab.cpus=$_cpus ${LAB_CMDLINE:-}\"" \
+        --device "virtio-serial,logFilePath=$WORK/console.log" \
+        --device "virtio-blk,path=$WORK/root.img" \
+        --restful-uri "$_uri" \
+        "$@" >>"$WORK/krunkit.log" 2>&1 </dev/null &
+    KRUNKIT_PID=$!
+}
+
+# lab_http_code CURL-ARGS...: curl's HTTP status for one request (000 when
+# no answer came); the body goes to $WORK/http-body.
+lab_http_code() {
+    curl -s --max-time 10 -o "$WORK/http-body" -w '%{http_code}' "$@" 2>/dev/null
+    return 0
+}
