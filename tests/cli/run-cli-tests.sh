@@ -101,7 +101,7 @@ else
     json_check 'j["oemStrings"] == ["a,b c", "second"] and j["gui"] is True' "oem/gui"
     json_check 'j["bootloader"]["kind"] == "efi" and j["bootloader"]["create"] is True and j["bootloader"]["variableStore"].endswith("/pc-vars")' "bootloader"
     json_check '[d["kind"] for d in j["devices"]] == ["virtio-blk","virtio-net","virtio-net","virtio-serial","virtio-vsock","virtio-fs","virtio-rng","virtio-balloon","virtio-gpu","virtio-input"]' "device kinds"
-    json_check 'j["devices"][0] == {"kind":"virtio-blk","path":j["devices"][0]["path"],"format":"qcow2","deviceId":"disk0","readonly":True}' "virtio-blk"
+    json_check 'j["devices"][0] == {"kind":"virtio-blk","path":j["devices"][0]["path"],"format":"qcow2","deviceId":"disk0","readonly":True,"allowBackingOutside":False}' "virtio-blk"
     json_check 'j["devices"][1]["offloading"] and j["devices"][1]["vfkitMagic"] and j["devices"][1]["mac"] == "5a:94:ef:e4:0c:ee"' "virtio-net unixSocketPath"
     json_check 'j["devices"][2]["type"] == "unixstream" and j["devices"][2]["fd"] == 9 and not j["devices"][2]["vfkitMagic"]' "virtio-net fd"
     json_check 'j["devices"][4]["port"] == 1025 and j["devices"][4]["listen"] is False' "virtio-vsock"
@@ -109,6 +109,14 @@ else
     json_check 'j["devices"][8]["width"] == 640 and j["devices"][9]["inputType"] == "keyboard"' "gpu/input"
 fi
 no_leftovers "--print-config" "$T/pc.log" "$T/pc.pid" "$T/pc.sock" "$T/pc-vars"
+
+run -c 1 -m 1 --device "virtio-serial,logFilePath=$T/c.log" --print-config
+json_check 'j["devices"][0]["logFileMaxSize"] == 64 * 1024 * 1024' "virtio-serial logFileMaxSize default"
+run -c 1 -m 1 --device "virtio-serial,logFilePath=$T/c.log,logFileMaxSize=1000" --print-config
+json_check 'j["devices"][0]["logFileMaxSize"] == 1000' "virtio-serial logFileMaxSize"
+no_leftovers "--print-config virtio-serial" "$T/c.log"
+expect_error 'logFileMaxSize= applies to logFilePath= only' -c 1 -m 1 --device virtio-serial,pty,logFileMaxSize=5
+expect_error 'invalid logFileMaxSize=big' -c 1 -m 1 --device virtio-serial,logFilePath=/tmp/x.log,logFileMaxSize=big
 
 run -c 1 -m 1 --print-config
 json_check 'j["restfulUri"] is None and j["timesync"] is None and j["devices"] == [] and j["bootloader"] == {"kind": "default"}' "defaults"
