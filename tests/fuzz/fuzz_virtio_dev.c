@@ -8,11 +8,12 @@
  *
  * Input: byte 0 picks the device (blk on a memfd image, read-write or
  * read-only, io_uring or worker threads; balloon; console logging to a file, or on a pty we type
- * into; rng), then a program of operations (see the OP_* list). Besides the sanitizers, each settle
- * checks that every new used-ring entry names a descriptor of the ring and claims no more bytes
- * than the chain offers the device to write (devices that only read must claim none). Guest RAM
- * sits between PROT_NONE guard pages, so a device write outside RAM faults. FUZZ_VIRTIO_DEV_TRACE=1
- * prints what each settle saw.
+ * into; rng; bit 4: on a kept I/O loop that every such input borrows, as the
+ * devices rebuilt after a guest reboot do), then a program of operations (see the OP_* list).
+ * Besides the sanitizers, each settle checks that every new used-ring entry names a descriptor of
+ * the ring and claims no more bytes than the chain offers the device to write (devices that only
+ * read must claim none). Guest RAM sits between PROT_NONE guard pages, so a device write outside
+ * RAM faults. FUZZ_VIRTIO_DEV_TRACE=1 prints what each settle saw.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -31,10 +32,12 @@
 
 #include "../unit/support/fake_hooks.h"
 #include "../unit/support/virtio_driver.h"
+#include "block/block.h"
 #include "cli/config.h"
 #include "cli/log.h"
 #include "virtio/devices.h"
 #include "virtio/pci.h"
+#include "vmm/evloop.h"
 
 /* Guest RAM: low region at 0, a small high region, guard pages around each. */
 #define PAGE 4096u
@@ -117,12 +120,17 @@ static struct {
     uint8_t *snap;
     int disk_fd;
     char disk_path[64], console_path[64];
+    /* Bit 4 of byte 0: the device runs on this loop, kept across inputs. */
+    struct evloop *kept_loop;
 } world;
 
 static struct {
     enum dev_kind kind;
     struct fake_vm vm;
     struct virtio_dev *dev;
+    /* The host side the device borrows (opened per input, closed after the device). */
+    struct blk_image *img;
+    struct console_host *host;
     struct vdrv drv;
     struct drv_queue q[VIRTIO_MAX_QUEUES];
     struct used_mark mark[VIRTIO_MAX_QUEUES];
@@ -148,7 +156,8 @@ static void die(const char *what, unsigned q, unsigned long long a, unsigned lon
 
 static int map_region(uint8_t *at, uint64_t size, uint64_t gpa)
 {
-    void *p = mmap(at, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+    void *p =
+        mmap(at, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
     if (p == MAP_FAILED)
         return -errno;
     world.gm.regions[world.gm.nr_regions++] =
@@ -180,6 +189,8 @@ static void world_init(void)
     snprintf(world.disk_path, sizeof(world.disk_path), "/proc/self/fd/%d", world.disk_fd);
     snprintf(world.console_path, sizeof(world.console_path), "/tmp/fuzz-virtio-dev-%d.log",
              (int)getpid());
+    if (evloop_create(&world.kept_loop))
+        die("cannot create the kept loop", 0, 0, 0);
     world.ready = true;
 }
 
@@ -830,20 +841,26 @@ static int create_device(uint8_t sel)
             setenv("KRUNKIT_NO_IO_URING", "1", 1);
         else
             unsetenv("KRUNKIT_NO_IO_URING");
-        return virtio_blk_create(m, &cfg, &run.dev);
+        int rc = blk_open(cfg.path, cfg.format, cfg.readonly, NULL, &run.img);
+        return rc ? rc : virtio_blk_create(m, &cfg, run.img, &run.dev);
     }
     case KIND_BALLOON:
         return virtio_balloon_create(m, &run.dev);
     case KIND_CONSOLE: {
-        struct dev_serial cfg = {.mode = SERIAL_LOGFILE, .log_file_path = world.console_path};
-        return virtio_console_create(m, &cfg, &run.dev);
+        /* Bit 3: a log capped at 64 bytes (logFileMaxSize). */
+        struct dev_serial cfg = {.mode = SERIAL_LOGFILE,
+                                 .log_file_path = world.console_path,
+                                 .log_max_bytes = (sel & 0x08) ? 64 : 0};
+        int rc = console_host_open(&cfg, &run.host);
+        return rc ? rc : virtio_console_create(m, run.host, &run.dev);
     }
     case KIND_CONSOLE_PTY: {
         struct dev_serial cfg = {.mode = SERIAL_PTY};
-        int rc = virtio_console_create(m, &cfg, &run.dev);
+        int rc = console_host_open(&cfg, &run.host);
+        rc = rc ?: virtio_console_create(m, run.host, &run.dev);
         if (rc == 0) {
-            run.pty_fd = open(virtio_console_pty_path(run.dev),
-                              O_WRONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+            run.pty_fd =
+                open(console_host_pty_path(run.host), O_WRONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
             rc = run.pty_fd < 0 ? -errno : 0;
         }
         return rc;
@@ -865,6 +882,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     run.pty_fd = -1;
     if (fake_vm_init(&run.vm, &world.gm))
         die("cannot set up the fake machine", 0, 0, 0);
+    if (data[0] & 0x10)
+        run.vm.m.io_loop = world.kept_loop;
     if (create_device(data[0]))
         die("cannot create the device", data[0], 0, 0);
     vdrv_init(&run.drv, &run.vm, &run.dev->pci, LOW_GPA + DATA_AREA, LOW_GPA + LOW_SIZE);
@@ -879,6 +898,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     settle();
 
     virtio_dev_destroy(run.dev);
+    if (run.img)
+        blk_close(run.img);
+    console_host_close(run.host, false);
     if (run.pty_fd >= 0)
         close(run.pty_fd);
     close(run.barrier_fd);

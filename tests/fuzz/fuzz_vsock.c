@@ -5,9 +5,12 @@
  * UNIX sockets (connections to the connect-mode socket, writes, closes,
  * half-closes) and receive buffers of any size.
  *
- * One device lives across inputs (its sockets in a temporary directory);
- * each input starts with a driver reset, which must close every
- * connection. Besides the sanitizers, every used receive buffer is checked:
+ * One muxer (its sockets in a temporary directory) and one I/O loop live
+ * across inputs, as the VM keeps them across guest reboots; the device on
+ * them lives across inputs too, and each input starts with a driver reset,
+ * which must close every connection. An input whose length is 7 mod 8
+ * ends with a "reboot": the device is destroyed and a new one made on the
+ * same muxer and loop. Besides the sanitizers, every used receive buffer is checked:
  * it names a buffer we posted, claims no more than its size, and is either
  * empty (too small for a header) or one well-formed host-to-guest packet
  * whose header length matches. The device must never ask for a reset.
@@ -36,6 +39,7 @@
 #include "cli/log.h"
 #include "virtio/devices.h"
 #include "virtio/pci.h"
+#include "vmm/evloop.h"
 #include "vsock/muxer.h"
 
 #define RAM_SIZE (4u << 20)
@@ -66,6 +70,8 @@ static struct {
     struct guest_mem gm;
     struct fake_vm vm;
     struct virtio_dev *dev;
+    struct vsock_muxer *mx; /* the VM's: outlives the device */
+    struct evloop *loop;    /* the device's kept I/O loop */
     struct vdrv drv;
     char dir[64], g2h[108], h2g[108];
     int listener;
@@ -104,7 +110,10 @@ static void setup_once(void)
     F.cfg.n_devices = 2;
     check(fake_guest_mem_init(&F.gm, 0, RAM_SIZE) == 0, "guest mem");
     check(fake_vm_init(&F.vm, &F.gm) == 0, "fake vm");
-    check(virtio_vsock_create(&F.vm.m, &F.cfg, &F.devs[0], NULL, &F.dev) == 0, "create");
+    check(virtio_vsock_muxer_open(&F.cfg, NULL, &F.mx) == 0, "muxer");
+    check(evloop_create(&F.loop) == 0, "loop");
+    F.vm.m.io_loop = F.loop;
+    check(virtio_vsock_create(&F.vm.m, F.mx, &F.dev) == 0, "create");
     for (int i = 0; i < MAX_HOST; i++)
         F.host[i] = -1;
     F.ready = true;
@@ -342,6 +351,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (F.host[i] >= 0)
             close(F.host[i]);
         F.host[i] = -1;
+    }
+    if (size % 8 == 7) {
+        /* A guest reboot: a new device on the kept muxer and loop. */
+        virtio_dev_destroy(F.dev);
+        F.dev = NULL;
+        check(virtio_vsock_create(&F.vm.m, F.mx, &F.dev) == 0, "create after a reboot");
     }
     return 0;
 }

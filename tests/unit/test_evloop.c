@@ -2,6 +2,9 @@
  * epoll event loop (src/vmm/evloop.c): handlers run on the loop's thread,
  * fds are added, modified and removed from other threads, stop joins the
  * thread, and a handler may remove itself or another fd in the same batch.
+ * The thread outlives a stop: it parks, and the next start runs the loop
+ * on it again (a device rebuilt after a guest reboot keeps its thread);
+ * evloop_clear empties a stopped loop; evloop_destroy ends the thread.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -11,9 +14,11 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -426,6 +431,190 @@ static void test_concurrent_add_del(void **state)
     }
 }
 
+/* ---- the thread survives a stop ---- */
+
+/* Kick p and wait for its handler; returns the thread it ran on. */
+static pthread_t kick_and_wait(struct probe *p)
+{
+    unsigned before = atomic_load(&p->calls);
+    kick(p);
+    assert_true(wait_calls(p, before + 1));
+    char name[16];
+    return probe_thread(p, name);
+}
+
+static void test_stop_then_start_same_thread(void **state)
+{
+    struct evloop *loop = *state;
+    struct probe p;
+    probe_init(&p, loop);
+    p.consume = true;
+    assert_int_equal(evloop_add(loop, p.fd, EPOLLIN, probe_cb, &p), 0);
+    assert_int_equal(evloop_start_thread(loop, "io-keep"), 0);
+    pthread_t first = kick_and_wait(&p);
+    assert_false(pthread_equal(first, pthread_self()));
+    for (int round = 0; round < 5; round++) {
+        evloop_stop(loop);
+        /* Parked: nothing runs. */
+        unsigned calls = atomic_load(&p.calls);
+        kick(&p);
+        usleep(30000);
+        assert_int_equal(atomic_load(&p.calls), calls);
+        /* Started again (under another name: the thread keeps its first one). */
+        assert_int_equal(evloop_start_thread(loop, "io-other"), 0);
+        assert_true(wait_calls(&p, calls + 1)); /* the kick made while parked */
+        assert_true(pthread_equal(kick_and_wait(&p), first));
+        char name[16];
+        probe_thread(&p, name);
+        assert_string_equal(name, "io-keep");
+    }
+    /* A second start while running is harmless: still the one thread. */
+    assert_int_equal(evloop_start_thread(loop, "io-keep"), 0);
+    assert_true(pthread_equal(kick_and_wait(&p), first));
+    /* Stopping a parked loop again returns at once. */
+    evloop_stop(loop);
+    evloop_stop(loop);
+    close(p.fd);
+}
+
+/* evloop_stop from a handler parks the loop after it; a start runs it again on that thread. */
+static void test_stop_from_handler_then_restart(void **state)
+{
+    struct evloop *loop = *state;
+    struct probe p;
+    probe_init(&p, loop);
+    p.consume = true;
+    p.stop_loop = true;
+    assert_int_equal(evloop_add(loop, p.fd, EPOLLIN, probe_cb, &p), 0);
+    assert_int_equal(evloop_start_thread(loop, "io-hstop"), 0);
+    pthread_t first = kick_and_wait(&p);
+    /* The handler's own stop did not wait for itself; this one waits for the park. */
+    evloop_stop(loop);
+    assert_true(atomic_load(&p.after_stop));
+    unsigned calls = atomic_load(&p.calls);
+    kick(&p);
+    usleep(30000);
+    assert_int_equal(atomic_load(&p.calls), calls);
+    /* Restarted: the pending kick is handled, on the same thread, and it stops again. */
+    atomic_store(&p.after_stop, false);
+    assert_int_equal(evloop_start_thread(loop, "io-hstop"), 0);
+    assert_true(wait_calls(&p, calls + 1));
+    char name[16];
+    assert_true(pthread_equal(probe_thread(&p, name), first));
+    evloop_stop(loop);
+    assert_true(atomic_load(&p.after_stop));
+    /* And once more without stopping from the handler. */
+    p.stop_loop = false;
+    assert_int_equal(evloop_start_thread(loop, "io-hstop"), 0);
+    assert_true(pthread_equal(kick_and_wait(&p), first));
+    evloop_stop(loop);
+    close(p.fd);
+}
+
+static void test_clear_removes_all_handlers(void **state)
+{
+    struct evloop *loop = *state;
+    struct probe p[3];
+    for (int i = 0; i < 3; i++) {
+        probe_init(&p[i], loop);
+        p[i].consume = true;
+        assert_int_equal(evloop_add(loop, p[i].fd, EPOLLIN, probe_cb, &p[i]), 0);
+    }
+    assert_int_equal(evloop_start_thread(loop, "io-clear"), 0);
+    pthread_t first = kick_and_wait(&p[0]);
+    kick_and_wait(&p[1]);
+    kick_and_wait(&p[2]);
+    evloop_stop(loop);
+    evloop_clear(loop);
+    /* Nothing is registered any more. */
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(evloop_del(loop, p[i].fd), -ENOENT);
+        assert_int_equal(evloop_mod(loop, p[i].fd, EPOLLIN), -ENOENT);
+    }
+    assert_int_equal(evloop_start_thread(loop, "io-clear"), 0);
+    for (int i = 0; i < 3; i++)
+        kick(&p[i]);
+    usleep(50000);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(atomic_load(&p[i].calls), 1);
+    /* The same fds can be added again (a rebuilt device), served on the same thread. */
+    assert_int_equal(evloop_add(loop, p[1].fd, EPOLLIN, probe_cb, &p[1]), 0);
+    assert_true(wait_calls(&p[1], 2)); /* the kick made while it was gone */
+    char name[16];
+    assert_true(pthread_equal(probe_thread(&p[1], name), first));
+    assert_int_equal(atomic_load(&p[0].calls), 1);
+    assert_int_equal(atomic_load(&p[2].calls), 1);
+    evloop_stop(loop);
+    /* Clearing a loop that never had a thread, or is already empty, is fine. */
+    evloop_clear(loop);
+    evloop_clear(loop);
+    for (int i = 0; i < 3; i++)
+        close(p[i].fd);
+}
+
+static pid_t tid_seen;
+
+static void tid_cb(void *opaque, uint32_t events)
+{
+    (void)events;
+    int fd = *(int *)opaque;
+    uint64_t v;
+    if (read(fd, &v, sizeof(v)) == sizeof(v))
+        __atomic_store_n(&tid_seen, (pid_t)syscall(SYS_gettid), __ATOMIC_RELEASE);
+}
+
+static bool task_exists(pid_t tid)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/self/task/%d", (int)tid);
+    return access(path, F_OK) == 0;
+}
+
+/* The loop's thread, found through a handler (by its kernel thread id). */
+static pid_t loop_tid(struct evloop *loop, int fd)
+{
+    __atomic_store_n(&tid_seen, 0, __ATOMIC_RELEASE);
+    uint64_t one = 1;
+    assert_int_equal(write(fd, &one, sizeof(one)), sizeof(one));
+    for (int i = 0; i < 5000 && !__atomic_load_n(&tid_seen, __ATOMIC_ACQUIRE); i++)
+        usleep(1000);
+    (void)loop;
+    pid_t t = __atomic_load_n(&tid_seen, __ATOMIC_ACQUIRE);
+    assert_true(t > 0);
+    return t;
+}
+
+/* Destroying a stopped (parked) loop ends and joins its thread; so does destroying a running one.
+ */
+static void test_destroy_after_stop_joins(void **state)
+{
+    (void)state;
+    for (int stop_first = 1; stop_first >= 0; stop_first--) {
+        struct evloop *loop;
+        assert_int_equal(evloop_create(&loop), 0);
+        int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        assert_true(fd >= 0);
+        assert_int_equal(evloop_add(loop, fd, EPOLLIN, tid_cb, &fd), 0);
+        assert_int_equal(evloop_start_thread(loop, "io-join"), 0);
+        pid_t tid = loop_tid(loop, fd);
+        assert_int_not_equal(tid, (pid_t)syscall(SYS_gettid));
+        if (stop_first) {
+            evloop_stop(loop);
+            assert_true(task_exists(tid)); /* parked, not ended */
+        }
+        evloop_destroy(loop);
+        /* Joined: the thread is gone when destroy returns. */
+        assert_false(task_exists(tid));
+        close(fd);
+    }
+    /* A loop whose thread never started, and NULL. */
+    struct evloop *loop;
+    assert_int_equal(evloop_create(&loop), 0);
+    evloop_stop(loop);
+    evloop_destroy(loop);
+    evloop_destroy(NULL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -440,6 +629,10 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_handler_deletes_itself, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_add_del, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stop_then_start_same_thread, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stop_from_handler_then_restart, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_clear_removes_all_handlers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_destroy_after_stop_joins, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -6,23 +6,28 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
+#include "block/block.h"
 #include "cli/config.h"
 #include "support/fake_guest_mem.h"
 #include "support/fake_hooks.h"
 #include "support/virtio_driver.h"
 #include "virtio/devices.h"
 #include "virtio/pci.h"
+#include "vmm/evloop.h"
 
 #define RAM_SIZE (4u << 20)
 #define HEAP_START 0x10000
@@ -48,6 +53,7 @@ struct fixture {
     struct guest_mem gm;
     struct fake_vm vm;
     struct virtio_dev *dev;
+    struct blk_image *img; /* the test's, as the VM's: the device borrows it */
     struct vdrv drv;
     char path[64];
     int fd;
@@ -74,7 +80,8 @@ static struct fixture *make_fixture(bool readonly, const char *id)
     assert_int_equal(fake_vm_init(&f->vm, &f->gm), 0);
     struct dev_blk cfg = {
         .path = f->path, .format = BLK_FMT_RAW, .device_id = (char *)id, .readonly = readonly};
-    assert_int_equal(virtio_blk_create(&f->vm.m, &cfg, &f->dev), 0);
+    assert_int_equal(blk_open(f->path, BLK_FMT_RAW, readonly, NULL, &f->img), 0);
+    assert_int_equal(virtio_blk_create(&f->vm.m, &cfg, f->img, &f->dev), 0);
     vdrv_init(&f->drv, &f->vm, &f->dev->pci, HEAP_START, RAM_SIZE);
     vdrv_enable_msix(&f->drv, 2);
     assert_true(vdrv_negotiate(&f->drv, ~0ull) & VIRTIO_STATUS_FEATURES_OK);
@@ -99,6 +106,7 @@ static int teardown(void **state)
 {
     struct fixture *f = *state;
     virtio_dev_destroy(f->dev);
+    blk_close(f->img);
     fake_vm_destroy(&f->vm);
     fake_guest_mem_free(&f->gm);
     close(f->fd);
@@ -466,15 +474,21 @@ static void test_create_errors(void **state)
     struct virtio_dev *dev = NULL;
     assert_int_equal(fake_guest_mem_init(&gm, 0, RAM_SIZE), 0);
     assert_int_equal(fake_vm_init(&vm, &gm), 0);
-    struct dev_blk cfg = {.path = "/nonexistent/disk.img", .format = BLK_FMT_RAW};
-    assert_true(virtio_blk_create(&vm.m, &cfg, &dev) < 0);
-    assert_null(dev);
+    /* A missing image: the VM's blk_open fails, before any device is made. */
+    struct blk_image *img = NULL;
+    assert_true(blk_open("/nonexistent/disk.img", BLK_FMT_RAW, false, NULL, &img) < 0);
+    assert_null(img);
     char path[] = "/tmp/krunkit-test-blk-XXXXXX";
     int fd = mkstemp(path);
     assert_true(fd >= 0);
     assert_int_equal(ftruncate(fd, 4096), 0);
-    cfg = (struct dev_blk){.path = path, .device_id = "123456789012345678901"};
-    assert_int_equal(virtio_blk_create(&vm.m, &cfg, &dev), -EINVAL);
+    assert_int_equal(blk_open(path, BLK_FMT_RAW, false, NULL, &img), 0);
+    struct dev_blk cfg = {.path = path, .device_id = "123456789012345678901"};
+    assert_int_equal(virtio_blk_create(&vm.m, &cfg, img, &dev), -EINVAL);
+    assert_null(dev);
+    /* The image stays the caller's, still usable. */
+    assert_int_equal(blk_size(img), 4096);
+    blk_close(img);
     /* Nothing was left on the bus or attached to the VM. */
     for (int slot = 1; slot < 32; slot++)
         assert_null(vm.pci.devices[slot << 3]);
@@ -484,6 +498,97 @@ static void test_create_errors(void **state)
     unlink(path);
     fake_vm_destroy(&vm);
     fake_guest_mem_free(&gm);
+}
+
+/* ---- a device on a borrowed loop (machine.io_loop, as the VM's backends give) ---- */
+
+struct probe {
+    int efd;
+    pthread_t thread;
+    volatile int seen;
+};
+
+static void probe_cb(void *opaque, uint32_t events)
+{
+    (void)events;
+    struct probe *p = opaque;
+    uint64_t v;
+    if (read(p->efd, &v, sizeof(v)) != sizeof(v))
+        return;
+    p->thread = pthread_self();
+    __atomic_store_n(&p->seen, 1, __ATOMIC_RELEASE);
+}
+
+/* The thread the loop runs its handlers on (a probe handler, removed by the device's destroy). */
+static pthread_t loop_thread(struct evloop *loop)
+{
+    struct probe p = {.efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)};
+    assert_true(p.efd >= 0);
+    assert_int_equal(evloop_add(loop, p.efd, EPOLLIN, probe_cb, &p), 0);
+    uint64_t one = 1;
+    assert_int_equal(write(p.efd, &one, sizeof(one)), sizeof(one));
+    for (int i = 0; i < WAIT_MS && !__atomic_load_n(&p.seen, __ATOMIC_ACQUIRE); i++)
+        usleep(1000);
+    assert_true(p.seen);
+    assert_int_equal(evloop_del(loop, p.efd), 0);
+    close(p.efd);
+    return p.thread;
+}
+
+static void borrowed_device_up(struct fixture *f)
+{
+    struct dev_blk cfg = {.path = f->path, .format = BLK_FMT_RAW};
+    assert_int_equal(virtio_blk_create(&f->vm.m, &cfg, f->img, &f->dev), 0);
+    assert_ptr_equal(f->dev->loop, f->vm.m.io_loop);
+    memset(&f->drv, 0, sizeof(f->drv));
+    vdrv_init(&f->drv, &f->vm, &f->dev->pci, HEAP_START, RAM_SIZE);
+    vdrv_enable_msix(&f->drv, 2);
+    assert_true(vdrv_negotiate(&f->drv, ~0ull) & VIRTIO_STATUS_FEATURES_OK);
+    assert_int_equal(vdrv_setup_queue(&f->drv, 0, QSIZE, 1), 1);
+    vdrv_driver_ok(&f->drv);
+    f->used = 0;
+}
+
+static void borrowed_device_read(struct fixture *f, uint64_t sector)
+{
+    uint64_t buf = vdrv_alloc(&f->drv, 512, 512);
+    struct req r = {.type = T_IN, .sector = sector, .in_gpa = buf, .in_len = 512};
+    assert_int_equal(run(f, &r, NULL), S_OK);
+    assert_int_equal(*(uint8_t *)vdrv_host(&f->drv, buf, 1), pattern(sector * 512));
+}
+
+/*
+ * A guest reboot: the device is destroyed and a new one made on the same
+ * kept loop; the loop survives (stopped and cleared, not destroyed) and
+ * the new device's requests complete on the same thread.
+ */
+static void test_borrowed_loop_across_devices(void **state)
+{
+    struct fixture *f = *state;
+    /* The fixture's own device (own loop) leaves; the next ones borrow `loop`. */
+    virtio_dev_destroy(f->dev);
+    f->dev = NULL;
+    struct evloop *loop = NULL;
+    assert_int_equal(evloop_create(&loop), 0);
+    f->vm.m.io_loop = loop;
+
+    borrowed_device_up(f);
+    borrowed_device_read(f, 5);
+    pthread_t first = loop_thread(loop);
+    assert_false(pthread_equal(first, pthread_self()));
+    virtio_dev_destroy(f->dev);
+    f->dev = NULL;
+
+    borrowed_device_up(f);
+    borrowed_device_read(f, 7);
+    borrowed_device_read(f, 9);
+    assert_true(pthread_equal(loop_thread(loop), first));
+    virtio_dev_destroy(f->dev);
+    f->dev = NULL;
+
+    /* The loop is still the test's: destroy ends its thread. */
+    evloop_destroy(loop);
+    f->vm.m.io_loop = NULL;
 }
 
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -501,6 +606,7 @@ int main(void)
         T(test_indirect_request),
         cmocka_unit_test_setup_teardown(test_readonly, setup_ro, teardown),
         T(test_reset_with_requests),
+        T(test_borrowed_loop_across_devices),
         cmocka_unit_test(test_create_errors),
     };
     return cmocka_run_group_tests_name("virtio-blk", tests, NULL, NULL);

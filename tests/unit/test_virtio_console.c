@@ -1,7 +1,10 @@
 /*
  * virtio-console (src/virtio/console.c): guest output appended to a log
  * file, emergency writes, a pty in both directions, and stdio on a
- * terminal (raw while the device lives, restored after).
+ * terminal (raw while the device lives, restored after). The host side
+ * (console_host_open) is the test's, as it is the VM's: opened once, the
+ * device borrows it. The log file: created 0600, never through a symlink,
+ * capped at logFileMaxSize, removed by a failed start only if this run made it.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -10,8 +13,10 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -34,6 +39,7 @@ struct fixture {
     struct guest_mem gm;
     struct fake_vm vm;
     struct virtio_dev *dev;
+    struct console_host *host;
     struct vdrv drv;
     char log[64];
     uint16_t tx_used, rx_used;
@@ -61,6 +67,7 @@ static void start(struct fixture *f)
 static void fixture_free(struct fixture *f)
 {
     virtio_dev_destroy(f->dev);
+    console_host_close(f->host, false);
     fake_vm_destroy(&f->vm);
     fake_guest_mem_free(&f->gm);
     if (f->log[0])
@@ -113,8 +120,9 @@ static void test_log_file(void **state)
     assert_int_equal(write(fd, "old\n", 4), 4);
     close(fd);
     struct dev_serial cfg = {.mode = SERIAL_LOGFILE, .log_file_path = f->log};
-    assert_int_equal(virtio_console_create(&f->vm.m, &cfg, &f->dev), 0);
-    assert_null(virtio_console_pty_path(f->dev));
+    assert_int_equal(console_host_open(&cfg, &f->host), 0);
+    assert_int_equal(virtio_console_create(&f->vm.m, f->host, &f->dev), 0);
+    assert_null(console_host_pty_path(f->host));
     start(f);
     assert_int_equal(pci_config_read(&f->dev->pci, PCI_DEVICE_ID, 2), 0x1043);
     /* max_nr_ports */
@@ -137,7 +145,9 @@ static void test_log_file_unwritable(void **state)
     struct fixture *f = fixture_new();
     struct dev_serial cfg = {.mode = SERIAL_LOGFILE, .log_file_path = "/nonexistent/dir/log"};
     f->dev = NULL;
-    assert_true(virtio_console_create(&f->vm.m, &cfg, &f->dev) < 0);
+    /* The host side fails to open: no device is made at all. */
+    assert_true(console_host_open(&cfg, &f->host) < 0);
+    assert_null(f->host);
     assert_null(f->dev);
     assert_int_equal(f->vm.nr_irqfds, 0);
     fake_vm_destroy(&f->vm);
@@ -156,8 +166,9 @@ static void test_pty(void **state)
     (void)state;
     struct fixture *f = fixture_new();
     struct dev_serial cfg = {.mode = SERIAL_PTY};
-    assert_int_equal(virtio_console_create(&f->vm.m, &cfg, &f->dev), 0);
-    const char *path = virtio_console_pty_path(f->dev);
+    assert_int_equal(console_host_open(&cfg, &f->host), 0);
+    assert_int_equal(virtio_console_create(&f->vm.m, f->host, &f->dev), 0);
+    const char *path = console_host_pty_path(f->host);
     assert_non_null(path);
     assert_memory_equal(path, "/dev/pts/", 9);
     int user = open(path, O_RDWR | O_NOCTTY);
@@ -200,8 +211,9 @@ static void test_pty_rx_buffer_not_writable(void **state)
     (void)state;
     struct fixture *f = fixture_new();
     struct dev_serial cfg = {.mode = SERIAL_PTY};
-    assert_int_equal(virtio_console_create(&f->vm.m, &cfg, &f->dev), 0);
-    int user = open(virtio_console_pty_path(f->dev), O_RDWR | O_NOCTTY);
+    assert_int_equal(console_host_open(&cfg, &f->host), 0);
+    assert_int_equal(virtio_console_create(&f->vm.m, f->host, &f->dev), 0);
+    int user = open(console_host_pty_path(f->host), O_RDWR | O_NOCTTY);
     assert_true(user >= 0);
     start(f);
 
@@ -245,7 +257,8 @@ static void test_stdio_terminal_mode(void **state)
 
     struct fixture *f = fixture_new();
     struct dev_serial cfg = {.mode = SERIAL_STDIO};
-    assert_int_equal(virtio_console_create(&f->vm.m, &cfg, &f->dev), 0);
+    assert_int_equal(console_host_open(&cfg, &f->host), 0);
+    assert_int_equal(virtio_console_create(&f->vm.m, f->host, &f->dev), 0);
     struct termios raw;
     assert_int_equal(tcgetattr(STDIN_FILENO, &raw), 0);
     assert_false(raw.c_lflag & (ICANON | ECHO | ISIG));
@@ -280,6 +293,157 @@ static void test_stdio_terminal_mode(void **state)
     close(master);
 }
 
+/* ---- the log file's host side ---- */
+
+/* A fresh directory for a log path that does not exist yet. */
+static void temp_dir(char dir[64])
+{
+    strcpy(dir, "/tmp/krunkit-test-console-dir-XXXXXX");
+    assert_non_null(mkdtemp(dir));
+}
+
+static off_t file_size(const char *path)
+{
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    return st.st_size;
+}
+
+/* logFileMaxSize: output past the cap is dropped, whoever writes (COM1 or the device). */
+static void test_log_max_bytes(void **state)
+{
+    (void)state;
+    char dir[64], log[128];
+    temp_dir(dir);
+    snprintf(log, sizeof(log), "%s/console.log", dir);
+    struct dev_serial cfg = {.mode = SERIAL_LOGFILE, .log_file_path = log, .log_max_bytes = 10};
+    struct console_host *h = NULL;
+    assert_int_equal(console_host_open(&cfg, &h), 0);
+    console_host_write(h, "0123456", 7);
+    console_host_write(h, "789abcdefghijklmno", 18); /* 25 bytes in all */
+    console_host_write(h, "x", 1);
+    console_host_close(h, false);
+    char buf[64];
+    assert_int_equal(read_file(log, buf, sizeof(buf)), 10);
+    assert_string_equal(buf, "0123456789");
+
+    /* An existing log counts toward the cap: reopened, it grows by nothing. */
+    assert_int_equal(console_host_open(&cfg, &h), 0);
+    console_host_write(h, "more", 4);
+    console_host_close(h, true); /* not created by this open: kept */
+    assert_int_equal(file_size(log), 10);
+
+    /* 0 is no cap (a struct built by hand, not by the parser). */
+    cfg.log_max_bytes = 0;
+    assert_int_equal(console_host_open(&cfg, &h), 0);
+    console_host_write(h, "0123456789abcdefghijklmno", 25);
+    console_host_close(h, false);
+    assert_int_equal(file_size(log), 35);
+    assert_int_equal(unlink(log), 0);
+    assert_int_equal(rmdir(dir), 0);
+}
+
+/* A symlink at logFilePath is refused; its target is not touched. */
+static void test_log_symlink_refused(void **state)
+{
+    (void)state;
+    char dir[64], log[128], target[128];
+    temp_dir(dir);
+    snprintf(log, sizeof(log), "%s/console.log", dir);
+    snprintf(target, sizeof(target), "%s/user-file", dir);
+    int fd = open(target, O_WRONLY | O_CREAT | O_EXCL, 0644);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, "precious", 8), 8);
+    close(fd);
+    assert_int_equal(symlink(target, log), 0);
+
+    struct dev_serial cfg = {.mode = SERIAL_LOGFILE, .log_file_path = log};
+    struct console_host *h = NULL;
+    assert_true(console_host_open(&cfg, &h) < 0);
+    assert_null(h);
+    char buf[64];
+    assert_int_equal(read_file(target, buf, sizeof(buf)), 8);
+    assert_string_equal(buf, "precious");
+    struct stat st;
+    assert_int_equal(lstat(log, &st), 0);
+    assert_true(S_ISLNK(st.st_mode)); /* the failed open removed nothing either */
+
+    /* A dangling symlink is not followed to create its target. */
+    char missing[128];
+    snprintf(missing, sizeof(missing), "%s/missing", dir);
+    assert_int_equal(unlink(log), 0);
+    assert_int_equal(symlink(missing, log), 0);
+    assert_true(console_host_open(&cfg, &h) < 0);
+    assert_int_equal(access(missing, F_OK), -1);
+
+    unlink(log);
+    unlink(target);
+    assert_int_equal(rmdir(dir), 0);
+}
+
+static void test_log_created_0600(void **state)
+{
+    (void)state;
+    char dir[64], log[128];
+    temp_dir(dir);
+    snprintf(log, sizeof(log), "%s/console.log", dir);
+    mode_t old = umask(022);
+    struct dev_serial cfg = {.mode = SERIAL_LOGFILE, .log_file_path = log};
+    struct console_host *h = NULL;
+    assert_int_equal(console_host_open(&cfg, &h), 0);
+    umask(old);
+    struct stat st;
+    assert_int_equal(stat(log, &st), 0);
+    assert_true(S_ISREG(st.st_mode));
+    assert_int_equal(st.st_mode & 07777, 0600);
+    console_host_close(h, false);
+    /* A clean close keeps the log. */
+    assert_int_equal(access(log, F_OK), 0);
+    unlink(log);
+    assert_int_equal(rmdir(dir), 0);
+}
+
+/* A failed start removes a log this run created, never one that was there. */
+static void test_log_failed_start_cleanup(void **state)
+{
+    (void)state;
+    char dir[64], log[128];
+    temp_dir(dir);
+    snprintf(log, sizeof(log), "%s/console.log", dir);
+    struct dev_serial cfg = {.mode = SERIAL_LOGFILE, .log_file_path = log};
+    struct console_host *h = NULL;
+
+    assert_int_equal(console_host_open(&cfg, &h), 0);
+    console_host_write(h, "boot\n", 5);
+    console_host_close(h, true);
+    assert_int_equal(access(log, F_OK), -1);
+    assert_int_equal(errno, ENOENT);
+
+    int fd = open(log, O_WRONLY | O_CREAT | O_EXCL, 0600);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, "user\n", 5), 5);
+    close(fd);
+    assert_int_equal(console_host_open(&cfg, &h), 0);
+    console_host_write(h, "boot\n", 5);
+    console_host_close(h, true);
+    char buf[64];
+    assert_int_equal(read_file(log, buf, sizeof(buf)), 10);
+    assert_string_equal(buf, "user\nboot\n");
+
+    /* Created by this run but replaced since: what is there now is not ours to remove. */
+    assert_int_equal(unlink(log), 0);
+    assert_int_equal(console_host_open(&cfg, &h), 0);
+    assert_int_equal(unlink(log), 0);
+    fd = open(log, O_WRONLY | O_CREAT | O_EXCL, 0600);
+    assert_true(fd >= 0);
+    close(fd);
+    console_host_close(h, true);
+    assert_int_equal(access(log, F_OK), 0);
+
+    unlink(log);
+    assert_int_equal(rmdir(dir), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -288,6 +452,10 @@ int main(void)
         cmocka_unit_test(test_pty),
         cmocka_unit_test(test_pty_rx_buffer_not_writable),
         cmocka_unit_test(test_stdio_terminal_mode),
+        cmocka_unit_test(test_log_max_bytes),
+        cmocka_unit_test(test_log_symlink_refused),
+        cmocka_unit_test(test_log_created_0600),
+        cmocka_unit_test(test_log_failed_start_cleanup),
     };
     return cmocka_run_group_tests_name("virtio-console", tests, NULL, NULL);
 }

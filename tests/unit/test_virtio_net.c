@@ -5,7 +5,8 @@
  * transmit pass, receive with a correct header and num_buffers, mergeable
  * buffers, frames waiting in the socket for buffers, a stream split
  * anywhere, backpressure, hostile chains, a reset in mid-frame, and a peer
- * that disconnects or breaks the framing.
+ * that disconnects or breaks the framing. The backend is the test's (as it
+ * is the VM's): net_backend_open, borrowed by the device, closed after it.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -47,6 +48,7 @@ struct fixture {
     struct guest_mem gm;
     struct fake_vm vm;
     struct virtio_dev *dev;
+    struct net_backend *be;
     struct vdrv drv;
     int peer; /* our end of the socketpair */
     uint16_t tx_used, rx_used;
@@ -73,7 +75,14 @@ static struct fixture *fixture_new(int sock_type, const char *mac)
         assert_int_equal(parse_mac(mac, cfg.mac), 0);
         cfg.mac_set = true;
     }
-    assert_int_equal(virtio_net_create(&f->vm.m, &cfg, &f->dev), 0);
+    assert_int_equal(net_backend_open(&cfg, &f->be), 0);
+    /*
+     * The backend has its own duplicate of the inherited fd: close ours so
+     * that the device's is the only one (the peer sees it hang up).
+     */
+    assert_int_not_equal(f->be->fd, sv[1]);
+    close(sv[1]);
+    assert_int_equal(virtio_net_create(&f->vm.m, &cfg, f->be, &f->dev), 0);
     vdrv_init(&f->drv, &f->vm, &f->dev->pci, HEAP_START, RAM_SIZE);
     return f;
 }
@@ -94,6 +103,7 @@ static const uint64_t NO_MRG = 1ull << VIRTIO_F_VERSION_1 | 1ull << F_MAC | 1ull
 static void fixture_free(struct fixture *f)
 {
     virtio_dev_destroy(f->dev);
+    net_backend_close(f->be);
     if (f->peer >= 0)
         close(f->peer);
     fake_vm_destroy(&f->vm);
@@ -619,27 +629,89 @@ static void test_stream_protocol_error(void **state)
 static void test_open_errors(void **state)
 {
     (void)state;
+    /* The VM opens the backend before any device: these fail there, with no device made. */
+    struct net_backend *be = NULL;
+    struct dev_net cfg = {.type = NET_UNIXSTREAM, .path = "/nonexistent/krunkit.sock", .fd = -1};
+    assert_int_equal(net_backend_open(&cfg, &be), -ENOENT);
+    cfg.type = NET_UNIXGRAM;
+    assert_true(net_backend_open(&cfg, &be) < 0);
+    int pipefd[2];
+    assert_int_equal(pipe(pipefd), 0);
+    cfg = (struct dev_net){.type = NET_UNIXGRAM, .fd = pipefd[0]};
+    assert_int_equal(net_backend_open(&cfg, &be), -ENOTSOCK);
+    /* The refused inherited fd is still the caller's. */
+    assert_true(fcntl(pipefd[0], F_GETFD) >= 0);
+    cfg = (struct dev_net){.type = NET_NAT, .fd = -1};
+    assert_int_equal(net_backend_open(&cfg, &be), -ENOTSUP);
+    assert_null(be);
+    close(pipefd[0]);
+    close(pipefd[1]);
+}
+
+/*
+ * fd=: the backend works on its own duplicate (close-on-exec); the
+ * inherited number stays open, never closed by the device or the backend.
+ */
+static void test_inherited_fd_duplicated(void **state)
+{
+    (void)state;
     struct guest_mem gm;
     struct fake_vm vm;
     assert_int_equal(fake_guest_mem_init(&gm, 0, RAM_SIZE), 0);
     assert_int_equal(fake_vm_init(&vm, &gm), 0);
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_DGRAM, 0, sv), 0);
+    int fdflags = fcntl(sv[1], F_GETFD);
+    struct dev_net cfg = {.type = NET_UNIXGRAM, .fd = sv[1]};
+    struct net_backend *be = NULL;
+    assert_int_equal(net_backend_open(&cfg, &be), 0);
+    assert_true(be->fd >= 0);
+    assert_int_not_equal(be->fd, sv[1]);
+    assert_true(fcntl(be->fd, F_GETFD) & FD_CLOEXEC);
     struct virtio_dev *dev = NULL;
-    struct dev_net cfg = {.type = NET_UNIXSTREAM, .path = "/nonexistent/krunkit.sock", .fd = -1};
-    assert_int_equal(virtio_net_create(&vm.m, &cfg, &dev), -ENOENT);
-    cfg.type = NET_UNIXGRAM;
-    assert_true(virtio_net_create(&vm.m, &cfg, &dev) < 0);
-    int pipefd[2];
-    assert_int_equal(pipe(pipefd), 0);
-    cfg = (struct dev_net){.type = NET_UNIXGRAM, .fd = pipefd[0]};
-    assert_int_equal(virtio_net_create(&vm.m, &cfg, &dev), -ENOTSOCK);
-    cfg = (struct dev_net){.type = NET_NAT, .fd = -1};
-    assert_int_equal(virtio_net_create(&vm.m, &cfg, &dev), -ENOTSUP);
-    assert_null(dev);
-    assert_int_equal(vm.nr_irqfds, 0);
-    close(pipefd[0]);
-    close(pipefd[1]);
+    assert_int_equal(virtio_net_create(&vm.m, &cfg, be, &dev), 0);
+    virtio_dev_destroy(dev);
+    net_backend_close(be);
+    /*
+     * The inherited descriptor: open, its descriptor flags as they were,
+     * still the socket. (Its file status flags are shared with the
+     * duplicate, so O_NONBLOCK may now be set: not checked.)
+     */
+    assert_int_equal(fcntl(sv[1], F_GETFD), fdflags);
+    assert_int_equal(send(sv[0], "ping", 4, 0), 4);
+    char buf[8];
+    assert_int_equal(recv(sv[1], buf, sizeof(buf), 0), 4);
+    assert_memory_equal(buf, "ping", 4);
+    close(sv[0]);
+    close(sv[1]);
     fake_vm_destroy(&vm);
     fake_guest_mem_free(&gm);
+}
+
+/* A MAC picked at random is the backend's: a device rebuilt on it (a reboot) keeps it. */
+static void test_random_mac_kept_across_devices(void **state)
+{
+    (void)state;
+    struct fixture *f = fixture_new(SOCK_STREAM, NULL);
+    uint8_t first[6], again[6];
+    for (int i = 0; i < 6; i++)
+        first[i] = (uint8_t)vdrv_read(&f->drv, VIRTIO_BAR_DEVICE + i, 1);
+    virtio_dev_destroy(f->dev);
+    struct dev_net cfg = {.type = NET_UNIXSTREAM, .fd = -1};
+    assert_int_equal(virtio_net_create(&f->vm.m, &cfg, f->be, &f->dev), 0);
+    memset(&f->drv, 0, sizeof(f->drv));
+    vdrv_init(&f->drv, &f->vm, &f->dev->pci, HEAP_START, RAM_SIZE);
+    for (int i = 0; i < 6; i++)
+        again[i] = (uint8_t)vdrv_read(&f->drv, VIRTIO_BAR_DEVICE + i, 1);
+    assert_memory_equal(first, again, 6);
+    assert_int_equal(first[0] & 3, 2); /* unicast, locally administered */
+    /* And it still moves frames. */
+    start(f, WITH_MRG);
+    guest_tx(f, 100, 3, 0);
+    vdrv_kick(&f->drv, TXQ);
+    assert_true(vdrv_wait_used(&f->drv, TXQ, ++f->tx_used, WAIT_MS, NULL));
+    assert_true(sock_readable(f->peer, WAIT_MS));
+    fixture_free(f);
 }
 
 int main(void)
@@ -660,6 +732,8 @@ int main(void)
         cmocka_unit_test(test_peer_disconnect),
         cmocka_unit_test(test_stream_protocol_error),
         cmocka_unit_test(test_open_errors),
+        cmocka_unit_test(test_inherited_fd_duplicated),
+        cmocka_unit_test(test_random_mac_kept_across_devices),
     };
     return cmocka_run_group_tests_name("virtio-net", tests, NULL, NULL);
 }

@@ -7,7 +7,9 @@
  * the guest answers; shutdown and reset both ways; credit exhaustion stops
  * the device and honest buffering when the host does not read; malformed
  * and misaddressed packets; the connection limit; device reset; the
- * sockets the device creates and removes, and its start errors.
+ * sockets the device creates and removes, and its start errors. The muxer
+ * (with its host sockets) is the test's, as it is the VM's: opened by
+ * virtio_vsock_muxer_open, borrowed by the device, destroyed after it.
  */
 #include <endian.h>
 #include <errno.h>
@@ -57,6 +59,7 @@ struct fixture {
     struct guest_mem gm;
     struct fake_vm vm;
     struct virtio_dev *dev;
+    struct vsock_muxer *mx;
     struct vdrv drv;
     char dir[64], g2h_path[108], h2g_path[108];
     int listener; /* our UNIX listener behind G2H_PORT */
@@ -123,6 +126,8 @@ static void fixture_config(struct fixture *f)
  * h2g_as_extra: the connect-mode port comes as the `extra` argument (as
  * --timesync's does), not as a device entry of the configuration.
  */
+static void device_up(struct fixture *f);
+
 static struct fixture *fixture_new_with(bool h2g_as_extra)
 {
     struct fixture *f = calloc(1, sizeof(*f));
@@ -136,7 +141,17 @@ static struct fixture *fixture_new_with(bool h2g_as_extra)
     f->listener = unix_listener(f->g2h_path);
     assert_int_equal(fake_guest_mem_init(&f->gm, 0, RAM_SIZE), 0);
     assert_int_equal(fake_vm_init(&f->vm, &f->gm), 0);
-    assert_int_equal(virtio_vsock_create(&f->vm.m, &f->cfg, &f->devs[0], extra, &f->dev), 0);
+    assert_int_equal(virtio_vsock_muxer_open(&f->cfg, extra, &f->mx), 0);
+    device_up(f);
+    return f;
+}
+
+/* A device on the fixture's muxer, driven up to DRIVER_OK with receive buffers posted. */
+static void device_up(struct fixture *f)
+{
+    assert_int_equal(virtio_vsock_create(&f->vm.m, f->mx, &f->dev), 0);
+    memset(&f->drv, 0, sizeof(f->drv));
+    f->tx_used = f->rx_used = 0;
     vdrv_init(&f->drv, &f->vm, &f->dev->pci, HEAP_START, RAM_SIZE);
     vdrv_enable_msix(&f->drv, 4);
     assert_true(vdrv_negotiate(&f->drv, ~0ull) & VIRTIO_STATUS_FEATURES_OK);
@@ -147,7 +162,6 @@ static struct fixture *fixture_new_with(bool h2g_as_extra)
     for (int i = 0; i < NRX; i++)
         post_rx(f);
     vdrv_kick(&f->drv, RXQ);
-    return f;
 }
 
 static struct fixture *fixture_new(void)
@@ -158,6 +172,7 @@ static struct fixture *fixture_new(void)
 static void fixture_free(struct fixture *f)
 {
     virtio_dev_destroy(f->dev);
+    vsock_muxer_destroy(f->mx);
     close(f->listener);
     unlink(f->g2h_path);
     fake_vm_destroy(&f->vm);
@@ -778,23 +793,43 @@ static void test_reset_closes_connections(void **state)
     fixture_free(f);
 }
 
-/* Only the first vsock entry makes the device; the others share it. */
-static void test_one_device_for_all_ports(void **state)
+/*
+ * One muxer for every vsock entry (and --timesync's port). The old case
+ * "a second vsock entry returns 0 and no device" is gone: the board now
+ * makes one slot per vsock device (src/vmm/backends.c), so the caller
+ * creates the device once. What stays: the muxer holds every entry's
+ * socket, outlives the device (a guest reboot), and serves the next one.
+ */
+static void test_one_muxer_for_all_ports(void **state)
 {
     (void)state;
-    struct fixture *f = calloc(1, sizeof(*f));
-    assert_non_null(f);
-    fixture_config(f);
-    assert_int_equal(fake_guest_mem_init(&f->gm, 0, RAM_SIZE), 0);
-    assert_int_equal(fake_vm_init(&f->vm, &f->gm), 0);
-    struct virtio_dev *second = NULL;
-    assert_int_equal(virtio_vsock_create(&f->vm.m, &f->cfg, &f->devs[1], NULL, &second), 0);
-    assert_null(second);
-    assert_int_equal(access(f->h2g_path, F_OK), -1);
-    fake_vm_destroy(&f->vm);
-    fake_guest_mem_free(&f->gm);
-    assert_int_equal(rmdir(f->dir), 0);
-    free(f);
+    struct fixture *f = fixture_new();
+    struct stat st;
+    assert_int_equal(stat(f->h2g_path, &st), 0); /* the second entry's socket */
+    assert_true(S_ISSOCK(st.st_mode));
+
+    /* The device goes (a reboot): the muxer's socket stays. */
+    virtio_dev_destroy(f->dev);
+    f->dev = NULL;
+    assert_int_equal(stat(f->h2g_path, &st), 0);
+
+    /* A new device on the same muxer: a host connection reaches its guest. */
+    device_up(f);
+    struct pkt *p = pkt_new();
+    int host = unix_connect(f->h2g_path);
+    assert_true(host >= 0);
+    assert_true(recv_pkt(f, p, WAIT_MS));
+    assert_int_equal(le16toh(p->h.op), VSOCK_OP_REQUEST);
+    assert_int_equal(le32toh(p->h.dst_port), H2G_PORT);
+    uint32_t hport = le32toh(p->h.src_port);
+    send_pkt(f, H2G_PORT, hport, VSOCK_OP_RST, 0, NULL, 0, 0, 0);
+    char c;
+    assert_true(sock_readable(host, WAIT_MS));
+    assert_int_equal(read(host, &c, 1), 0);
+    close(host);
+    free(p);
+    /* fixture_free destroys the muxer, which removes the socket. */
+    fixture_free(f);
 }
 
 static void test_start_errors(void **state)
@@ -857,7 +892,7 @@ int main(void)
         cmocka_unit_test(test_malformed),
         cmocka_unit_test(test_connection_limit),
         cmocka_unit_test(test_reset_closes_connections),
-        cmocka_unit_test(test_one_device_for_all_ports),
+        cmocka_unit_test(test_one_muxer_for_all_ports),
         cmocka_unit_test(test_start_errors),
     };
     return cmocka_run_group_tests_name("virtio-vsock", tests, NULL, NULL);
