@@ -26,6 +26,17 @@
 #include "arch/x86/smbios.h"
 #include "support/fake_guest_mem.h"
 #include "support/test_util.h"
+#include "vmm/host_files.h"
+
+/*
+ * firmware_load as a new krunkit process makes it: files opened afresh
+ * (vmm/host_files.h keeps a process's first open of a path for its reboots).
+ */
+static int load_fresh(const struct firmware_request *req, struct firmware *fw)
+{
+    host_files_close_all();
+    return firmware_load(req, fw);
+}
 
 #define CODE_LEN (64 * 1024)
 #define VARS_LEN (16 * 1024)
@@ -159,7 +170,7 @@ static void test_debian_ovmf_images(void **state)
                                    .variable_store = path_in(f, "vm.fd"),
                                    .create = true};
     struct firmware fw;
-    assert_int_equal(firmware_load(&req, &fw), 0);
+    assert_int_equal(load_fresh(&req, &fw), 0);
     assert_false(fw.combined);
     assert_string_equal(fw.template_path, FIRMWARE_DEFAULT_VARS);
     assert_int_equal(fw.code_gpa + fw.code_size, FIRMWARE_END);
@@ -169,7 +180,7 @@ static void test_debian_ovmf_images(void **state)
 
     if (access("/usr/share/ovmf/OVMF.fd", R_OK) == 0) {
         req = (struct firmware_request){.firmware_path = "/usr/share/ovmf/OVMF.fd"};
-        assert_int_equal(firmware_load(&req, &fw), 0);
+        assert_int_equal(load_fresh(&req, &fw), 0);
         assert_true(fw.combined);
         /* bookworm ships a 2 MiB image (128 KiB store), trixie a 4 MiB one (528 KiB). */
         struct stat st;
@@ -192,7 +203,7 @@ static void test_discovery_order(void **state)
     const char *list[] = {missing, a, b, NULL};
     struct firmware_request req = {.search = list};
     struct firmware fw;
-    assert_int_equal(firmware_load(&req, &fw), 0);
+    assert_int_equal(load_fresh(&req, &fw), 0);
     assert_string_equal(fw.code_path, b);
     assert_string_equal(fw.template_path, path_in(f, "B_VARS.fd"));
     assert_null(fw.store_path); /* volatile */
@@ -200,19 +211,19 @@ static void test_discovery_order(void **state)
 
     write_code(a);
     write_vars(path_in(f, "A_VARS.fd"));
-    assert_int_equal(firmware_load(&req, &fw), 0);
+    assert_int_equal(load_fresh(&req, &fw), 0);
     assert_string_equal(fw.code_path, a);
     firmware_free(&fw);
 
     /* --firmware-path wins over the search list. */
     req.firmware_path = b;
-    assert_int_equal(firmware_load(&req, &fw), 0);
+    assert_int_equal(load_fresh(&req, &fw), 0);
     assert_string_equal(fw.code_path, b);
     firmware_free(&fw);
 
     const char *none[] = {missing, NULL};
     req = (struct firmware_request){.search = none};
-    assert_int_equal(firmware_load(&req, &fw), -ENOENT);
+    assert_int_equal(load_fresh(&req, &fw), -ENOENT);
     assert_null(fw.code);
 }
 
@@ -223,27 +234,27 @@ static void test_corrupt_firmware(void **state)
     struct firmware_request req = {.firmware_path = path_in(f, "X_CODE.fd")};
     write_vars(path_in(f, "X_VARS.fd"));
 
-    assert_int_equal(firmware_load(&req, &fw), -ENOENT); /* missing */
+    assert_int_equal(load_fresh(&req, &fw), -ENOENT); /* missing */
 
     static uint8_t junk[CODE_LEN];
     memset(junk, 0x5a, sizeof(junk));
     write_file(req.firmware_path, junk, sizeof(junk)); /* no FV header */
-    assert_int_equal(firmware_load(&req, &fw), -EINVAL);
+    assert_int_equal(load_fresh(&req, &fw), -EINVAL);
     write_file(req.firmware_path, junk, 5000); /* not 4 KiB aligned */
-    assert_int_equal(firmware_load(&req, &fw), -EINVAL);
+    assert_int_equal(load_fresh(&req, &fw), -EINVAL);
     write_file(req.firmware_path, junk, 0);
-    assert_int_equal(firmware_load(&req, &fw), -EINVAL);
+    assert_int_equal(load_fresh(&req, &fw), -EINVAL);
     /* Larger than 16 MiB. */
     int fd = open(req.firmware_path, O_WRONLY | O_TRUNC | O_CLOEXEC);
     assert_int_equal(ftruncate(fd, (17 << 20)), 0);
     close(fd);
-    assert_int_not_equal(firmware_load(&req, &fw), 0);
+    assert_int_not_equal(load_fresh(&req, &fw), 0);
     /* A VARS template given as the firmware. */
     req.firmware_path = path_in(f, "X_VARS.fd");
-    assert_int_equal(firmware_load(&req, &fw), -EINVAL);
+    assert_int_equal(load_fresh(&req, &fw), -EINVAL);
     /* A directory. */
     req.firmware_path = f->dir;
-    assert_int_not_equal(firmware_load(&req, &fw), 0);
+    assert_int_not_equal(load_fresh(&req, &fw), 0);
     assert_null(fw.code_path);
 }
 
@@ -260,13 +271,13 @@ static void test_store_create_semantics(void **state)
     /* Missing without create: an error, and no file appears. */
     struct firmware_request req = {.firmware_path = code, .variable_store = store};
     struct firmware fw;
-    assert_int_equal(firmware_load(&req, &fw), -ENOENT);
+    assert_int_equal(load_fresh(&req, &fw), -ENOENT);
     assert_int_equal(access(store, F_OK), -1);
     assert_int_equal(count_entries(f), before);
 
     /* With create: a copy of the template, private to the user. */
     req.create = true;
-    assert_int_equal(firmware_load(&req, &fw), 0);
+    assert_int_equal(load_fresh(&req, &fw), 0);
     assert_string_equal(fw.store_path, store);
     assert_int_equal(fw.vars_size, VARS_LEN);
     struct stat st;
@@ -277,7 +288,7 @@ static void test_store_create_semantics(void **state)
 
     /* In use by another VM. */
     struct firmware fw2;
-    assert_int_equal(firmware_load(&req, &fw2), -EBUSY);
+    assert_int_equal(load_fresh(&req, &fw2), -EBUSY);
 
     /* A variable written by the guest reaches the file and the next run. */
     uint8_t b = 0x10;
@@ -288,13 +299,13 @@ static void test_store_create_semantics(void **state)
     pflash_io_ops.write(fw.vars, 100, &b, 1);
     firmware_free(&fw);
     req.create = false;
-    assert_int_equal(firmware_load(&req, &fw), 0);
+    assert_int_equal(load_fresh(&req, &fw), 0);
     assert_int_equal(pflash_host(fw.vars)[100], 0x42);
     firmware_free(&fw);
 
     /* An existing store is not recreated by create. */
     req.create = true;
-    assert_int_equal(firmware_load(&req, &fw), 0);
+    assert_int_equal(load_fresh(&req, &fw), 0);
     assert_int_equal(pflash_host(fw.vars)[100], 0x42);
     firmware_free(&fw);
 
@@ -302,9 +313,9 @@ static void test_store_create_semantics(void **state)
     static uint8_t big[2 * VARS_LEN];
     make_fv(big, nv_guid, sizeof(big), 0xff);
     write_file(store, big, sizeof(big));
-    assert_int_equal(firmware_load(&req, &fw), -EINVAL);
+    assert_int_equal(load_fresh(&req, &fw), -EINVAL);
     write_file(store, big, 100);
-    assert_int_equal(firmware_load(&req, &fw), -EINVAL);
+    assert_int_equal(load_fresh(&req, &fw), -EINVAL);
 }
 
 static void test_create_failures_leave_nothing(void **state)
@@ -319,7 +330,7 @@ static void test_create_failures_leave_nothing(void **state)
 
     /* No template next to the code. */
     struct firmware_request req = {.firmware_path = code, .variable_store = store, .create = true};
-    assert_int_equal(firmware_load(&req, &fw), -ENOENT);
+    assert_int_equal(load_fresh(&req, &fw), -ENOENT);
     assert_int_equal(count_entries(f), before);
 
     /* A corrupt template. */
@@ -327,14 +338,14 @@ static void test_create_failures_leave_nothing(void **state)
     memset(junk, 0, sizeof(junk));
     write_file(path_in(f, "NOTMPL_VARS.fd"), junk, sizeof(junk));
     before = count_entries(f);
-    assert_int_equal(firmware_load(&req, &fw), -EINVAL);
+    assert_int_equal(load_fresh(&req, &fw), -EINVAL);
     assert_int_equal(count_entries(f), before);
     assert_int_equal(access(store, F_OK), -1);
 
     /* A directory we cannot write into (root ignores modes: skip that part). */
     write_vars(path_in(f, "NOTMPL_VARS.fd"));
     req.variable_store = "/nonexistent-dir/vars.fd";
-    assert_int_equal(firmware_load(&req, &fw), -ENOENT);
+    assert_int_equal(load_fresh(&req, &fw), -ENOENT);
     if (geteuid() != 0) {
         char sub[256];
         strcpy(sub, path_in(f, "ro"));
@@ -342,7 +353,7 @@ static void test_create_failures_leave_nothing(void **state)
         char sp[300];
         snprintf(sp, sizeof(sp), "%s/vars.fd", sub);
         req.variable_store = sp;
-        assert_int_equal(firmware_load(&req, &fw), -EACCES);
+        assert_int_equal(load_fresh(&req, &fw), -EACCES);
         DIR *d = opendir(sub);
         unsigned n = 0;
         struct dirent *e;
@@ -356,7 +367,7 @@ static void test_create_failures_leave_nothing(void **state)
     /* Volatile store without a template: a clear error too. */
     unlink(path_in(f, "NOTMPL_VARS.fd"));
     req = (struct firmware_request){.firmware_path = code};
-    assert_int_equal(firmware_load(&req, &fw), -ENOENT);
+    assert_int_equal(load_fresh(&req, &fw), -ENOENT);
 }
 
 static void test_combined_image(void **state)
@@ -371,7 +382,7 @@ static void test_combined_image(void **state)
                                    .variable_store = path_in(f, "vm.fd"),
                                    .create = true};
     struct firmware fw;
-    assert_int_equal(firmware_load(&req, &fw), 0);
+    assert_int_equal(load_fresh(&req, &fw), 0);
     assert_true(fw.combined);
     assert_int_equal(fw.vars_size, VARS_LEN);
     assert_int_equal(fw.code_size, CODE_LEN);
@@ -384,7 +395,7 @@ static void test_combined_image(void **state)
     /* A combined image whose code part is corrupt. */
     memset(img + VARS_LEN, 0, 72);
     write_file(path_in(f, "OVMF.fd"), img, sizeof(img));
-    assert_int_equal(firmware_load(&req, &fw), -EINVAL);
+    assert_int_equal(load_fresh(&req, &fw), -EINVAL);
 }
 
 static void test_request_from_config(void **state)

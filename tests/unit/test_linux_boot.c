@@ -25,6 +25,7 @@
 #include "arch/x86/linux_boot.h"
 #include "cli/log.h"
 #include "support/fake_guest_mem.h"
+#include "vmm/host_files.h"
 
 #define MiB (1ull << 20)
 #define RAM_SIZE (64 * MiB)
@@ -185,9 +186,14 @@ static void quiet(void)
     log_init(LOG_OFF, -1);
 }
 
+/*
+ * Each load as a new krunkit process makes it: the files are opened afresh
+ * (vmm/host_files.h keeps a process's first open of a path for its reboots).
+ */
 static int load(struct fixture *f, const char *initrd, const char *cmdline, struct linux_boot *out)
 {
     memset(out, 0, sizeof(*out));
+    host_files_close_all();
     return linux_boot_load(&f->gm, f->kernel, initrd, cmdline, &f->e820, 0xe0000, out);
 }
 
@@ -451,6 +457,7 @@ static void test_bad_files_refused(void **state)
     /* Missing, and a directory. */
     unlink(f->kernel);
     assert_int_equal(load(f, NULL, NULL, &b), -ENOENT);
+    host_files_close_all();
     assert_int_equal(linux_boot_load(&f->gm, f->dir, NULL, NULL, &f->e820, 0, &b), -EINVAL);
 }
 
