@@ -34,6 +34,7 @@ struct evloop {
     pthread_t thread;
     bool has_thread;
     char name[16];
+    enum sandbox_class cls; /* the I/O thread's seccomp allow list */
 };
 
 int evloop_create(struct evloop **out)
@@ -180,17 +181,21 @@ int evloop_run(struct evloop *l)
 static void *evloop_thread(void *arg)
 {
     struct evloop *l = arg;
+    /* Named here, not by the creator: naming another thread opens /proc, which filters forbid. */
+    pthread_setname_np(pthread_self(), l->name);
+    if (sandbox_thread_enter(l->cls) < 0)
+        return NULL; /* logged */
     evloop_run(l);
     return NULL;
 }
 
-int evloop_start_thread(struct evloop *l, const char *name)
+int evloop_start_thread(struct evloop *l, const char *name, enum sandbox_class cls)
 {
     snprintf(l->name, sizeof(l->name), "%s", name);
+    l->cls = cls;
     int rc = pthread_create(&l->thread, NULL, evloop_thread, l);
     if (rc)
         return -rc;
-    pthread_setname_np(l->thread, l->name);
     l->has_thread = true;
     return 0;
 }

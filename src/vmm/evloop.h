@@ -8,6 +8,8 @@
 
 #include <stdint.h>
 
+#include "vmm/sandbox.h"
+
 struct evloop;
 typedef void (*evloop_cb)(void *opaque, uint32_t events);
 
@@ -19,8 +21,8 @@ int evloop_mod(struct evloop *loop, int fd, uint32_t events);
 int evloop_del(struct evloop *loop, int fd);
 /* Runs handlers until evloop_stop(); returns 0 or -errno. */
 int evloop_run(struct evloop *loop);
-/* Start evloop_run on a new thread named `name`. */
-int evloop_start_thread(struct evloop *loop, const char *name);
+/* Start evloop_run on a new thread named `name`, confined to seccomp class `cls`. */
+int evloop_start_thread(struct evloop *loop, const char *name, enum sandbox_class cls);
 /* Makes evloop_run return and joins the thread if one was started. */
 void evloop_stop(struct evloop *loop);
 
