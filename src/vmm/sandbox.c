@@ -30,7 +30,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <malloc.h>
 #include <sys/ioctl.h>
+#include <sys/sysinfo.h>
+#include <time.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -129,6 +132,7 @@ static const struct call control_calls[] = {
     {"fcntl", ARG_ANY},           /* teardown releases image locks */
     {"shutdown", ARG_ANY},        /* teardown closes REST and vsock connections */
     {"getrandom", ARG_ANY},       /* a rebuilt machine's identifiers */
+    {"newfstatat", ARG_ANY},      /* teardown: a socket is removed only while it is still ours */
     {NULL, ARG_ANY},
 };
 
@@ -177,6 +181,7 @@ static const struct call fs_calls[] = {
     {"ftruncate", ARG_ANY},  {"utimensat", ARG_ANY},  {"linkat", ARG_ANY},
     {"lseek", ARG_ANY},      {"mkdirat", ARG_ANY},    {"mknodat", ARG_ANY},
     {"readlinkat", ARG_ANY}, {"renameat2", ARG_ANY},  {"symlinkat", ARG_ANY},
+    {"renameat", ARG_ANY}, /* glibc turns renameat2 without flags into renameat */
     {"unlinkat", ARG_ANY},   {"getdents64", ARG_ANY}, {"fcntl", ARG_ANY},
     {NULL, ARG_ANY},
 };
@@ -486,6 +491,14 @@ int sandbox_init(int log_fd)
             return r;
         }
     }
+    /*
+     * glibc reads files behind the scenes on a first use; make those first
+     * uses here, unconfined: the first gmtime_r (every log line) reads
+     * /etc/localtime, and the first extra malloc arena reads the CPU count
+     * unless the arena limit is already set (this is glibc's own default).
+     */
+    tzset();
+    mallopt(M_ARENA_MAX, 8 * get_nprocs());
     struct sigaction sa = {.sa_sigaction = sigsys_handler, .sa_flags = SA_SIGINFO};
     sigemptyset(&sa.sa_mask);
     if (sigaction(SIGSYS, &sa, NULL) < 0)

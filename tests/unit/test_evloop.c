@@ -166,7 +166,7 @@ static void test_add_from_other_thread_runs_on_loop_thread(void **state)
     struct probe p;
     probe_init(&p, loop);
     p.consume = true;
-    assert_int_equal(evloop_start_thread(loop, "io-test"), 0);
+    assert_int_equal(evloop_start_thread(loop, "io-test", SANDBOX_IO_OTHER), 0);
     struct adder a = {.loop = loop, .p = &p, .events = EPOLLIN};
     assert_int_equal(on_thread(add_from_thread, &a), 0);
     /* The same fd twice is refused. */
@@ -191,7 +191,7 @@ static void test_mod_changes_events(void **state)
     p.consume = true;
     /* An eventfd with a zero count is writable but not readable. */
     assert_int_equal(evloop_add(loop, p.fd, EPOLLIN, probe_cb, &p), 0);
-    assert_int_equal(evloop_start_thread(loop, "io-mod"), 0);
+    assert_int_equal(evloop_start_thread(loop, "io-mod", SANDBOX_IO_OTHER), 0);
     usleep(50000);
     assert_int_equal(atomic_load(&p.calls), 0);
     struct adder a = {.loop = loop, .p = &p, .events = EPOLLOUT | EPOLLONESHOT};
@@ -223,7 +223,7 @@ static void test_del_from_other_thread(void **state)
     probe_init(&p, loop);
     p.consume = true;
     assert_int_equal(evloop_add(loop, p.fd, EPOLLIN, probe_cb, &p), 0);
-    assert_int_equal(evloop_start_thread(loop, "io-del"), 0);
+    assert_int_equal(evloop_start_thread(loop, "io-del", SANDBOX_IO_OTHER), 0);
     kick(&p);
     assert_true(wait_calls(&p, 1));
     struct adder a = {.loop = loop, .p = &p};
@@ -253,7 +253,7 @@ static void test_stop_joins_running_handler(void **state)
     p.consume = true;
     p.sleep_ms = 200;
     assert_int_equal(evloop_add(loop, p.fd, EPOLLIN, probe_cb, &p), 0);
-    assert_int_equal(evloop_start_thread(loop, "io-stop"), 0);
+    assert_int_equal(evloop_start_thread(loop, "io-stop", SANDBOX_IO_OTHER), 0);
     kick(&p);
     /* Wait until the handler is running, then stop while it sleeps. */
     char name[16] = "";
@@ -271,7 +271,7 @@ static void test_stop_joins_running_handler(void **state)
     assert_int_equal(atomic_load(&p.calls), 1);
     /* And it can be started again. */
     p.sleep_ms = 0;
-    assert_int_equal(evloop_start_thread(loop, "io-again"), 0);
+    assert_int_equal(evloop_start_thread(loop, "io-again", SANDBOX_IO_OTHER), 0);
     assert_true(wait_calls(&p, 2));
     evloop_stop(loop);
     close(p.fd);
@@ -290,7 +290,7 @@ static void test_handler_stops_own_thread(void **state)
     p.consume = true;
     p.stop_loop = true;
     assert_int_equal(evloop_add(loop, p.fd, EPOLLIN, probe_cb, &p), 0);
-    assert_int_equal(evloop_start_thread(loop, "io-selfstop"), 0);
+    assert_int_equal(evloop_start_thread(loop, "io-selfstop", SANDBOX_IO_OTHER), 0);
     kick(&p);
     assert_true(wait_calls(&p, 1));
     /* The handler is past its own evloop_stop and now lingers. */
@@ -360,7 +360,7 @@ static void test_handler_deletes_itself(void **state)
     assert_int_equal(evloop_add(loop, other.fd, EPOLLIN, probe_cb, &other), 0);
     kick(&self);
     kick(&other);
-    assert_int_equal(evloop_start_thread(loop, "io-self"), 0);
+    assert_int_equal(evloop_start_thread(loop, "io-self", SANDBOX_IO_OTHER), 0);
     assert_true(wait_calls(&self, 1));
     assert_true(wait_calls(&other, 1));
     kick(&other);
@@ -412,7 +412,7 @@ static void test_concurrent_add_del(void **state)
             c[t].probes[i].consume = true;
         }
     }
-    assert_int_equal(evloop_start_thread(loop, "io-churn"), 0);
+    assert_int_equal(evloop_start_thread(loop, "io-churn", SANDBOX_IO_OTHER), 0);
     pthread_t th[2];
     for (int t = 0; t < 2; t++)
         assert_int_equal(pthread_create(&th[t], NULL, churn_thread, &c[t]), 0);
