@@ -211,7 +211,7 @@ static int run_vm(const struct vm_config *cfg)
 
     /* A peer closing a socket (REST client, network backend) is an error to handle, not death. */
     signal(SIGPIPE, SIG_IGN);
-    /* Before the first thread: the filters and the SIGSYS handler exist before anyone needs them. */
+    /* Before the first thread: filters and SIGSYS handler exist before anyone needs them. */
     r = sandbox_init(lf.fd);
     if (r < 0) {
         fprintf(stderr, "krunkit: cannot prepare the seccomp sandbox: %s\n", strerror(-r));

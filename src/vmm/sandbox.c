@@ -46,13 +46,13 @@
 /* How a call's arguments are checked. */
 enum arg_check {
     ARG_ANY,
-    ARG_NO_EXEC,       /* mmap, mprotect: argument 2 without PROT_EXEC */
-    ARG_CLONE_THREAD,  /* clone: argument 0 with CLONE_THREAD */
-    ARG_SELF,          /* tgkill: argument 0 is this process */
-    ARG_UNIX_STREAM,   /* socket: AF_UNIX, SOCK_STREAM (flags aside) */
-    ARG_IOCTL,         /* ioctl: argument 1 in the class's request list */
-    ARG_PRCTL_NAME,    /* prctl: PR_SET_NAME / PR_GET_NAME only */
-    ARG_SECCOMP_ADD,   /* seccomp: SECCOMP_SET_MODE_FILTER without flags (a new thread's filter) */
+    ARG_NO_EXEC,      /* mmap, mprotect: argument 2 without PROT_EXEC */
+    ARG_CLONE_THREAD, /* clone: argument 0 with CLONE_THREAD */
+    ARG_SELF,         /* tgkill: argument 0 is this process */
+    ARG_UNIX_STREAM,  /* socket: AF_UNIX, SOCK_STREAM (flags aside) */
+    ARG_IOCTL,        /* ioctl: argument 1 in the class's request list */
+    ARG_PRCTL_NAME,   /* prctl: PR_SET_NAME / PR_GET_NAME only */
+    ARG_SECCOMP_ADD,  /* seccomp: SECCOMP_SET_MODE_FILTER without flags (a new thread's filter) */
 };
 
 struct call {
@@ -71,37 +71,35 @@ static const struct call base_calls[] = {
     {"exit", ARG_ANY},            /* a thread ends */
     {"exit_group", ARG_ANY},      /* the process ends */
     {"gettid", ARG_ANY},
-    {"getpid", ARG_ANY},          /* every log line */
-    {"tgkill", ARG_SELF},         /* pthread_kill: kick a vCPU; raise() */
+    {"getpid", ARG_ANY},  /* every log line */
+    {"tgkill", ARG_SELF}, /* pthread_kill: kick a vCPU; raise() */
     {"sched_yield", ARG_ANY},
     {"nanosleep", ARG_ANY},
     {"clock_nanosleep", ARG_ANY}, /* usleep: io_uring retry, REST back-off */
     {"clock_gettime", ARG_ANY},   /* the vDSO falls back to it on some clock sources */
     {"gettimeofday", ARG_ANY},
-    {"brk", ARG_ANY},             /* malloc */
-    {"mmap", ARG_NO_EXEC},        /* malloc, thread stacks */
+    {"brk", ARG_ANY},      /* malloc */
+    {"mmap", ARG_NO_EXEC}, /* malloc, thread stacks */
     {"munmap", ARG_ANY},
-    {"mprotect", ARG_NO_EXEC},    /* malloc arenas, stack guard pages */
-    {"mremap", ARG_ANY},          /* realloc of large blocks (keeps protections) */
-    {"madvise", ARG_ANY},         /* malloc trim, thread stack release, balloon */
-    {"write", ARG_ANY},           /* log lines, eventfds */
-    {"close", ARG_ANY},           /* closing only takes access away */
+    {"mprotect", ARG_NO_EXEC}, /* malloc arenas, stack guard pages */
+    {"mremap", ARG_ANY},       /* realloc of large blocks (keeps protections) */
+    {"madvise", ARG_ANY},      /* malloc trim, thread stack release, balloon */
+    {"write", ARG_ANY},        /* log lines, eventfds */
+    {"close", ARG_ANY},        /* closing only takes access away */
     {NULL, ARG_ANY},
 };
 
 /* An event loop (src/vmm/evloop.c) and its eventfds. */
 static const struct call loop_calls[] = {
-    {"read", ARG_ANY},
-    {"epoll_wait", ARG_ANY},
-    {"epoll_pwait", ARG_ANY},
-    {"epoll_ctl", ARG_ANY}, /* devices watch backend fds while they run */
+    {"read", ARG_ANY},        {"epoll_wait", ARG_ANY},
+    {"epoll_pwait", ARG_ANY}, {"epoll_ctl", ARG_ANY}, /* devices watch backend fds while they run */
     {NULL, ARG_ANY},
 };
 
 /* Data on sockets and files already open. */
 static const struct call stream_calls[] = {
-    {"readv", ARG_ANY},    {"writev", ARG_ANY}, {"recvmsg", ARG_ANY},
-    {"sendmsg", ARG_ANY},  {"recvfrom", ARG_ANY}, /* recv() */
+    {"readv", ARG_ANY},   {"writev", ARG_ANY},   {"recvmsg", ARG_ANY},
+    {"sendmsg", ARG_ANY}, {"recvfrom", ARG_ANY}, /* recv() */
     {"sendto", ARG_ANY},                         /* send() */
     {NULL, ARG_ANY},
 };
@@ -114,9 +112,8 @@ static const struct call poll_calls[] = {
 
 /* Synchronous I/O on open image and flash files. */
 static const struct call file_io_calls[] = {
-    {"pread64", ARG_ANY}, {"pwrite64", ARG_ANY}, {"preadv", ARG_ANY},
-    {"pwritev", ARG_ANY}, {"fdatasync", ARG_ANY}, {"fsync", ARG_ANY},
-    {NULL, ARG_ANY},
+    {"pread64", ARG_ANY},   {"pwrite64", ARG_ANY}, {"preadv", ARG_ANY}, {"pwritev", ARG_ANY},
+    {"fdatasync", ARG_ANY}, {"fsync", ARG_ANY},    {NULL, ARG_ANY},
 };
 
 /* Only the main thread creates threads after set-up (vCPUs on a reboot). */
@@ -127,20 +124,19 @@ static const struct call control_calls[] = {
     {"prctl", ARG_PRCTL_NAME},    /* a new vCPU thread names itself */
     {"eventfd2", ARG_ANY},        /* rebuilding: ioeventfds, irqfds, loop wake-ups */
     {"epoll_create1", ARG_ANY},
-    {"unlink", ARG_ANY},          /* teardown removes what start made: pidfile, sockets */
+    {"unlink", ARG_ANY}, /* teardown removes what start made: pidfile, sockets */
     {"unlinkat", ARG_ANY},
-    {"fcntl", ARG_ANY},           /* teardown releases image locks */
-    {"shutdown", ARG_ANY},        /* teardown closes REST and vsock connections */
-    {"getrandom", ARG_ANY},       /* a rebuilt machine's identifiers */
-    {"newfstatat", ARG_ANY},      /* teardown: a socket is removed only while it is still ours */
+    {"fcntl", ARG_ANY},      /* teardown releases image locks */
+    {"shutdown", ARG_ANY},   /* teardown closes REST and vsock connections */
+    {"getrandom", ARG_ANY},  /* a rebuilt machine's identifiers */
+    {"newfstatat", ARG_ANY}, /* teardown: a socket is removed only while it is still ours */
     {NULL, ARG_ANY},
 };
 
 static const struct call vcpu_calls[] = {
-    {"ioctl", ARG_IOCTL},
-    {"read", ARG_ANY},       /* eventfds while a device resets */
-    {"epoll_ctl", ARG_ANY},  /* a device activated or reset stops or starts watching fds */
-    {"shutdown", ARG_ANY},   /* a vsock reset ends its connections */
+    {"ioctl", ARG_IOCTL},   {"read", ARG_ANY}, /* eventfds while a device resets */
+    {"epoll_ctl", ARG_ANY}, /* a device activated or reset stops or starts watching fds */
+    {"shutdown", ARG_ANY},  /* a vsock reset ends its connections */
     {NULL, ARG_ANY},
 };
 
@@ -153,9 +149,7 @@ static const struct call worker_calls[] = {
     {"fallocate", ARG_ANY}, /* discard, write zeroes */
     {"ftruncate", ARG_ANY}, /* qcow2 growth */
     {"fstat", ARG_ANY},     /* image size */
-    {"newfstatat", ARG_ANY},
-    {"lseek", ARG_ANY},
-    {NULL, ARG_ANY},
+    {"newfstatat", ARG_ANY}, {"lseek", ARG_ANY}, {NULL, ARG_ANY},
 };
 
 static const struct call rng_calls[] = {
@@ -167,9 +161,9 @@ static const struct call vsock_calls[] = {
     {"accept4", ARG_ANY},        /* host programs connect to listening ports */
     {"socket", ARG_UNIX_STREAM}, /* a guest connects to a connect-mode port */
     {"connect", ARG_ANY},
-    {"shutdown", ARG_ANY},       /* half-close from either side */
-    {"getsockopt", ARG_ANY},     /* SO_ERROR of a non-blocking connect */
-    {"timerfd_settime", ARG_ANY},/* connection timeouts */
+    {"shutdown", ARG_ANY},        /* half-close from either side */
+    {"getsockopt", ARG_ANY},      /* SO_ERROR of a non-blocking connect */
+    {"timerfd_settime", ARG_ANY}, /* connection timeouts */
     {NULL, ARG_ANY},
 };
 
@@ -211,26 +205,53 @@ static const struct call signal_calls[] = {
 /* ioctl requests per class (KVM ioctls go to already-open KVM, VM and vCPU fds). */
 static const unsigned long vcpu_ioctls[] = {
     KVM_RUN,
-    KVM_GET_REGS,  KVM_SET_REGS,  KVM_GET_SREGS, KVM_SET_SREGS, /* INIT/SIPI, failure dumps */
-    KVM_SET_FPU,   KVM_SET_MSRS,  KVM_GET_LAPIC, KVM_SET_LAPIC,
-    KVM_IRQ_LINE,                /* platform devices raise interrupts from MMIO/PIO exits */
-    KVM_SET_GSI_ROUTING,         /* the guest programs MSI-X vectors */
-    KVM_IRQFD, KVM_IOEVENTFD,    /* BARs move; devices reset */
-    KVM_SET_USER_MEMORY_REGION,  /* flash switches between ROM and command mode */
+    KVM_GET_REGS,
+    KVM_SET_REGS,
+    KVM_GET_SREGS,
+    KVM_SET_SREGS, /* INIT/SIPI, failure dumps */
+    KVM_SET_FPU,
+    KVM_SET_MSRS,
+    KVM_GET_LAPIC,
+    KVM_SET_LAPIC,
+    KVM_IRQ_LINE,        /* platform devices raise interrupts from MMIO/PIO exits */
+    KVM_SET_GSI_ROUTING, /* the guest programs MSI-X vectors */
+    KVM_IRQFD,
+    KVM_IOEVENTFD,              /* BARs move; devices reset */
+    KVM_SET_USER_MEMORY_REGION, /* flash switches between ROM and command mode */
     0,
 };
 
 /* What vCPUs need, plus building a machine again on already-open fds. */
 static const unsigned long control_ioctls[] = {
-    KVM_RUN, KVM_GET_REGS, KVM_SET_REGS, KVM_GET_SREGS, KVM_SET_SREGS, KVM_SET_FPU,
-    KVM_SET_MSRS, KVM_GET_LAPIC, KVM_SET_LAPIC, KVM_IRQ_LINE, KVM_SET_GSI_ROUTING, KVM_IRQFD,
-    KVM_IOEVENTFD, KVM_SET_USER_MEMORY_REGION,
-    KVM_GET_API_VERSION, KVM_CHECK_EXTENSION, KVM_GET_VCPU_MMAP_SIZE, KVM_CREATE_VM,
+    KVM_RUN,
+    KVM_GET_REGS,
+    KVM_SET_REGS,
+    KVM_GET_SREGS,
+    KVM_SET_SREGS,
+    KVM_SET_FPU,
+    KVM_SET_MSRS,
+    KVM_GET_LAPIC,
+    KVM_SET_LAPIC,
+    KVM_IRQ_LINE,
+    KVM_SET_GSI_ROUTING,
+    KVM_IRQFD,
+    KVM_IOEVENTFD,
+    KVM_SET_USER_MEMORY_REGION,
+    KVM_GET_API_VERSION,
+    KVM_CHECK_EXTENSION,
+    KVM_GET_VCPU_MMAP_SIZE,
+    KVM_CREATE_VM,
 #ifdef KVM_SET_TSS_ADDR
-    KVM_SET_TSS_ADDR, KVM_SET_IDENTITY_MAP_ADDR, KVM_CREATE_PIT2, KVM_GET_SUPPORTED_CPUID,
+    KVM_SET_TSS_ADDR,
+    KVM_SET_IDENTITY_MAP_ADDR,
+    KVM_CREATE_PIT2,
+    KVM_GET_SUPPORTED_CPUID,
     KVM_SET_CPUID2,
 #endif
-    KVM_CREATE_IRQCHIP, KVM_CREATE_VCPU, KVM_GET_CLOCK, KVM_SET_CLOCK,
+    KVM_CREATE_IRQCHIP,
+    KVM_CREATE_VCPU,
+    KVM_GET_CLOCK,
+    KVM_SET_CLOCK,
     TCSETS, /* the console puts the terminal back at exit (tcsetattr TCSANOW) */
     0,
 };
@@ -335,7 +356,8 @@ static int add_rule(scmp_filter_ctx ctx, enum sandbox_class c, const struct call
                                 SCMP_A1(SCMP_CMP_MASKED_EQ, 0xf, SOCK_STREAM));
     case ARG_PRCTL_NAME: {
         int r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 1, SCMP_A0(SCMP_CMP_EQ, PR_SET_NAME));
-        return r ? r : seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 1, SCMP_A0(SCMP_CMP_EQ, PR_GET_NAME));
+        return r ? r
+                 : seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 1, SCMP_A0(SCMP_CMP_EQ, PR_GET_NAME));
     }
     case ARG_SECCOMP_ADD:
         return seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 2,

@@ -1093,7 +1093,7 @@ static int plain_req(struct fuse_server *s, uint32_t op, uint64_t nodeid, const 
     return oh.error ? oh.error : (int)(n - sizeof(oh));
 }
 
-/* Each step of a session the VMM serves under the virtio-fs I/O thread's filter; 0 or the failing step. */
+/* Each step of a session served under the virtio-fs I/O filter; 0 or the failing step. */
 static int sandboxed_session(const char *share)
 {
     struct fuse_server *s;

@@ -71,19 +71,33 @@ enum op {
 };
 
 static const char *op_syscall[] = {
-    [OP_OPEN_PASSWD] = "openat",   [OP_SOCKET_INET] = "socket",
-    [OP_SOCKET_UNIX_STREAM] = "socket", [OP_SOCKET_UNIX_DGRAM] = "socket",
-    [OP_MMAP_EXEC] = "mmap",       [OP_MMAP_RW] = "mmap",
-    [OP_MPROTECT_EXEC] = "mprotect", [OP_TIOCSTI] = "ioctl",
-    [OP_TCGETS] = "ioctl",         [OP_KVM_RUN] = "ioctl",
-    [OP_KVM_CREATE_VM] = "ioctl",  [OP_SIGACTION] = "rt_sigaction",
-    [OP_FORK] = "clone",           [OP_CLONE3] = "clone3",
-    [OP_THREAD] = "clone",         [OP_CLONE_THREAD_RAW] = "clone",         [OP_EVENTFD] = "eventfd2",
-    [OP_WRITE_READ] = "read",      [OP_GETRANDOM] = "getrandom",
-    [OP_MADVISE] = "madvise",      [OP_IO_URING_SETUP] = "io_uring_setup",
-    [OP_IO_URING_ENTER] = "io_uring_enter", [OP_PWRITE] = "pwrite64",
-    [OP_SENDMSG] = "sendmsg",      [OP_ACCEPT4] = "accept4",
-    [OP_OPENAT_IN_DIR] = "openat", [OP_POLL] = "poll",
+    [OP_OPEN_PASSWD] = "openat",
+    [OP_SOCKET_INET] = "socket",
+    [OP_SOCKET_UNIX_STREAM] = "socket",
+    [OP_SOCKET_UNIX_DGRAM] = "socket",
+    [OP_MMAP_EXEC] = "mmap",
+    [OP_MMAP_RW] = "mmap",
+    [OP_MPROTECT_EXEC] = "mprotect",
+    [OP_TIOCSTI] = "ioctl",
+    [OP_TCGETS] = "ioctl",
+    [OP_KVM_RUN] = "ioctl",
+    [OP_KVM_CREATE_VM] = "ioctl",
+    [OP_SIGACTION] = "rt_sigaction",
+    [OP_FORK] = "clone",
+    [OP_CLONE3] = "clone3",
+    [OP_THREAD] = "clone",
+    [OP_CLONE_THREAD_RAW] = "clone",
+    [OP_EVENTFD] = "eventfd2",
+    [OP_WRITE_READ] = "read",
+    [OP_GETRANDOM] = "getrandom",
+    [OP_MADVISE] = "madvise",
+    [OP_IO_URING_SETUP] = "io_uring_setup",
+    [OP_IO_URING_ENTER] = "io_uring_enter",
+    [OP_PWRITE] = "pwrite64",
+    [OP_SENDMSG] = "sendmsg",
+    [OP_ACCEPT4] = "accept4",
+    [OP_OPENAT_IN_DIR] = "openat",
+    [OP_POLL] = "poll",
     [OP_EXECVE] = "execve",
 };
 
@@ -162,8 +176,9 @@ static int do_op(enum op op, const struct fds *f)
          * SIGSYS blocked kills without the handler's line; the bare call
          * keeps SIGSYS deliverable. Used only where it must be refused.
          */
-        return (int)syscall(SYS_clone, CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND |
-                                           CLONE_THREAD | CLONE_SYSVSEM,
+        return (int)syscall(SYS_clone,
+                            CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD |
+                                CLONE_SYSVSEM,
                             NULL, NULL, NULL, 0);
     case OP_EVENTFD:
         return eventfd(0, EFD_CLOEXEC);
@@ -305,10 +320,13 @@ struct row {
     bool allowed;
 };
 
-#define ALL_CLASSES_KILL(c)                                                                      \
-    {c, OP_SOCKET_INET, false}, {c, OP_MMAP_EXEC, false}, {c, OP_MPROTECT_EXEC, false},           \
-        {c, OP_SIGACTION, false}, {c, OP_EXECVE, false}, {c, OP_IO_URING_SETUP, false},           \
-        {c, OP_FORK, false}, {c, OP_TIOCSTI, false}, {c, OP_CLONE3, true}, {c, OP_MMAP_RW, true}
+#define ALL_CLASSES_KILL(c)                                                                        \
+    {c, OP_SOCKET_INET, false}, {c, OP_MMAP_EXEC, false}, {c, OP_MPROTECT_EXEC, false},            \
+        {c, OP_SIGACTION, false}, {c, OP_EXECVE, false}, {c, OP_IO_URING_SETUP, false},            \
+        {c, OP_FORK, false}, {c, OP_TIOCSTI, false}, {c, OP_CLONE3, true},                         \
+    {                                                                                              \
+        c, OP_MMAP_RW, true                                                                        \
+    }
 
 static const struct row rows[] = {
     ALL_CLASSES_KILL(SANDBOX_CONTROL),
@@ -446,8 +464,7 @@ static void test_class_lists(void **state)
         }
         for (size_t i = 0; i < n; i++)
             assert_true(strcmp(names[i], "rt_sigaction") != 0 && strcmp(names[i], "open") != 0 &&
-                        strcmp(names[i], "io_uring_setup") != 0 &&
-                        strcmp(names[i], "execve") != 0);
+                        strcmp(names[i], "io_uring_setup") != 0 && strcmp(names[i], "execve") != 0);
     }
 }
 
@@ -476,13 +493,20 @@ int main(void)
     if (!mkdtemp(tmpdir))
         return 1;
     const struct CMUnitTest tests[] = {
-        CLASS_TEST(SANDBOX_CONTROL),     CLASS_TEST(SANDBOX_VCPU),
-        CLASS_TEST(SANDBOX_IO_BLK),      CLASS_TEST(SANDBOX_IO_NET),
-        CLASS_TEST(SANDBOX_IO_CONSOLE),  CLASS_TEST(SANDBOX_IO_RNG),
-        CLASS_TEST(SANDBOX_IO_BALLOON),  CLASS_TEST(SANDBOX_IO_VSOCK),
-        CLASS_TEST(SANDBOX_IO_FS),       CLASS_TEST(SANDBOX_IO_OTHER),
-        CLASS_TEST(SANDBOX_BLK_WORKER),  CLASS_TEST(SANDBOX_REST),
-        CLASS_TEST(SANDBOX_TIMESYNC),    CLASS_TEST(SANDBOX_SIGNAL),
+        CLASS_TEST(SANDBOX_CONTROL),
+        CLASS_TEST(SANDBOX_VCPU),
+        CLASS_TEST(SANDBOX_IO_BLK),
+        CLASS_TEST(SANDBOX_IO_NET),
+        CLASS_TEST(SANDBOX_IO_CONSOLE),
+        CLASS_TEST(SANDBOX_IO_RNG),
+        CLASS_TEST(SANDBOX_IO_BALLOON),
+        CLASS_TEST(SANDBOX_IO_VSOCK),
+        CLASS_TEST(SANDBOX_IO_FS),
+        CLASS_TEST(SANDBOX_IO_OTHER),
+        CLASS_TEST(SANDBOX_BLK_WORKER),
+        CLASS_TEST(SANDBOX_REST),
+        CLASS_TEST(SANDBOX_TIMESYNC),
+        CLASS_TEST(SANDBOX_SIGNAL),
         cmocka_unit_test(test_stacked_filters),
         cmocka_unit_test(test_class_lists),
         cmocka_unit_test(test_enter_before_init_is_noop),
