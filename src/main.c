@@ -42,6 +42,8 @@ struct sig_thread {
 
 static void *sig_thread_main(void *arg)
 {
+    if (sandbox_thread_enter(SANDBOX_SIGNAL) < 0)
+        return NULL; /* logged; SIGINT/SIGTERM then wait for the VM's end */
     struct sig_thread *st = arg;
     struct pollfd fds[2] = {{.fd = st->sfd, .events = POLLIN}, {.fd = st->efd, .events = POLLIN}};
     for (;;) {
@@ -246,6 +248,13 @@ static int run_vm(const struct vm_config *cfg)
 
     /* A peer closing a socket (REST client, network backend) is an error to handle, not death. */
     signal(SIGPIPE, SIG_IGN);
+    /* Before the first thread: filters and SIGSYS handler exist before anyone needs them. */
+    r = sandbox_init(lf.fd);
+    if (r < 0) {
+        fprintf(stderr, "krunkit: cannot prepare the seccomp sandbox: %s\n", strerror(-r));
+        log_file_discard(cfg->log_file, &lf);
+        return 1;
+    }
     r = sig_thread_start(&sigs);
     if (r < 0) {
         log_error("cannot set up signal handling: %s", strerror(-r));
@@ -290,7 +299,7 @@ static int run_vm(const struct vm_config *cfg)
         goto fail;
     }
 
-    r = sandbox_enter();
+    r = sandbox_enter_control();
     if (r < 0) {
         snprintf(why, sizeof(why), "cannot confine the VMM (seccomp): %s", strerror(-r));
         goto fail;

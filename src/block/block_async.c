@@ -18,9 +18,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "cli/log.h"
+#include "vmm/sandbox.h"
 
 #define BLK_ASYNC_MAX_WORKERS 8
 
@@ -64,6 +66,8 @@ static int run_request(struct blk_image *img, struct blk_req *req)
 
 static void *worker(void *opaque)
 {
+    if (sandbox_thread_enter(SANDBOX_BLK_WORKER) < 0)
+        return NULL; /* logged; the other workers and the ring still serve */
     struct blk_image *img = opaque;
     struct blk_async *a = img->async;
 
@@ -99,6 +103,50 @@ static void *worker(void *opaque)
     return NULL;
 }
 
+/*
+ * The ring starts disabled so that, before anything can be submitted, it is
+ * limited to the operations submit_uring queues (readv, writev, fsync, and
+ * the nop that wakes a stuck submission) and to no further registrations:
+ * a hijacked thread that reaches the ring cannot turn it into an open(),
+ * a socket or a file copy, which seccomp would never see (io_uring requests
+ * are not system calls).
+ */
+/*
+ * liburing 2.3 declares io_uring_register_restrictions and
+ * io_uring_enable_rings, but Debian's liburing.so.2.3 does not export them
+ * (its symbol map lacks them): the two registrations go to the kernel
+ * directly.
+ */
+static int uring_register(struct io_uring *ring, unsigned op, const void *arg, unsigned n)
+{
+    return syscall(__NR_io_uring_register, ring->ring_fd, op, arg, n) < 0 ? -errno : 0;
+}
+
+static int uring_setup(struct blk_async *a)
+{
+    struct io_uring_params p = {.flags = IORING_SETUP_R_DISABLED};
+    int r = io_uring_queue_init_params(BLK_URING_DEPTH, &a->ring, &p);
+    if (r < 0)
+        return r;
+    static const uint8_t ops[] = {IORING_OP_READV, IORING_OP_WRITEV, IORING_OP_FSYNC,
+                                  IORING_OP_NOP};
+    struct io_uring_restriction res[sizeof(ops)];
+    memset(res, 0, sizeof(res));
+    for (size_t i = 0; i < sizeof(ops); i++) {
+        res[i].opcode = IORING_RESTRICTION_SQE_OP;
+        res[i].sqe_op = ops[i];
+    }
+    /* The eventfd first: after the restrictions no register operation is left. */
+    r = io_uring_register_eventfd(&a->ring, a->efd);
+    if (r == 0)
+        r = uring_register(&a->ring, IORING_REGISTER_RESTRICTIONS, res, (unsigned)sizeof(ops));
+    if (r == 0)
+        r = uring_register(&a->ring, IORING_REGISTER_ENABLE_RINGS, NULL, 0);
+    if (r < 0)
+        io_uring_queue_exit(&a->ring);
+    return r;
+}
+
 int blk_async_init(struct blk_image *img)
 {
     struct blk_async *a;
@@ -121,12 +169,8 @@ int blk_async_init(struct blk_image *img)
     /* KRUNKIT_NO_IO_URING=1: workers only (kernels or sandboxes where io_uring misbehaves). */
     const char *no_uring = getenv("KRUNKIT_NO_IO_URING");
     bool want_uring = img->drv->use_uring && !(no_uring && no_uring[0] == '1');
-    if (want_uring && io_uring_queue_init(BLK_URING_DEPTH, &a->ring, 0) == 0) {
-        if (io_uring_register_eventfd(&a->ring, a->efd) == 0)
-            a->uring_ok = true;
-        else
-            io_uring_queue_exit(&a->ring);
-    }
+    if (want_uring && uring_setup(a) == 0)
+        a->uring_ok = true;
     if (want_uring && !a->uring_ok)
         log_debug("%s: io_uring unavailable, using worker threads", img->path);
     unsigned want = img->drv->async_workers;

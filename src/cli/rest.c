@@ -30,6 +30,7 @@
 
 #include "cli/http.h"
 #include "cli/log.h"
+#include "vmm/sandbox.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -762,6 +763,8 @@ static int next_timeout_ms(struct rest_server *srv, uint64_t now)
 
 static void *rest_thread(void *arg)
 {
+    if (sandbox_thread_enter(SANDBOX_REST) < 0)
+        return NULL; /* logged */
     struct rest_server *srv = arg;
     struct epoll_event evs[32];
 

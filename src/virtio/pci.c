@@ -749,6 +749,28 @@ int virtio_pci_init(struct virtio_dev *dev, struct machine *m, const char *name,
     return 0;
 }
 
+/* Each device type's I/O thread runs under its own seccomp list (docs/security.md). */
+static enum sandbox_class sandbox_class_of(uint16_t device_id)
+{
+    switch (device_id) {
+    case VIRTIO_ID_BLOCK:
+        return SANDBOX_IO_BLK;
+    case 1: /* network card (virtio 1.2, 5 "Device Types"; net.c has the name) */
+        return SANDBOX_IO_NET;
+    case VIRTIO_ID_CONSOLE:
+        return SANDBOX_IO_CONSOLE;
+    case VIRTIO_ID_RNG:
+        return SANDBOX_IO_RNG;
+    case VIRTIO_ID_BALLOON:
+        return SANDBOX_IO_BALLOON;
+    case 19: /* socket device */
+        return SANDBOX_IO_VSOCK;
+    case 26: /* file system device */
+        return SANDBOX_IO_FS;
+    }
+    return SANDBOX_IO_OTHER;
+}
+
 int virtio_pci_start(struct virtio_dev *dev)
 {
     int rc = pci_register(dev->m->pci, &dev->pci, -1);
@@ -756,7 +778,7 @@ int virtio_pci_start(struct virtio_dev *dev)
         log_error("%s: cannot place on the PCI bus: %s", dev->name, strerror(-rc));
         return rc;
     }
-    rc = evloop_start_thread(dev->loop, dev->name);
+    rc = evloop_start_thread(dev->loop, dev->name, sandbox_class_of(dev->device_id));
     if (rc) {
         log_error("%s: cannot start its I/O thread: %s", dev->name, strerror(-rc));
         return rc;

@@ -44,6 +44,7 @@ struct evloop {
     bool run_requested; /* the thread runs handlers until a stop clears it */
     bool quit;          /* evloop_destroy: the thread ends */
     char name[16];
+    enum sandbox_class cls; /* the I/O thread's seccomp allow list */
 };
 
 int evloop_create(struct evloop **out)
@@ -200,12 +201,15 @@ int evloop_run(struct evloop *l)
 static void *evloop_thread(void *arg)
 {
     struct evloop *l = arg;
+    /* Named here, not by the creator: naming another thread opens /proc, which filters forbid. */
+    pthread_setname_np(pthread_self(), l->name);
+    int confined = sandbox_thread_enter(l->cls);
     pthread_mutex_lock(&l->lock);
     for (;;) {
-        while (!l->run_requested && !l->quit)
+        while (confined == 0 && !l->run_requested && !l->quit)
             pthread_cond_wait(&l->cond, &l->lock);
-        if (l->quit)
-            break;
+        if (confined < 0 || l->quit)
+            break; /* a failed confinement is logged; a stop then finds the loop parked */
         pthread_mutex_unlock(&l->lock);
         evloop_run(l);
         pthread_mutex_lock(&l->lock);
@@ -213,18 +217,21 @@ static void *evloop_thread(void *arg)
         l->run_requested = false;
         pthread_cond_broadcast(&l->cond);
     }
+    l->run_requested = false;
+    pthread_cond_broadcast(&l->cond);
     pthread_mutex_unlock(&l->lock);
     return NULL;
 }
 
-int evloop_start_thread(struct evloop *l, const char *name)
+int evloop_start_thread(struct evloop *l, const char *name, enum sandbox_class cls)
 {
     if (!l->has_thread) {
+        /* The class is the device's: the same slot holds the same kind of device every boot. */
         snprintf(l->name, sizeof(l->name), "%s", name);
+        l->cls = cls;
         int rc = pthread_create(&l->thread, NULL, evloop_thread, l);
         if (rc)
             return -rc;
-        pthread_setname_np(l->thread, l->name);
         l->has_thread = true;
     }
     pthread_mutex_lock(&l->lock);

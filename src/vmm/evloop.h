@@ -8,6 +8,8 @@
 
 #include <stdint.h>
 
+#include "vmm/sandbox.h"
+
 struct evloop;
 typedef void (*evloop_cb)(void *opaque, uint32_t events);
 
@@ -20,10 +22,11 @@ int evloop_del(struct evloop *loop, int fd);
 /* Runs handlers until evloop_stop(); returns 0 or -errno. */
 int evloop_run(struct evloop *loop);
 /*
- * Run the loop on its own thread, named `name` when this first call makes
- * it; after an evloop_stop the same thread runs the loop again.
+ * Run the loop on its own thread, named `name` and confined to seccomp
+ * class `cls` when this first call makes it; after an evloop_stop the same
+ * thread runs the loop again.
  */
-int evloop_start_thread(struct evloop *loop, const char *name);
+int evloop_start_thread(struct evloop *loop, const char *name, enum sandbox_class cls);
 /*
  * Makes evloop_run return. With a thread: waits until the thread is parked
  * (no handler running; from a handler of this loop it only asks), and the

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "cli/log.h"
+#include "vmm/sandbox.h"
 
 #define TIMESYNC_TIMEOUT_MS 3000
 #define TIMESYNC_REPLY_MAX 512
@@ -152,6 +153,8 @@ static bool clock_was_set(struct timesync *ts)
 
 static void *timesync_thread(void *arg)
 {
+    if (sandbox_thread_enter(SANDBOX_TIMESYNC) < 0)
+        return NULL; /* logged */
     struct timesync *ts = arg;
     for (;;) {
         struct pollfd p[2] = {{.fd = ts->wake_fd, .events = POLLIN},

@@ -18,6 +18,7 @@
 #include "arch/x86/cpuid.h"
 #include "arch/x86/linux_boot.h"
 #include "cli/log.h"
+#include "vmm/sandbox.h"
 #include "vmm/vm_internal.h"
 
 #define VCPU_KICK_SIGNAL SIGUSR1
@@ -73,8 +74,12 @@ static int set_lapic_lint(struct vcpu *v)
     return ioctl(v->fd, KVM_SET_LAPIC, &s) < 0 ? -errno : 0;
 }
 
+static pthread_once_t kick_once = PTHREAD_ONCE_INIT;
+
 int vcpu_create(struct vcpu *v, struct vmm *vmm, unsigned index)
 {
+    /* Here, at set-up, not in vcpu_start: no seccomp list allows sigaction once the VM runs. */
+    pthread_once(&kick_once, install_kick_handler);
     memset(v, 0, sizeof(*v));
     v->vmm = vmm;
     v->index = index;
@@ -193,6 +198,14 @@ static void handle_io(struct vcpu *v)
 static void *vcpu_thread(void *arg)
 {
     struct vcpu *v = arg;
+    char name[16];
+    snprintf(name, sizeof(name), "vcpu%u", v->index);
+    /* Named here: naming another thread opens /proc, which the control filter forbids. */
+    pthread_setname_np(pthread_self(), name);
+    if (sandbox_thread_enter(SANDBOX_VCPU) < 0) {
+        vmm_fail(v->vmm, "a vCPU cannot enter its seccomp sandbox");
+        return NULL;
+    }
     struct vmm *vmm = v->vmm;
     sigset_t set;
     sigemptyset(&set);
@@ -267,8 +280,6 @@ static void *vcpu_thread(void *arg)
 
 int vcpu_start(struct vcpu *v)
 {
-    static pthread_once_t once = PTHREAD_ONCE_INIT;
-    pthread_once(&once, install_kick_handler);
     /* vCPU threads unblock the kick signal themselves; others keep it blocked. */
     sigset_t set, old;
     sigemptyset(&set);
@@ -278,9 +289,6 @@ int vcpu_start(struct vcpu *v)
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (rc)
         return -rc;
-    char name[16];
-    snprintf(name, sizeof(name), "vcpu%u", v->index);
-    pthread_setname_np(v->thread, name);
     v->started = true;
     return 0;
 }

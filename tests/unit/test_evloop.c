@@ -171,7 +171,7 @@ static void test_add_from_other_thread_runs_on_loop_thread(void **state)
     struct probe p;
     probe_init(&p, loop);
     p.consume = true;
-    assert_int_equal(evloop_start_thread(loop, "io-test"), 0);
+    assert_int_equal(evloop_start_thread(loop, "io-test", SANDBOX_IO_OTHER), 0);
     struct adder a = {.loop = loop, .p = &p, .events = EPOLLIN};
     assert_int_equal(on_thread(add_from_thread, &a), 0);
     /* The same fd twice is refused. */
@@ -196,7 +196,7 @@ static void test_mod_changes_events(void **state)
     p.consume = true;
     /* An eventfd with a zero count is writable but not readable. */
     assert_int_equal(evloop_add(loop, p.fd, EPOLLIN, probe_cb, &p), 0);
-    assert_int_equal(evloop_start_thread(loop, "io-mod"), 0);
+    assert_int_equal(evloop_start_thread(loop, "io-mod", SANDBOX_IO_OTHER), 0);
     usleep(50000);
     assert_int_equal(atomic_load(&p.calls), 0);
     struct adder a = {.loop = loop, .p = &p, .events = EPOLLOUT | EPOLLONESHOT};
@@ -228,7 +228,7 @@ static void test_del_from_other_thread(void **state)
     probe_init(&p, loop);
     p.consume = true;
     assert_int_equal(evloop_add(loop, p.fd, EPOLLIN, probe_cb, &p), 0);
-    assert_int_equal(evloop_start_thread(loop, "io-del"), 0);
+    assert_int_equal(evloop_start_thread(loop, "io-del", SANDBOX_IO_OTHER), 0);
     kick(&p);
     assert_true(wait_calls(&p, 1));
     struct adder a = {.loop = loop, .p = &p};
@@ -258,7 +258,7 @@ static void test_stop_joins_running_handler(void **state)
     p.consume = true;
     p.sleep_ms = 200;
     assert_int_equal(evloop_add(loop, p.fd, EPOLLIN, probe_cb, &p), 0);
-    assert_int_equal(evloop_start_thread(loop, "io-stop"), 0);
+    assert_int_equal(evloop_start_thread(loop, "io-stop", SANDBOX_IO_OTHER), 0);
     kick(&p);
     /* Wait until the handler is running, then stop while it sleeps. */
     char name[16] = "";
@@ -276,7 +276,7 @@ static void test_stop_joins_running_handler(void **state)
     assert_int_equal(atomic_load(&p.calls), 1);
     /* And it can be started again. */
     p.sleep_ms = 0;
-    assert_int_equal(evloop_start_thread(loop, "io-again"), 0);
+    assert_int_equal(evloop_start_thread(loop, "io-again", SANDBOX_IO_OTHER), 0);
     assert_true(wait_calls(&p, 2));
     evloop_stop(loop);
     close(p.fd);
@@ -295,7 +295,7 @@ static void test_handler_stops_own_thread(void **state)
     p.consume = true;
     p.stop_loop = true;
     assert_int_equal(evloop_add(loop, p.fd, EPOLLIN, probe_cb, &p), 0);
-    assert_int_equal(evloop_start_thread(loop, "io-selfstop"), 0);
+    assert_int_equal(evloop_start_thread(loop, "io-selfstop", SANDBOX_IO_OTHER), 0);
     kick(&p);
     assert_true(wait_calls(&p, 1));
     /* The handler is past its own evloop_stop and now lingers. */
@@ -365,7 +365,7 @@ static void test_handler_deletes_itself(void **state)
     assert_int_equal(evloop_add(loop, other.fd, EPOLLIN, probe_cb, &other), 0);
     kick(&self);
     kick(&other);
-    assert_int_equal(evloop_start_thread(loop, "io-self"), 0);
+    assert_int_equal(evloop_start_thread(loop, "io-self", SANDBOX_IO_OTHER), 0);
     assert_true(wait_calls(&self, 1));
     assert_true(wait_calls(&other, 1));
     kick(&other);
@@ -417,7 +417,7 @@ static void test_concurrent_add_del(void **state)
             c[t].probes[i].consume = true;
         }
     }
-    assert_int_equal(evloop_start_thread(loop, "io-churn"), 0);
+    assert_int_equal(evloop_start_thread(loop, "io-churn", SANDBOX_IO_OTHER), 0);
     pthread_t th[2];
     for (int t = 0; t < 2; t++)
         assert_int_equal(pthread_create(&th[t], NULL, churn_thread, &c[t]), 0);
@@ -450,7 +450,7 @@ static void test_stop_then_start_same_thread(void **state)
     probe_init(&p, loop);
     p.consume = true;
     assert_int_equal(evloop_add(loop, p.fd, EPOLLIN, probe_cb, &p), 0);
-    assert_int_equal(evloop_start_thread(loop, "io-keep"), 0);
+    assert_int_equal(evloop_start_thread(loop, "io-keep", SANDBOX_IO_OTHER), 0);
     pthread_t first = kick_and_wait(&p);
     assert_false(pthread_equal(first, pthread_self()));
     for (int round = 0; round < 5; round++) {
@@ -461,7 +461,7 @@ static void test_stop_then_start_same_thread(void **state)
         usleep(30000);
         assert_int_equal(atomic_load(&p.calls), calls);
         /* Started again (under another name: the thread keeps its first one). */
-        assert_int_equal(evloop_start_thread(loop, "io-other"), 0);
+        assert_int_equal(evloop_start_thread(loop, "io-other", SANDBOX_IO_OTHER), 0);
         assert_true(wait_calls(&p, calls + 1)); /* the kick made while parked */
         assert_true(pthread_equal(kick_and_wait(&p), first));
         char name[16];
@@ -469,7 +469,7 @@ static void test_stop_then_start_same_thread(void **state)
         assert_string_equal(name, "io-keep");
     }
     /* A second start while running is harmless: still the one thread. */
-    assert_int_equal(evloop_start_thread(loop, "io-keep"), 0);
+    assert_int_equal(evloop_start_thread(loop, "io-keep", SANDBOX_IO_OTHER), 0);
     assert_true(pthread_equal(kick_and_wait(&p), first));
     /* Stopping a parked loop again returns at once. */
     evloop_stop(loop);
@@ -486,7 +486,7 @@ static void test_stop_from_handler_then_restart(void **state)
     p.consume = true;
     p.stop_loop = true;
     assert_int_equal(evloop_add(loop, p.fd, EPOLLIN, probe_cb, &p), 0);
-    assert_int_equal(evloop_start_thread(loop, "io-hstop"), 0);
+    assert_int_equal(evloop_start_thread(loop, "io-hstop", SANDBOX_IO_OTHER), 0);
     pthread_t first = kick_and_wait(&p);
     /* The handler's own stop did not wait for itself; this one waits for the park. */
     evloop_stop(loop);
@@ -497,7 +497,7 @@ static void test_stop_from_handler_then_restart(void **state)
     assert_int_equal(atomic_load(&p.calls), calls);
     /* Restarted: the pending kick is handled, on the same thread, and it stops again. */
     atomic_store(&p.after_stop, false);
-    assert_int_equal(evloop_start_thread(loop, "io-hstop"), 0);
+    assert_int_equal(evloop_start_thread(loop, "io-hstop", SANDBOX_IO_OTHER), 0);
     assert_true(wait_calls(&p, calls + 1));
     char name[16];
     assert_true(pthread_equal(probe_thread(&p, name), first));
@@ -505,7 +505,7 @@ static void test_stop_from_handler_then_restart(void **state)
     assert_true(atomic_load(&p.after_stop));
     /* And once more without stopping from the handler. */
     p.stop_loop = false;
-    assert_int_equal(evloop_start_thread(loop, "io-hstop"), 0);
+    assert_int_equal(evloop_start_thread(loop, "io-hstop", SANDBOX_IO_OTHER), 0);
     assert_true(pthread_equal(kick_and_wait(&p), first));
     evloop_stop(loop);
     close(p.fd);
@@ -520,7 +520,7 @@ static void test_clear_removes_all_handlers(void **state)
         p[i].consume = true;
         assert_int_equal(evloop_add(loop, p[i].fd, EPOLLIN, probe_cb, &p[i]), 0);
     }
-    assert_int_equal(evloop_start_thread(loop, "io-clear"), 0);
+    assert_int_equal(evloop_start_thread(loop, "io-clear", SANDBOX_IO_OTHER), 0);
     pthread_t first = kick_and_wait(&p[0]);
     kick_and_wait(&p[1]);
     kick_and_wait(&p[2]);
@@ -531,7 +531,7 @@ static void test_clear_removes_all_handlers(void **state)
         assert_int_equal(evloop_del(loop, p[i].fd), -ENOENT);
         assert_int_equal(evloop_mod(loop, p[i].fd, EPOLLIN), -ENOENT);
     }
-    assert_int_equal(evloop_start_thread(loop, "io-clear"), 0);
+    assert_int_equal(evloop_start_thread(loop, "io-clear", SANDBOX_IO_OTHER), 0);
     for (int i = 0; i < 3; i++)
         kick(&p[i]);
     usleep(50000);
@@ -595,7 +595,7 @@ static void test_destroy_after_stop_joins(void **state)
         int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
         assert_true(fd >= 0);
         assert_int_equal(evloop_add(loop, fd, EPOLLIN, tid_cb, &fd), 0);
-        assert_int_equal(evloop_start_thread(loop, "io-join"), 0);
+        assert_int_equal(evloop_start_thread(loop, "io-join", SANDBOX_IO_OTHER), 0);
         pid_t tid = loop_tid(loop, fd);
         assert_int_not_equal(tid, (pid_t)syscall(SYS_gettid));
         if (stop_first) {

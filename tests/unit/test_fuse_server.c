@@ -1287,14 +1287,14 @@ static int plain_req(struct fuse_server *s, uint32_t op, uint64_t nodeid, const 
     return oh.error ? oh.error : (int)(n - sizeof(oh));
 }
 
-/* Each step of a session the VMM serves after sandbox_enter; 0 or the failing step. */
+/* Each step of a session served under the virtio-fs I/O filter; 0 or the failing step. */
 static int sandboxed_session(const char *share)
 {
     struct fuse_server *s;
     uint8_t out[4096];
     if (server_on(share, false, &s) != 0)
         return 1;
-    if (sandbox_enter() != 0)
+    if (sandbox_init(-1) != 0 || sandbox_thread_enter(SANDBOX_IO_FS) != 0)
         return 2;
     struct fuse_init_in init = {.major = 7, .minor = 31};
     if (plain_req(s, FUSE_INIT, 0, &init, sizeof(init), out) <= 0)
