@@ -42,6 +42,8 @@ int guest_mem_create(struct guest_mem *gm, uint64_t ram_size)
     if (raw + span > host + ram_size)
         munmap(host + ram_size, (size_t)(raw + span - (host + ram_size)));
     madvise(host, ram_size, MADV_HUGEPAGE);
+    /* A core dump (a seccomp trap ends in SIGSYS) must not carry the guest's memory. */
+    madvise(host, ram_size, MADV_DONTDUMP);
     gm->ram_size = ram_size;
     uint64_t low = ram_size < MEM_PCI_HOLE_START ? ram_size : MEM_PCI_HOLE_START;
     gm->regions[0] = (struct guest_mem_region){.gpa = 0, .size = low, .host = host};
