@@ -130,6 +130,8 @@ static const struct call control_calls[] = {
     {"shutdown", ARG_ANY},   /* teardown closes REST and vsock connections */
     {"getrandom", ARG_ANY},  /* a rebuilt machine's identifiers */
     {"newfstatat", ARG_ANY}, /* teardown: a socket is removed only while it is still ours */
+    {"lseek", ARG_ANY},      /* a reboot rewinds the files kept from start (host_files.c) */
+    {"flock", ARG_ANY},      /* ...and locks the kept variable store again (one OFD: no wait) */
     {NULL, ARG_ANY},
 };
 
