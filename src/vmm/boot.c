@@ -12,6 +12,13 @@
  * no exit and its writes (flash commands) exit to the pflash model; in any
  * other mode the slot is removed so reads reach the model (QEMU calls this
  * "romd" mode). The boot vCPU starts at the reset vector, KVM's reset state.
+ *
+ * The firmware image and the variable store are loaded once, at the first
+ * boot, and kept across guest reboots (the store's descriptor, its lock
+ * and its contents stay; the flash goes back to read-array mode); a reboot
+ * only maps them into the new VM and builds fw_cfg again. Finding the
+ * firmware and deciding whether the store is new happen once too: a reboot
+ * looks at no path.
  */
 #include "vmm/boot.h"
 
@@ -89,11 +96,16 @@ static int boot_firmware(struct vmm *vmm, struct boot_state *bs)
     const struct vm_config *cfg = vmm->cfg;
     struct firmware_request req;
     firmware_request_from_config(cfg, &req);
-    bool store_existed = req.variable_store && access(req.variable_store, F_OK) == 0;
-    int rc = firmware_load(&req, &bs->fw);
-    if (rc)
-        return rc;
-    bs->fw_loaded = true;
+    bool first = !bs->fw_loaded;
+    bool store_existed = false;
+    int rc = 0;
+    if (first) {
+        store_existed = req.variable_store && access(req.variable_store, F_OK) == 0;
+        rc = firmware_load(&req, &bs->fw);
+        if (rc)
+            return rc;
+        bs->fw_loaded = true;
+    }
     struct firmware *fw = &bs->fw;
     rc = kvm_vm_map(bs->kvm, fw->code_gpa, fw->code_size, fw->code, true);
     if (rc >= 0 && fw->vars) {
@@ -132,9 +144,9 @@ static int boot_firmware(struct vmm *vmm, struct boot_state *bs)
                                    cfg->boot.cmdline);
     if (rc == 0)
         rc = fw_cfg_register(bs->fw_cfg, &vmm->pio);
-    if (rc < 0 && req.variable_store && !store_existed)
+    if (rc < 0 && first && req.variable_store && !store_existed)
         unlink(req.variable_store); /* nothing half-created */
-    if (rc == 0)
+    if (rc == 0 && first)
         log_info("booting %s (variable store: %s)", fw->code_path,
                  fw->store_path ? fw->store_path : "volatile");
     return rc < 0 ? rc : 0;
@@ -144,12 +156,15 @@ int boot_load(struct vmm *vmm)
 {
     if (!boot_uses_firmware(vmm->cfg))
         return boot_linux_direct(vmm);
-    struct boot_state *bs = calloc(1, sizeof(*bs));
-    if (!bs)
-        return -ENOMEM;
-    bs->kvm = &vmm->kvm;
+    struct boot_state *bs = vmm->boot;
+    if (!bs) {
+        bs = calloc(1, sizeof(*bs));
+        if (!bs)
+            return -ENOMEM;
+        bs->kvm = &vmm->kvm;
+        vmm->boot = bs;
+    }
     bs->vars_slot = -1;
-    vmm->boot = bs;
     return boot_firmware(vmm, bs);
 }
 
@@ -160,6 +175,24 @@ void boot_unload(struct vmm *vmm)
         return;
     if (bs->fw_cfg)
         fw_cfg_destroy(bs->fw_cfg);
+    bs->fw_cfg = NULL;
+    struct pflash *vars = bs->fw_loaded ? bs->fw.vars : NULL;
+    if (vars) {
+        /* The next boot's flash starts in read-array mode, on disk up to here. */
+        pflash_set_mode_handler(vars, NULL, NULL);
+        pflash_reset(vars);
+        int rc = pflash_flush(vars);
+        if (rc)
+            log_error("variable store: cannot sync to disk: %s", strerror(-rc));
+    }
+}
+
+void boot_release(struct vmm *vmm)
+{
+    boot_unload(vmm);
+    struct boot_state *bs = vmm->boot;
+    if (!bs)
+        return;
     if (bs->fw_loaded)
         firmware_free(&bs->fw);
     free(bs);

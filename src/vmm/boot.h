@@ -17,7 +17,9 @@ struct vmm;
 bool boot_uses_firmware(const struct vm_config *cfg);
 /* Load the payload into the built machine; logs and returns -errno. */
 int boot_load(struct vmm *vmm);
-/* Undo boot_load (variable store flushed). */
+/* Undo boot_load for a reboot: the firmware and variable store stay loaded (flushed). */
 void boot_unload(struct vmm *vmm);
+/* The end of the VM: boot_unload, then the firmware and store go too. */
+void boot_release(struct vmm *vmm);
 
 #endif

@@ -397,6 +397,7 @@ void vmm_destroy(struct vmm *vmm)
     for (unsigned i = 0; vmm->vcpus && i < vmm->ncpus; i++)
         vcpu_join(&vmm->vcpus[i]);
     machine_teardown(vmm);
+    boot_release(vmm);
     backends_close(&vmm->backends, vmm->failed_start);
     host_files_close_all();
     timesync_destroy(vmm->timesync);
