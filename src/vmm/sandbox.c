@@ -523,6 +523,16 @@ int sandbox_init(int log_fd)
      */
     tzset();
     mallopt(M_ARENA_MAX, 8 * get_nprocs());
+    /*
+     * And one it makes only once, at a time of its choosing: the first
+     * shrink of a thread arena's heap reads /proc/sys/vm/overcommit_memory,
+     * so a device thread freeing a burst of buffers would trap and end the
+     * VM. A heap shrinks only when its free top exceeds the trim threshold;
+     * thread heaps are at most 64 MiB, so a 1 GiB threshold means never.
+     * (Freed memory stays in the arena for reuse; whole free heaps are still
+     * unmapped. Guest RAM is not malloc's.)
+     */
+    mallopt(M_TRIM_THRESHOLD, 1 << 30);
     struct sigaction sa = {.sa_sigaction = sigsys_handler, .sa_flags = SA_SIGINFO};
     sigemptyset(&sa.sa_mask);
     if (sigaction(SIGSYS, &sa, NULL) < 0)
