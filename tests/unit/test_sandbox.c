@@ -485,6 +485,61 @@ static void test_enter_before_init_is_noop(void **state)
     assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 }
 
+/*
+ * A confined device thread that frees a burst of buffers: glibc trims its
+ * arena's heap, and the first shrink would read /proc/sys/vm/overcommit_memory
+ * (an openat the filter kills) unless sandbox_init keeps heaps from shrinking.
+ */
+static void *churn_arena(void *arg)
+{
+    (void)arg;
+    if (sandbox_thread_enter(SANDBOX_IO_OTHER) != 0)
+        return (void *)1;
+    enum { N = 256, SIZE = 60 << 10 }; /* below the mmap threshold: from the arena's heap */
+    static void *p[N];
+    for (int round = 0; round < 4; round++) {
+        for (int i = 0; i < N; i++) {
+            p[i] = malloc(SIZE);
+            if (!p[i])
+                return (void *)2;
+            memset(p[i], i, SIZE);
+        }
+        for (int i = N - 1; i >= 0; i--)
+            free(p[i]);
+    }
+    return NULL;
+}
+
+static void test_thread_arena_free_burst(void **state)
+{
+    (void)state;
+    int p[2];
+    assert_int_equal(pipe(p), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        struct rlimit no_core = {0, 0};
+        setrlimit(RLIMIT_CORE, &no_core);
+        dup2(p[1], STDERR_FILENO);
+        if (sandbox_init(-1) != 0)
+            _exit(80);
+        pthread_t t;
+        void *ret = (void *)3;
+        if (pthread_create(&t, NULL, churn_arena, NULL) != 0 || pthread_join(t, &ret) != 0)
+            _exit(79);
+        _exit(ret ? 1 : 0);
+    }
+    close(p[1]);
+    char log[512] = "";
+    ssize_t n = read(p[0], log, sizeof(log) - 1);
+    log[n > 0 ? n : 0] = '\0';
+    close(p[0]);
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        fail_msg("a confined thread freeing its buffers died (status 0x%x): %s", status, log);
+}
+
 #define CLASS_TEST(c) cmocka_unit_test_prestate(test_class, (void *)(intptr_t)(c))
 
 int main(void)
@@ -510,6 +565,7 @@ int main(void)
         cmocka_unit_test(test_stacked_filters),
         cmocka_unit_test(test_class_lists),
         cmocka_unit_test(test_enter_before_init_is_noop),
+        cmocka_unit_test(test_thread_arena_free_burst),
     };
     int r = cmocka_run_group_tests(tests, NULL, NULL);
     char cmd[128];
