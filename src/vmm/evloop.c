@@ -33,10 +33,19 @@ struct evloop_handler {
 struct evloop {
     int epfd;
     int stopfd;
+    int reclaimfd; /* wakes the loop to free retired handlers */
     pthread_mutex_t lock;
     struct evloop_handler *handlers;
-    /* Handlers removed while the loop may still hold a pointer: freed at destroy. */
+    /*
+     * Handlers removed while the loop may still hold a pointer from the
+     * batch it is dispatching. The loop frees them before its next
+     * epoll_wait, when no pointer of an earlier batch is left, and is woken
+     * for that once RECLAIM_BATCH of them wait; a parked loop frees them at
+     * once. So a device that removes and re-adds its fd on every stall
+     * (virtio-net, the console) keeps its memory flat.
+     */
     struct evloop_handler *retired;
+    unsigned nretired;
     pthread_t thread;
     bool has_thread;
     /* Guarded by lock; cond signals changes of them. */
@@ -47,6 +56,10 @@ struct evloop {
     enum sandbox_class cls; /* the I/O thread's seccomp allow list */
 };
 
+#define RECLAIM_BATCH 64
+/* epoll data of the reclaim eventfd (the stop eventfd's is NULL). */
+static char reclaim_tag;
+
 int evloop_create(struct evloop **out)
 {
     struct evloop *l = calloc(1, sizeof(*l));
@@ -54,17 +67,22 @@ int evloop_create(struct evloop **out)
         return -ENOMEM;
     l->epfd = epoll_create1(EPOLL_CLOEXEC);
     l->stopfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (l->epfd < 0 || l->stopfd < 0) {
+    l->reclaimfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
+    struct epoll_event rev = {.events = EPOLLIN, .data.ptr = &reclaim_tag};
+    if (l->epfd < 0 || l->stopfd < 0 || l->reclaimfd < 0 ||
+        epoll_ctl(l->epfd, EPOLL_CTL_ADD, l->stopfd, &ev) < 0 ||
+        epoll_ctl(l->epfd, EPOLL_CTL_ADD, l->reclaimfd, &rev) < 0) {
         int err = -errno;
         if (l->epfd >= 0)
             close(l->epfd);
         if (l->stopfd >= 0)
             close(l->stopfd);
+        if (l->reclaimfd >= 0)
+            close(l->reclaimfd);
         free(l);
         return err;
     }
-    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
-    epoll_ctl(l->epfd, EPOLL_CTL_ADD, l->stopfd, &ev);
     pthread_mutex_init(&l->lock, NULL);
     pthread_cond_init(&l->cond, NULL);
     *out = l;
@@ -95,6 +113,7 @@ void evloop_destroy(struct evloop *l)
     }
     close(l->epfd);
     close(l->stopfd);
+    close(l->reclaimfd);
     free_list(l->handlers);
     free_list(l->retired);
     pthread_cond_destroy(&l->cond);
@@ -164,14 +183,28 @@ int evloop_del(struct evloop *l, int fd)
     h->cb = NULL;
     h->next = l->retired;
     l->retired = h;
+    uint64_t one = 1;
+    if (++l->nretired == RECLAIM_BATCH && write(l->reclaimfd, &one, sizeof(one)) < 0)
+        log_debug("evloop %s: cannot wake it to free handlers: %m", l->name);
     pthread_mutex_unlock(&l->lock);
     return 0;
+}
+
+/* Between batches: no pointer from an earlier epoll_wait is held. */
+static void reclaim(struct evloop *l)
+{
+    pthread_mutex_lock(&l->lock);
+    free_list(l->retired);
+    l->retired = NULL;
+    l->nretired = 0;
+    pthread_mutex_unlock(&l->lock);
 }
 
 int evloop_run(struct evloop *l)
 {
     struct epoll_event evs[32];
     for (;;) {
+        reclaim(l);
         int n = epoll_wait(l->epfd, evs, 32, -1);
         if (n < 0) {
             if (errno == EINTR)
@@ -187,6 +220,12 @@ int evloop_run(struct evloop *l)
                 if (read(l->stopfd, &v, sizeof(v)) == sizeof(v))
                     return 0;
                 continue;
+            }
+            if ((void *)h == &reclaim_tag) {
+                uint64_t v;
+                if (read(l->reclaimfd, &v, sizeof(v)) < 0)
+                    log_debug("evloop %s: reclaim wake-up: %m", l->name);
+                continue; /* the next pass frees them */
             }
             pthread_mutex_lock(&l->lock);
             evloop_cb cb = h->cb;
@@ -267,6 +306,7 @@ void evloop_stop(struct evloop *l)
         /* Parked: no handler runs, so retired handlers cannot be in use. */
         free_list(l->retired);
         l->retired = NULL;
+        l->nretired = 0;
     }
     pthread_mutex_unlock(&l->lock);
 }
@@ -281,6 +321,7 @@ void evloop_clear(struct evloop *l)
     if (!l->run_requested) {
         free_list(l->retired);
         l->retired = NULL;
+        l->nretired = 0;
     }
     pthread_mutex_unlock(&l->lock);
 }
