@@ -31,6 +31,7 @@
 #include "cli/http.h"
 #include "cli/log.h"
 #include "vmm/sandbox.h"
+#include "util/unix_socket.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -108,9 +109,7 @@ struct rest_server {
     struct rest_guard guard;
     char *listen_name;     /* guard.listen_name's storage */
     unsigned long refused; /* requests refused by rest_request_check */
-    char *unix_path;       /* set once the socket file is ours */
-    dev_t unix_dev;
-    ino_t unix_ino;
+    struct unix_listener unix_sock; /* its name, removed at the end while still ours */
     unsigned port;
     pthread_t thread;
     struct rest_conn *conns; /* live connections, oldest last */
@@ -817,14 +816,7 @@ static void server_free(struct rest_server *srv)
     }
     for (size_t i = 0; i < srv->n_listeners; i++)
         close(srv->listeners[i].fd);
-    if (srv->unix_path) {
-        struct stat st;
-        /* Remove only the socket we made, not one another process put there since. */
-        if (lstat(srv->unix_path, &st) == 0 && S_ISSOCK(st.st_mode) && st.st_dev == srv->unix_dev &&
-            st.st_ino == srv->unix_ino)
-            unlink(srv->unix_path);
-        free(srv->unix_path);
-    }
+    unix_listener_close(&srv->unix_sock);
     if (srv->wake.fd >= 0)
         close(srv->wake.fd);
     if (srv->epfd >= 0)
@@ -1021,110 +1013,23 @@ static int listen_tcp(struct rest_server *srv, const struct rest_config *rc)
     return ret;
 }
 
-/* A socket file at path: is a process listening on it? */
-static bool unix_socket_live(const char *path)
-{
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return true; /* cannot tell: do not remove it */
-    memcpy(sa.sun_path, path, strlen(path));
-    int r = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
-    int e = errno;
-    close(fd);
-    return r == 0 || (e != ECONNREFUSED && e != ENOENT);
-}
-
 static int listen_unix(struct rest_server *srv, const struct rest_config *rc)
 {
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    struct stat st, again;
     const char *path = rc->path;
-
     srv->guard.unix_socket = true;
     if (!path || !*path) {
         log_error("rest: %s: no socket path", rc->uri ? rc->uri : "unix://");
         return -EINVAL;
     }
-    if (strlen(path) >= sizeof(sa.sun_path)) {
-        log_error("rest: socket path %s is longer than %zu bytes", path, sizeof(sa.sun_path) - 1);
-        return -ENAMETOOLONG;
+    /* 0600 from bind, a stale socket of ours replaced, anything else refused. */
+    int r = unix_listen(path, REST_BACKLOG, &srv->unix_sock);
+    if (r) {
+        log_error("rest: %s: %s", path, unix_listen_problem(r));
+        return r;
     }
-    memcpy(sa.sun_path, path, strlen(path));
-    if (lstat(path, &st) == 0) {
-        /* Replace only a stale socket of our own: never a file, a link, or
-         * another user's socket (which a shared directory could hold). */
-        if (!S_ISSOCK(st.st_mode)) {
-            log_error("rest: %s exists and is not a socket", path);
-            return -EEXIST;
-        }
-        if (st.st_uid != geteuid()) {
-            log_error("rest: %s is another user's socket", path);
-            return -EEXIST;
-        }
-        if (unix_socket_live(path)) {
-            log_error("rest: %s is in use by another process", path);
-            return -EADDRINUSE;
-        }
-        /* Still the socket just found dead, not one put there since? */
-        if (lstat(path, &again) < 0 || again.st_dev != st.st_dev || again.st_ino != st.st_ino) {
-            log_error("rest: %s changed while it was checked", path);
-            return -EADDRINUSE;
-        }
-        log_info("rest: removing stale socket %s", path);
-        if (unlink(path) < 0 && errno != ENOENT) {
-            int e = errno;
-            log_error("rest: cannot remove stale socket %s: %s", path, strerror(e));
-            return -e;
-        }
-    }
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
-        int e = errno;
-        log_error("rest: socket: %s", strerror(e));
-        return -e;
-    }
-    /*
-     * Linux creates the socket file with the socket inode's mode less the
-     * umask, so setting the mode here makes the file 0600 (or stricter) from
-     * the moment bind() creates it: no window in which another user could
-     * connect, and no process-wide umask change racing other threads.
-     */
-    if (fchmod(fd, 0600) < 0) {
-        int e = errno;
-        log_error("rest: fchmod on the socket: %s", strerror(e));
-        close(fd);
-        return -e;
-    }
-    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-        int e = errno;
-        log_error("rest: cannot bind %s: %s", path, strerror(e));
-        close(fd);
-        return -e;
-    }
-    srv->unix_path = strdup(path);
-    if (!srv->unix_path || lstat(path, &st) < 0) {
-        int e = srv->unix_path ? errno : ENOMEM;
-        unlink(path);
-        close(fd);
-        return -e;
-    }
-    srv->unix_dev = st.st_dev;
-    srv->unix_ino = st.st_ino;
-    if (st.st_mode & 077) {
-        /* A kernel that ignored the descriptor's mode: refuse, not chmod late. */
-        log_error("rest: %s was created with mode %04o, not 0600", path,
-                  (unsigned)(st.st_mode & 07777));
-        close(fd);
-        return -EPERM; /* server_free removes the file */
-    }
-    if (listen(fd, REST_BACKLOG) < 0) {
-        int e = errno;
-        log_error("rest: cannot listen on %s: %s", path, strerror(e));
-        close(fd);
-        return -e; /* server_free removes the file */
-    }
-    int r = add_listener(srv, fd);
+    int fd = srv->unix_sock.fd;
+    srv->unix_sock.fd = -1; /* the listener table owns it from here */
+    r = add_listener(srv, fd);
     if (r == 0)
         log_info("rest: listening on %s", path);
     return r;
@@ -1145,6 +1050,7 @@ int rest_start_with_limits(const struct rest_config *rc, const struct vm_control
     if (!srv)
         return -ENOMEM;
     srv->epfd = -1;
+    srv->unix_sock.fd = -1;
     srv->wake.fd = -1;
     srv->wake.kind = REST_FD_WAKE;
     srv->ctl = *ctl;
@@ -1209,7 +1115,7 @@ int rest_start(const struct rest_config *rc, const struct vm_control *ctl, const
 
 unsigned rest_tcp_port(const struct rest_server *srv)
 {
-    return srv && !srv->unix_path ? srv->port : 0;
+    return srv && !srv->unix_sock.path ? srv->port : 0;
 }
 
 void rest_stop(struct rest_server *srv)

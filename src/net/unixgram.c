@@ -25,6 +25,7 @@
 
 #include "cli/log.h"
 #include "net/net_backend.h"
+#include "util/unix_socket.h"
 
 #define DGRAM_SNDBUF (1 << 20)
 #define DGRAM_RCVBUF (4 << 20)
@@ -183,12 +184,11 @@ static int bind_local(struct net_backend *be, int fd, const char *peer)
 
 int net_dgram_connect_path(const struct dev_net *cfg, struct net_backend *be)
 {
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    if (strlen(cfg->path) >= sizeof(sa.sun_path)) {
+    struct sockaddr_un sa;
+    if (unix_addr(cfg->path, &sa) < 0) {
         log_error("--device virtio-net %s: socket path too long", be->what);
         return -ENAMETOOLONG;
     }
-    strcpy(sa.sun_path, cfg->path);
     int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         int err = errno;

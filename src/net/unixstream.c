@@ -18,6 +18,7 @@
 
 #include "cli/log.h"
 #include "net/net_backend.h"
+#include "util/unix_socket.h"
 
 static void put_be32(uint8_t *p, uint32_t v)
 {
@@ -212,27 +213,12 @@ int net_stream_drop(struct net_backend *be)
 
 int net_stream_connect_path(const struct dev_net *cfg, struct net_backend *be)
 {
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    if (strlen(cfg->path) >= sizeof(sa.sun_path)) {
-        log_error("--device virtio-net %s: socket path too long", be->what);
-        return -ENAMETOOLONG;
-    }
-    strcpy(sa.sun_path, cfg->path);
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    /* Blocking connect (a peer's full backlog waits), non-blocking I/O after. */
+    int fd = unix_connect(cfg->path, SOCK_STREAM, NULL);
     if (fd < 0) {
-        int err = errno;
-        log_error("--device virtio-net %s: socket: %s", be->what, strerror(err));
-        return -err;
-    }
-    int rc;
-    do {
-        rc = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
-    } while (rc < 0 && errno == EINTR);
-    if (rc < 0) {
-        int err = errno;
-        log_error("--device virtio-net %s: %s", be->what, strerror(err));
-        close(fd);
-        return -err;
+        log_error("--device virtio-net %s: %s", be->what,
+                  fd == -ENAMETOOLONG ? "socket path too long" : strerror(-fd));
+        return fd;
     }
     if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0) {
         int err = errno;

@@ -17,6 +17,7 @@
 
 #include "cli/log.h"
 #include "vmm/sandbox.h"
+#include "util/unix_socket.h"
 
 #define TIMESYNC_TIMEOUT_MS 3000
 #define TIMESYNC_REPLY_MAX 512
@@ -63,24 +64,18 @@ static int wait_fd(int fd, short events, uint64_t deadline)
 
 int timesync_send(const char *path, uint64_t time_ns, int timeout_ms)
 {
-    struct sockaddr_un addr = {.sun_family = AF_UNIX};
-    if (strlen(path) >= sizeof(addr.sun_path))
-        return -ENAMETOOLONG;
-    memcpy(addr.sun_path, path, strlen(path) + 1);
     uint64_t deadline = clock_ns(CLOCK_MONOTONIC) + (uint64_t)timeout_ms * 1000000ull;
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    bool pending;
+    int fd = unix_connect(path, SOCK_STREAM | SOCK_NONBLOCK, &pending);
     if (fd < 0)
-        return -errno;
+        return fd;
     int rc = 0;
     char cmd[128];
     int len = snprintf(cmd, sizeof(cmd),
                        "{\"execute\":\"guest-set-time\",\"arguments\":{\"time\":%llu}}\n",
                        (unsigned long long)time_ns);
-    if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
-        rc = errno == EINPROGRESS ? wait_fd(fd, POLLOUT, deadline) : -errno;
-        if (rc)
-            goto out;
-    }
+    if (pending && (rc = wait_fd(fd, POLLOUT, deadline)))
+        goto out;
     for (int sent = 0; sent < len;) {
         ssize_t n = send(fd, cmd + sent, (size_t)(len - sent), MSG_NOSIGNAL);
         if (n >= 0) {

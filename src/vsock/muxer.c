@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "cli/log.h"
+#include "util/unix_socket.h"
 
 /* Host-side ports for connections the host opens start here (guests use low ones). */
 #define LOCAL_PORT_FIRST 0x40000000u
@@ -40,10 +41,7 @@ struct vsock_port {
     uint32_t port;
     char *path;
     bool guest_connects; /* listen mode: the guest initiates, we connect to path */
-    int listen_fd;       /* connect mode: our listening socket */
-    bool created;        /* we bound path: remove it on destroy */
-    dev_t st_dev;
-    ino_t st_ino;
+    struct unix_listener listener; /* connect mode: our socket at path */
 };
 
 enum conn_state {
@@ -307,14 +305,10 @@ static void guest_request(struct vsock_muxer *mx, const struct vsock_hdr *h)
         queue_rst(mx, port, peer);
         return;
     }
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    memcpy(sa.sun_path, p->path, strlen(p->path) + 1); /* length checked at create */
-    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+    int fd = unix_connect(p->path, SOCK_STREAM | SOCK_NONBLOCK, NULL);
+    if (fd < 0) {
         log_info("--device virtio-vsock socketURL=%s: cannot connect for guest port %u: %s",
-                 p->path, peer, strerror(errno));
-        if (fd >= 0)
-            close(fd);
+                 p->path, peer, strerror(-fd));
         queue_rst(mx, port, peer);
         return;
     }
@@ -487,7 +481,7 @@ static void expire_requests(struct vsock_muxer *mx)
 static void accept_host(struct vsock_muxer *mx, struct vsock_port *p)
 {
     for (;;) {
-        int fd = accept4(p->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        int fd = accept4(p->listener.fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
             if (errno != EAGAIN && errno != EINTR)
                 log_warn("--device virtio-vsock socketURL=%s: accept: %s", p->path,
@@ -773,72 +767,13 @@ unsigned vsock_muxer_nconns(const struct vsock_muxer *mx)
     return mx->nconns;
 }
 
-/* connect mode: create and listen on the UNIX socket, replacing a stale one. */
+/* connect mode: create and listen on the UNIX socket (util/unix_socket.h). */
 static int bind_listener(struct vsock_port *p)
 {
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    if (strlen(p->path) >= sizeof(sa.sun_path)) {
-        log_error("--device virtio-vsock socketURL=%s: path longer than %zu bytes", p->path,
-                  sizeof(sa.sun_path) - 1);
-        return -ENAMETOOLONG;
-    }
-    memcpy(sa.sun_path, p->path, strlen(p->path) + 1);
-    struct stat st;
-    if (lstat(p->path, &st) == 0) {
-        if (!S_ISSOCK(st.st_mode)) {
-            log_error("--device virtio-vsock socketURL=%s: exists and is not a socket", p->path);
-            return -EEXIST;
-        }
-        int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (probe >= 0 && connect(probe, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
-            close(probe);
-            log_error("--device virtio-vsock socketURL=%s: another process listens there", p->path);
-            return -EADDRINUSE;
-        }
-        if (probe >= 0)
-            close(probe);
-        unlink(p->path); /* stale: nobody listens */
-    }
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -errno;
-    /*
-     * Linux gives the socket file the socket inode's mode (less the umask)
-     * at bind: 0600 from the moment the name exists, so another local user
-     * can never connect into the guest through it.
-     */
-    if (fchmod(fd, 0600) < 0)
-        log_debug("--device virtio-vsock socketURL=%s: fchmod: %m", p->path);
-    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-        int e = errno;
-        log_error("--device virtio-vsock socketURL=%s: cannot create the socket: %s", p->path,
-                  strerror(e));
-        close(fd);
-        return -e;
-    }
-    p->created = true;
-    if (stat(p->path, &st) == 0) {
-        p->st_dev = st.st_dev;
-        p->st_ino = st.st_ino;
-    }
-    if (listen(fd, 64) < 0) {
-        int e = errno;
-        log_error("--device virtio-vsock socketURL=%s: listen: %s", p->path, strerror(e));
-        close(fd);
-        return -e;
-    }
-    p->listen_fd = fd;
-    return 0;
-}
-
-static void remove_created(struct vsock_port *p)
-{
-    struct stat st;
-    /* Only our own socket: someone may have replaced it since. */
-    if (p->created && lstat(p->path, &st) == 0 && st.st_dev == p->st_dev &&
-        st.st_ino == p->st_ino)
-        unlink(p->path);
-    p->created = false;
+    int rc = unix_listen(p->path, 64, &p->listener);
+    if (rc)
+        log_error("--device virtio-vsock socketURL=%s: %s", p->path, unix_listen_problem(rc));
+    return rc;
 }
 
 void vsock_muxer_destroy(struct vsock_muxer *mx)
@@ -848,9 +783,7 @@ void vsock_muxer_destroy(struct vsock_muxer *mx)
     vsock_muxer_reset(mx);
     for (size_t i = 0; i < mx->nports; i++) {
         struct vsock_port *p = &mx->ports[i];
-        if (p->listen_fd >= 0)
-            close(p->listen_fd);
-        remove_created(p);
+        unix_listener_close(&p->listener);
         free(p->path);
     }
     free(mx->ports);
@@ -892,13 +825,14 @@ int vsock_muxer_create(const struct dev_vsock *const *devs, size_t n, struct vso
         struct vsock_port *p = &mx->ports[mx->nports++];
         p->port = d->port;
         p->guest_connects = d->listen;
-        p->listen_fd = -1;
+        p->listener.fd = -1;
         if (!(p->path = strdup(d->socket_url ? d->socket_url : ""))) {
             rc = -ENOMEM;
             goto fail;
         }
         if (p->guest_connects) {
-            if (strlen(p->path) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
+            struct sockaddr_un sa;
+            if (unix_addr(p->path, &sa) == -ENAMETOOLONG) {
                 log_error("--device virtio-vsock socketURL=%s: path too long for a UNIX socket",
                           p->path);
                 rc = -ENAMETOOLONG;
@@ -910,7 +844,7 @@ int vsock_muxer_create(const struct dev_vsock *const *devs, size_t n, struct vso
         if (rc)
             goto fail;
         struct epoll_event ev = {.events = EPOLLIN, .data.u64 = TAG_LISTENER | i};
-        if (epoll_ctl(mx->epfd, EPOLL_CTL_ADD, p->listen_fd, &ev) < 0) {
+        if (epoll_ctl(mx->epfd, EPOLL_CTL_ADD, p->listener.fd, &ev) < 0) {
             rc = -errno;
             goto fail;
         }
