@@ -1,12 +1,41 @@
 # krunkit: `make` builds build/krunkit, `make check` runs every test,
 # `make demo` boots the demo guest, `make clean` removes build/.
 # Missing Debian packages are installed by scripts/deps.sh (as root).
+#
+# The user's CC, CPPFLAGS, CFLAGS and LDFLAGS are honoured on every compile
+# and link; the project's own flags (KRUNKIT_*) are kept apart and always
+# added, so `make CFLAGS=-O0` still gets -Isrc, -std, the warnings.
+# WERROR=0 turns -Werror off; HARDEN=0 turns the hardening flags off.
 
 CC      ?= cc
 BUILD   := build
 CFLAGS  ?= -O2 -g
-CFLAGS  += -std=gnu11 -Wall -Wextra -Werror -Isrc -D_GNU_SOURCE -MMD -MP
+WERROR  ?= 1
+HARDEN  ?= 1
+PREFIX  ?= /usr/local
+DESTDIR ?=
 LDLIBS  := -ljansson -luring -lz -lseccomp -lpthread
+
+WERROR_FLAG := $(if $(filter 1 yes,$(WERROR)),-Werror)
+# _FORTIFY_SOURCE needs optimisation: skip it at -O0 or without any -O, and
+# when the user's flags already choose a level.
+NO_OPT := $(if $(filter -O0,$(CFLAGS)),1,$(if $(filter -O%,$(CFLAGS)),,1))
+FORTIFY_FLAGS := $(if $(NO_OPT),,$(if $(findstring _FORTIFY_SOURCE,$(CPPFLAGS) $(CFLAGS)),,\
+                 -U_FORTIFY_SOURCE -D_FORTIFY_SOURCE=2))
+HARDEN_CPPFLAGS := $(if $(filter 1 yes,$(HARDEN)),$(FORTIFY_FLAGS))
+HARDEN_CFLAGS   := $(if $(filter 1 yes,$(HARDEN)),-fstack-protector-strong -fPIE)
+RELRO_LDFLAGS   := -Wl,-z,relro,-z,now
+HARDEN_LDFLAGS  := $(if $(filter 1 yes,$(HARDEN)),-pie $(RELRO_LDFLAGS))
+
+KRUNKIT_CPPFLAGS := -Isrc -D_GNU_SOURCE $(HARDEN_CPPFLAGS)
+KRUNKIT_CFLAGS   := -std=gnu11 -Wall -Wextra $(WERROR_FLAG) -MMD -MP $(HARDEN_CFLAGS)
+KRUNKIT_LDFLAGS  := $(HARDEN_LDFLAGS)
+# Used by every rule here and in tests/*/check.mk. User flags come last so
+# that they can override (e.g. CFLAGS="-O2 -Wno-error=...").
+COMPILE = $(CC) $(KRUNKIT_CPPFLAGS) $(CPPFLAGS) $(KRUNKIT_CFLAGS) $(CFLAGS)
+LINK    = $(CC) $(KRUNKIT_CFLAGS) $(CFLAGS) $(KRUNKIT_LDFLAGS) $(LDFLAGS)
+# Compile and link in one command (a test tool built from one .c file).
+COMPILE_LINK = $(COMPILE) $(KRUNKIT_LDFLAGS) $(LDFLAGS)
 
 # Debian packages the build and the unit tests need.
 BUILD_DEPS := libcmocka-dev libjansson-dev liburing-dev libseccomp-dev zlib1g-dev curl clang
@@ -19,7 +48,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 SUPPORT_SRCS := $(sort $(wildcard tests/unit/support/*.c))
 SUPPORT_OBJS := $(SUPPORT_SRCS:%.c=$(BUILD)/%.o)
 
-.PHONY: all deps check check-unit clean demo format
+.PHONY: all deps check check-unit clean demo format format-check lint install uninstall FORCE
 all: deps $(BUILD)/krunkit
 
 deps:
@@ -27,25 +56,129 @@ deps:
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c $< -o $@
+	$(COMPILE) -c $< -o $@
+
+# One version source (scripts/version.sh: git describe, else the VERSION
+# file); build/version.h is rewritten only when the version changes, so
+# main.o is rebuilt exactly then.
+$(BUILD)/version.h: FORCE
+	@mkdir -p $(dir $@)
+	@scripts/version.sh --header $@
+
+$(BUILD)/src/main.o: $(BUILD)/version.h
+$(BUILD)/src/main.o: KRUNKIT_CPPFLAGS += -include $(BUILD)/version.h
+
+FORCE:
 
 $(BUILD)/libkrunkit.a: $(LIB_OBJS)
 	@rm -f $@
 	ar rcs $@ $^
 
 $(BUILD)/krunkit: $(BUILD)/src/main.o $(BUILD)/libkrunkit.a
-	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+	$(LINK) -o $@ $^ $(LDLIBS)
+
+# Without optimisation gcc's range analysis is too weak for
+# -Wformat-truncation and it flags test-name buffers in two tests
+# (test_acpi.c, test_net_backend.c) that cannot overflow; not for src/.
+$(BUILD)/tests/unit/%.o: KRUNKIT_CFLAGS += $(if $(NO_OPT),-Wno-format-truncation)
 
 $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(SUPPORT_OBJS) $(BUILD)/libkrunkit.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+	$(LINK) -o $@ $^ $(LDLIBS) -lcmocka
 
-# Each test area adds its own targets to CHECK_TARGETS in tests/<area>/check.mk.
 CHECK_TARGETS := check-unit
--include $(sort $(wildcard tests/*/check.mk))
 
 check-unit: deps $(UNIT_BINS) $(BUILD)/krunkit
 	@scripts/run-unit-tests.sh $(UNIT_BINS)
+
+# The unit tests again, built with clang under ASan and UBSan into
+# build/asan/ (libkrunkit, the test doubles and every test). Excluded, each
+# with its reason (UNIT_ASAN_EXCLUDE, test names without .c):
+# - test_fuse_server: real, reported to lead: UBSan stops on memcpy(dst,
+#   NULL, 0) in the test's plain_req (tests/unit/test_fuse_server.c:1280,
+#   args == NULL with alen 0) in test_under_sandbox, whose seccomp filter
+#   then also kills the report's own open(). Put it back once fixed.
+# - test_sandbox: ASan's runtime calls sigaltstack(NULL, &old) in each
+#   thread it starts or ends, which the seccomp filters under test rightly
+#   forbid (the thread dies by SIGSYS); use_sigaltstack=0 does not avoid it.
+#   The filters are checked by the plain build in check-unit.
+UNIT_ASAN_EXCLUDE := test_fuse_server test_sandbox
+ASAN_CC     := clang
+ASAN_FLAGS  := -std=gnu11 -O1 -g -Isrc -D_GNU_SOURCE -fno-omit-frame-pointer \
+               -fsanitize=address,undefined -fno-sanitize-recover=undefined -MMD -MP
+ASAN_OBJS   := $(LIB_SRCS:%.c=$(BUILD)/asan/%.o)
+ASAN_SUPPORT_OBJS := $(SUPPORT_SRCS:%.c=$(BUILD)/asan/%.o)
+ASAN_BINS   := $(filter-out $(UNIT_ASAN_EXCLUDE:%=$(BUILD)/asan/tests/%),\
+               $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/asan/tests/%))
+
+$(BUILD)/asan/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(ASAN_CC) $(CPPFLAGS) $(CFLAGS) $(ASAN_FLAGS) -c $< -o $@
+
+$(BUILD)/asan/libkrunkit.a: $(ASAN_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/asan/tests/%: $(BUILD)/asan/tests/unit/%.o $(ASAN_SUPPORT_OBJS) $(BUILD)/asan/libkrunkit.a
+	@mkdir -p $(dir $@)
+	$(ASAN_CC) $(CFLAGS) $(ASAN_FLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS) -lcmocka
+
+.SECONDARY: $(ASAN_OBJS) $(ASAN_SUPPORT_OBJS)
+
+# detect_leaks=0: LeakSanitizer needs ptrace, which the test containers and
+# the seccomp tests do not allow; ASan's other checks stay on.
+ASAN_RUN_ENV := ASAN_OPTIONS=abort_on_error=0:detect_leaks=0 \
+                UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+
+.PHONY: check-unit-asan
+check-unit-asan: deps $(ASAN_BINS)
+	@$(ASAN_RUN_ENV) scripts/run-unit-tests.sh $(ASAN_BINS)
+
+CHECK_TARGETS += check-unit-asan
+
+# cppcheck over src/ and tests/: the checks and each suppression with its
+# reason are in .cppcheck-suppressions; a finding fails `make lint`.
+CPPCHECK_FLAGS := --quiet --enable=warning,portability,performance --error-exitcode=1 \
+                  --inline-suppr --suppressions-list=.cppcheck-suppressions \
+                  -j2 --std=c11 -Isrc -D_GNU_SOURCE -D__linux__ -D__x86_64__ \
+                  --cppcheck-build-dir=$(BUILD)/cppcheck
+.PHONY: lint
+lint:
+	@scripts/deps.sh cppcheck
+	@mkdir -p $(BUILD)/cppcheck
+	cppcheck $(CPPCHECK_FLAGS) src tests bench
+
+CHECK_TARGETS += lint
+
+# Every C file formatted as .clang-format says (`make format` fixes them).
+FORMAT_FILES = $(shell find src tests bench -name '*.[ch]' | sort)
+.PHONY: format-check
+format-check:
+	@scripts/deps.sh clang-format
+	clang-format --dry-run -Werror $(FORMAT_FILES)
+
+CHECK_TARGETS += format-check
+
+# make install [PREFIX=/usr/local] [DESTDIR=]; check-install tries it in a
+# temporary DESTDIR.
+BINDIR := $(PREFIX)/bin
+MAN1DIR := $(PREFIX)/share/man/man1
+install: $(BUILD)/krunkit
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MAN1DIR)
+	install -m 0755 $(BUILD)/krunkit $(DESTDIR)$(BINDIR)/krunkit
+	install -m 0644 docs/krunkit.1 $(DESTDIR)$(MAN1DIR)/krunkit.1
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/krunkit $(DESTDIR)$(MAN1DIR)/krunkit.1
+
+.PHONY: check-install
+check-install: $(BUILD)/krunkit
+	@MAKE="$(MAKE)" tests/cli/check-install.sh
+
+CHECK_TARGETS += check-install
+
+# Each test area adds its own targets to CHECK_TARGETS in tests/<area>/check.mk.
+-include $(sort $(wildcard tests/*/check.mk))
 
 check: deps
 	@$(MAKE) --no-print-directory $(CHECK_TARGETS)
@@ -54,7 +187,7 @@ demo: all
 	scripts/demo.sh
 
 format:
-	clang-format -i $$(find src tests bench -name '*.[ch]')
+	clang-format -i $(FORMAT_FILES)
 
 clean:
 	rm -rf $(BUILD)

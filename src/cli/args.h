@@ -13,7 +13,7 @@
 
 #include "cli/config.h"
 
-#define KRUNKIT_VERSION "0.1.0"
+/* KRUNKIT_VERSION is defined by the build: build/version.h, from scripts/version.sh. */
 
 /*
  * Parse argv[1..argc-1]. cfg is initialised here (the caller need not call

@@ -5,7 +5,7 @@ ACPI_GEN := $(BUILD)/acpi/acpi_gen
 
 $(ACPI_GEN): tests/acpi/acpi_gen.c $(BUILD)/libkrunkit.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $(filter %.c %.a,$^) $(LDLIBS)
+	$(COMPILE_LINK) -o $@ $(filter %.c %.a,$^) $(LDLIBS)
 
 .PHONY: check-acpi
 check-acpi: deps $(ACPI_GEN)

@@ -19,4 +19,4 @@ CHECK_TARGETS += check-block
 # Not part of check: drives the asynchronous interface like virtio-blk does,
 # for comparison with `qemu-img bench` (see the file's header).
 $(BUILD)/blk_bench: tests/block/blk_bench.c $(BUILD)/libkrunkit.a
-	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+	$(COMPILE_LINK) -o $@ $^ $(LDLIBS)

@@ -14,9 +14,9 @@ check-cli: deps $(BUILD)/krunkit
 
 $(BUILD)/cli-fuzz/fuzz_args: $(CLI_FUZZ_SRCS) src/cli/args.h src/cli/devopts.h src/cli/config.h
 	@mkdir -p $(dir $@)
-	clang -std=gnu11 -O1 -g -Isrc -D_GNU_SOURCE -fno-omit-frame-pointer \
+	clang $(CPPFLAGS) $(CFLAGS) -std=gnu11 -O1 -g -Isrc -D_GNU_SOURCE -fno-omit-frame-pointer \
 	    -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-	    $(CLI_FUZZ_SRCS) -o $@ -ljansson
+	    $(CLI_FUZZ_SRCS) -o $@ $(LDFLAGS) -ljansson
 
 check-cli-fuzz: deps $(BUILD)/cli-fuzz/fuzz_args
 	@work=$(BUILD)/cli-fuzz/work; rm -rf $$work; mkdir -p $$work; \

@@ -75,7 +75,7 @@ run --help
 run -h
 [ "$rc" -eq 0 ] && grep -q "Usage: krunkit" "$T/out" && ok || bad "-h: rc=$rc"
 run --version
-[ "$rc" -eq 0 ] && echo "$out" | grep -Eq '^krunkit [0-9]+\.[0-9]+\.[0-9]+$' && ok ||
+[ "$rc" -eq 0 ] && echo "$out" | grep -Eq '^krunkit [0-9]+\.[0-9]+\.[0-9]+([-+][0-9A-Za-z.+-]+)?$' && ok ||
     bad "--version: rc=$rc out=$out"
 
 # ---- --print-config: every field, nothing created, no KVM needed ----

@@ -1,6 +1,8 @@
 # libFuzzer targets: every tests/fuzz/fuzz_*.c is built with clang's
 # fuzzer, address and undefined-behaviour sanitizers against the project's
 # sources and run for FUZZ_SECONDS, starting from tests/fuzz/corpus/<name>/.
+# The user's CPPFLAGS/CFLAGS/LDFLAGS are passed too, before FUZZ_FLAGS so
+# that the sanitizer build keeps its own -O1; no hardening flags here.
 
 FUZZ_SECONDS ?= 20
 FUZZ_CC      := clang
@@ -16,11 +18,11 @@ FUZZ_SUPPORT_OBJS := $(SUPPORT_SRCS:%.c=$(BUILD)/fuzz/obj/%.o)
 # -MMD: the .d files (included by the Makefile) rebuild an object when a header it reads changes.
 $(BUILD)/fuzz/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_FLAGS) -MMD -MP -c $< -o $@
+	$(FUZZ_CC) $(CPPFLAGS) $(CFLAGS) $(FUZZ_FLAGS) -MMD -MP -c $< -o $@
 
 $(BUILD)/fuzz/%: tests/fuzz/%.c $(FUZZ_LIBOBJS) $(FUZZ_SUPPORT_OBJS)
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer $^ -o $@ $(LDLIBS)
+	$(FUZZ_CC) $(CPPFLAGS) $(CFLAGS) $(FUZZ_FLAGS) -fsanitize=fuzzer $^ -o $@ $(LDFLAGS) $(LDLIBS)
 
 # Keep the sanitizer objects between runs (make would delete them as intermediates).
 .SECONDARY: $(FUZZ_LIBOBJS) $(FUZZ_SUPPORT_OBJS)

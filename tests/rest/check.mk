@@ -8,7 +8,7 @@ REST_HARNESS_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(sort $(wildcard tests/rest/*.
 
 $(REST_HARNESS): $(REST_HARNESS_OBJS) $(BUILD)/libkrunkit.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+	$(LINK) -o $@ $^ $(LDLIBS)
 
 # The sanitizer build takes only what the service is made of.
 REST_ASAN_SRCS    := src/cli/rest.c src/cli/http.c src/cli/vm_control.c src/cli/log.c src/vmm/sandbox.c \
@@ -20,11 +20,11 @@ REST_ASAN_HARNESS := $(BUILD)/rest-asan/rest_harness
 
 $(BUILD)/rest-asan/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	clang $(REST_ASAN_FLAGS) -c $< -o $@
+	clang $(CPPFLAGS) $(CFLAGS) $(REST_ASAN_FLAGS) -c $< -o $@
 
 $(REST_ASAN_HARNESS): $(REST_ASAN_SRCS:%.c=$(BUILD)/rest-asan/obj/%.o)
 	@mkdir -p $(dir $@)
-	clang $(REST_ASAN_FLAGS) -o $@ $^ $(LDLIBS)
+	clang $(CFLAGS) $(REST_ASAN_FLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
 
 .PHONY: check-rest
 check-rest: deps $(REST_HARNESS) $(REST_ASAN_HARNESS)
