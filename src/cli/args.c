@@ -93,9 +93,11 @@ static int errf(char *err, size_t errlen, const char *fmt, ...)
 static int parse_cpus(const struct optctx *c, unsigned *out)
 {
     uint64_t v;
-    if (parse_u64(c->arg, &v) == -EINVAL)
+    int r = parse_u64(c->arg, &v);
+    if (r == -EINVAL)
         return opt_error(c, "not a number of vCPUs");
-    if (v < 1 || v > VM_MAX_CPUS)
+    /* -ERANGE leaves v unset: out of range as well. */
+    if (r < 0 || v < 1 || v > VM_MAX_CPUS)
         return opt_error(c, "vCPUs must be between 1 and %d", VM_MAX_CPUS);
     *out = (unsigned)v;
     return 0;

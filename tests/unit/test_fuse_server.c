@@ -1277,7 +1277,8 @@ static int plain_req(struct fuse_server *s, uint32_t op, uint64_t nodeid, const 
     if (sizeof(h) + alen > sizeof(in))
         return -E2BIG;
     memcpy(in, &h, sizeof(h));
-    memcpy(in + sizeof(h), args, alen);
+    if (alen) /* memcpy from NULL is undefined even for 0 bytes */
+        memcpy(in + sizeof(h), args, alen);
     struct iovec iv = {in, sizeof(h) + alen}, ov = {out, 4096};
     uint32_t n = fuse_server_handle(s, &iv, 1, iv.iov_len, &ov, 1, 4096);
     struct fuse_out_header oh;
