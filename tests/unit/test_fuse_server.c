@@ -38,6 +38,17 @@
 #include "vmm/fd_budget.h"
 #include "vmm/sandbox.h"
 
+#if defined(__SANITIZE_ADDRESS__)
+#define KRUNKIT_UNDER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define KRUNKIT_UNDER_ASAN 1
+#endif
+#endif
+#ifndef KRUNKIT_UNDER_ASAN
+#define KRUNKIT_UNDER_ASAN 0
+#endif
+
 #define OUTSIDE_TEXT "outside, must not change\n"
 #define FILE_TEXT "hello share\n"
 #define OUT_MAX (1u << 20)
@@ -1402,7 +1413,11 @@ int main(void)
         T(test_lying_headers),
         T(test_short_reply_room),
         T(test_limits),
+#if !KRUNKIT_UNDER_ASAN
+        /* ASan's runtime calls sigaltstack in every thread, which the io-fs filter
+         * rightly forbids; the plain build (check-unit) runs this one. */
         T(test_under_sandbox),
+#endif
         T(test_create_errors),
     };
     return cmocka_run_group_tests_name("fuse-server", tests, NULL, NULL);
