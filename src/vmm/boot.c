@@ -13,8 +13,9 @@
  * other mode the slot is removed so reads reach the model (QEMU calls this
  * "romd" mode). The boot vCPU starts at the reset vector, KVM's reset state.
  *
- * The firmware image and the variable store are loaded once, at the first
- * boot, and kept across guest reboots (the store's descriptor, its lock
+ * The firmware image and the variable store are loaded once, before KVM is
+ * touched (boot_prepare: a bad firmware file is reported as such, whatever
+ * the host's KVM can do), and kept across guest reboots (the store's descriptor, its lock
  * and its contents stay; the flash goes back to read-array mode); a reboot
  * only maps them into the new VM and builds fw_cfg again. Finding the
  * firmware and deciding whether the store is new happen once too: a reboot
@@ -44,6 +45,8 @@
 struct boot_state {
     struct firmware fw;
     bool fw_loaded;
+    bool store_created; /* this run made the variable store: a failed start removes it */
+    bool booted;        /* boot_firmware ran once (later runs are reboots) */
     struct fw_cfg *fw_cfg;
     struct kvm_vm *kvm;
     int vars_slot;
@@ -96,16 +99,9 @@ static int boot_firmware(struct vmm *vmm, struct boot_state *bs)
     const struct vm_config *cfg = vmm->cfg;
     struct firmware_request req;
     firmware_request_from_config(cfg, &req);
-    bool first = !bs->fw_loaded;
-    bool store_existed = false;
+    bool first = !bs->booted;
+    bs->booted = true;
     int rc = 0;
-    if (first) {
-        store_existed = req.variable_store && access(req.variable_store, F_OK) == 0;
-        rc = firmware_load(&req, &bs->fw);
-        if (rc)
-            return rc;
-        bs->fw_loaded = true;
-    }
     struct firmware *fw = &bs->fw;
     rc = kvm_vm_map(bs->kvm, fw->code_gpa, fw->code_size, fw->code, true);
     if (rc >= 0 && fw->vars) {
@@ -144,12 +140,31 @@ static int boot_firmware(struct vmm *vmm, struct boot_state *bs)
                                    cfg->boot.cmdline);
     if (rc == 0)
         rc = fw_cfg_register(bs->fw_cfg, &vmm->pio);
-    if (rc < 0 && first && req.variable_store && !store_existed)
-        unlink(req.variable_store); /* nothing half-created */
     if (rc == 0 && first)
         log_info("booting %s (variable store: %s)", fw->code_path,
                  fw->store_path ? fw->store_path : "volatile");
     return rc < 0 ? rc : 0;
+}
+
+int boot_prepare(struct vmm *vmm)
+{
+    if (!boot_uses_firmware(vmm->cfg))
+        return 0;
+    struct boot_state *bs = calloc(1, sizeof(*bs));
+    if (!bs)
+        return -ENOMEM;
+    bs->kvm = &vmm->kvm;
+    bs->vars_slot = -1;
+    vmm->boot = bs;
+    struct firmware_request req;
+    firmware_request_from_config(vmm->cfg, &req);
+    bool existed = req.variable_store && access(req.variable_store, F_OK) == 0;
+    int rc = firmware_load(&req, &bs->fw);
+    bs->store_created = req.variable_store && !existed && access(req.variable_store, F_OK) == 0;
+    if (rc)
+        return rc;
+    bs->fw_loaded = true;
+    return 0;
 }
 
 int boot_load(struct vmm *vmm)
@@ -157,13 +172,8 @@ int boot_load(struct vmm *vmm)
     if (!boot_uses_firmware(vmm->cfg))
         return boot_linux_direct(vmm);
     struct boot_state *bs = vmm->boot;
-    if (!bs) {
-        bs = calloc(1, sizeof(*bs));
-        if (!bs)
-            return -ENOMEM;
-        bs->kvm = &vmm->kvm;
-        vmm->boot = bs;
-    }
+    if (!bs || !bs->fw_loaded)
+        return -EINVAL; /* boot_prepare failed or was not called */
     bs->vars_slot = -1;
     return boot_firmware(vmm, bs);
 }
@@ -195,6 +205,9 @@ void boot_release(struct vmm *vmm)
         return;
     if (bs->fw_loaded)
         firmware_free(&bs->fw);
+    /* Nothing half-created: a store this run made goes with a failed start. */
+    if (vmm->failed_start && bs->store_created && vmm->cfg->boot.variable_store)
+        unlink(vmm->cfg->boot.variable_store);
     free(bs);
     vmm->boot = NULL;
 }

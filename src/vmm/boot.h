@@ -16,6 +16,12 @@ struct vmm;
 /* Firmware is used for EFI boot, and for Linux boot when --firmware-path is given. */
 bool boot_uses_firmware(const struct vm_config *cfg);
 /* Load the payload into the built machine; logs and returns -errno. */
+/*
+ * Once, before KVM: find and read the firmware, open or create the variable
+ * store (nothing when booting Linux directly). A failed start removes a store
+ * it created (boot_release).
+ */
+int boot_prepare(struct vmm *vmm);
 int boot_load(struct vmm *vmm);
 /* Undo boot_load for a reboot: the firmware and variable store stay loaded (flushed). */
 void boot_unload(struct vmm *vmm);

@@ -327,6 +327,8 @@ int vmm_create(const struct vm_config *cfg, struct vmm **out)
         rc = backends_open(cfg, vmm->timesync ? timesync_vsock(vmm->timesync) : NULL,
                            &vmm->backends);
     if (rc == 0)
+        rc = boot_prepare(vmm);
+    if (rc == 0)
         rc = machine_start(vmm);
     if (rc) {
         vmm->failed_start = true;
