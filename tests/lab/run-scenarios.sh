@@ -9,7 +9,9 @@
 # a fresh $WORK and a timeout (a `# lab-timeout: SECONDS` line in the script,
 # else LAB_SCENARIO_TIMEOUT, else 300). Prints `PASS|FAIL|SKIP NAME (S s)`
 # and, for failures, the scenario's output; appends `STATUS NAME SECONDS` to
-# the results file; copies the scenario's *.log files to DIR/NAME/.
+# the results file (`SKIP NAME SECONDS REASON`: the scenario's last
+# `SKIP: REASON` line, which run.sh matches against expected-skips.list);
+# copies the scenario's *.log files to DIR/NAME/.
 # The caller exports KRUNKIT GUEST_KERNEL GUEST_INITRD QEMU LAB_MODE LAB_DIR
 # and optionally LAB_TMP (parent of the $WORK directories).
 
@@ -80,7 +82,12 @@ for name in "$@"; do
     SKIP) tail -n 1 "$WORK/scenario.out" | sed 's/^/    /' ;;
     *) [ -n "${LAB_VERBOSE:-}" ] && sed 's/^/    /' "$WORK/scenario.out" ;;
     esac
-    echo "$status $name $secs" >>"$results"
+    if [ "$status" = SKIP ]; then
+        why=$(grep -a '^SKIP: ' "$WORK/scenario.out" | tail -n 1 | tr -d '\r')
+        echo "$status $name $secs ${why:-SKIP: (no reason given)}" >>"$results"
+    else
+        echo "$status $name $secs" >>"$results"
+    fi
     if [ -n "$logs" ]; then
         mkdir -p "$logs/$name"
         cp "$WORK/scenario.out" "$logs/$name/" 2>/dev/null

@@ -3,7 +3,8 @@
 # machine's /dev/kvm really runs guests (kvm-probe), otherwise inside one
 # boot of the L1 lab host under QEMU TCG (the nested lab). Prints one
 # `PASS|FAIL|SKIP NAME (S s)` line per scenario and a summary; exits 1 when
-# any scenario failed or did not report.
+# any scenario failed or did not report, or skipped without being listed in
+# tests/lab/expected-skips.list (an unlisted SKIP counts as failed).
 # A scenario whose script says `# lab-own-l1: N` runs in an L1 boot of its
 # own, tried up to N times while L0 QEMU aborts on the CR8 trap of x86-64
 # OVMF (NESTED-LAB.md); when every attempt hit it, the scenario is a SKIP
@@ -17,6 +18,8 @@
 #        LAB_L1_TIMEOUT        whole L1 boot (s), default: sum of timeouts + 180
 #        LAB_L1_CPUS, LAB_L1_MEM   L1 size (2, 2048)
 #        LAB_VERBOSE=1         print passing scenarios' output too
+#        LAB_EXPECTED_SKIPS=FILE  the expected-skip list (default
+#                              tests/lab/expected-skips.list)
 #        LAB_KRUNKIT=PATH      the VMM to test, inside the checkout
 #                              (default build/krunkit; tools/krunkit-shim.sh
 #                              tests the scenario scripts with QEMU)
@@ -183,27 +186,55 @@ else
             echo "lab: $s: L0 QEMU aborted on the CR8 trap (attempt $try of $tries)"
         done
         if [ "$trapped" = "$tries" ]; then
-            echo "SKIP $s (L0 QEMU aborted on the CR8 trap in all $tries attempts; NESTED-LAB.md)"
-            echo "SKIP $s 0.00" >>"$RUN_DIR/results"
+            why="[cr8-trap] L0 QEMU aborted on the CR8 trap in all $tries attempts (NESTED-LAB.md)"
+            echo "SKIP $s ($why)"
+            echo "SKIP $s 0.00 SKIP: $why" >>"$RUN_DIR/results"
         fi
     done
 fi
 
 echo "$RUN_DIR" >"$BUILD/last-run"
 
-# Summary from the results file; a scenario with no result failed.
-pass=0 fail=0 skip=0
+# Summary from the results file; a scenario with no result failed. A SKIP
+# passes only when expected-skips.list has a line `NAME TAG reason` for it
+# and the scenario's skip reason carries `[TAG]`: a SKIP for any other
+# reason (a missing file, a missing tool) counts as failed.
+EXPECTED_SKIPS=${LAB_EXPECTED_SKIPS:-$LAB/expected-skips.list}
+# expected_skip NAME REASON: the list's reason when REASON is the listed one.
+expected_skip() {
+    local name tag why
+    while read -r name tag why; do
+        [ "$name" = "$1" ] || continue
+        case "$2" in *"[$tag]"*) echo "$why"; return 0 ;; esac
+    done < <(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$EXPECTED_SKIPS" 2>/dev/null)
+    return 1
+}
+pass=0 fail=0 skip=0 listed=()
 for s in "${scenarios[@]}"; do
     status=$(awk -v n="$s" '$2 == n { st = $1 } END { print st }' "$RUN_DIR/results" 2>/dev/null)
     case "$status" in
     PASS) pass=$((pass + 1)) ;;
-    SKIP) skip=$((skip + 1)) ;;
+    SKIP)
+        reason=$(awk -v n="$s" '$2 == n { r = $0; sub(/^[^ ]+ [^ ]+ [^ ]+ ?/, "", r) } END { print r }' \
+            "$RUN_DIR/results" 2>/dev/null)
+        reason=${reason#SKIP: }
+        if expected=$(expected_skip "$s" "$reason"); then
+            skip=$((skip + 1))
+            listed+=("$s: $expected (skipped: $reason)")
+        else
+            echo "FAIL $s (a SKIP not listed in ${EXPECTED_SKIPS#"$REPO"/}: ${reason:-no reason})"
+            fail=$((fail + 1))
+        fi
+        ;;
     FAIL) fail=$((fail + 1)) ;;
     *)
         echo "FAIL $s (no result)"
         fail=$((fail + 1))
         ;;
     esac
+done
+for l in "${listed[@]}"; do
+    echo "lab: expected skip $l"
 done
 echo "lab: $pass passed, $fail failed, $skip skipped ($mode mode, $(elapsed) s); logs: $RUN_DIR"
 [ "$fail" = 0 ]

@@ -30,7 +30,7 @@ if [ -n "$QEMU" ] && [ -x "$QEMU" ] && [ -c /dev/kvm ]; then
     QEMU_PID=$!
     lab_wait_log "$WORK/qemu-console.log" 'LAB-RESULT boot (PASS|FAIL)' "$limit" "$QEMU_PID"
     case $? in
-    0) qemu_result="reached init: $(grep -a 'LAB-RESULT boot' "$WORK/qemu-console.log" | tail -1 | tr -d '\r')" ;;
+    0) qemu_result="reached init: $(lab_result_line boot "$WORK/qemu-console.log")" ;;
     1) qemu_result="hung: no guest init within $limit s" ;;
     *) qemu_result="exited before the guest's init" ;;
     esac
@@ -61,7 +61,7 @@ echo "krunkit, 2 vCPUs, OVMF32: $kr"
 lab_show_logs
 case "$rc:$qemu_result" in
 1:hung*)
-    lab_skip "expected failure: krunkit $kr; QEMU also hangs in OVMF32 with 2 vCPUs in the nested lab (docs/efi.md)"
+    lab_skip "[ovmf32-2cpu-hang] expected failure: krunkit $kr; QEMU also hangs in OVMF32 with 2 vCPUs in the nested lab (docs/efi.md)"
     ;;
 esac
 lab_fail "krunkit did not boot EFI with 2 vCPUs; qemu: $qemu_result"
