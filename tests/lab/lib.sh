@@ -54,16 +54,32 @@ lab_pattern() {
     yes "LAB-PATTERN-$1-0123456789abcdef" | head -c 4096
 }
 
-# lab_wait_log FILE PATTERN SECONDS [PID]: wait until FILE has a line
-# matching the extended regex PATTERN. Returns 0 when found, 1 on timeout,
-# 2 when PID (the VMM) exited first.
+# lab_whole_lines FILE: FILE's complete lines, the ones that end in a
+# newline, read once: a line the VMM or the guest is still writing (the
+# console gets LAB-RESULT twice, from hvc0 and ttyS0) is left out until its
+# newline arrives. A sentinel after the file makes its last line "X" when
+# the file ends in a newline and "partialX" when it does not; sed drops it.
+lab_whole_lines() {
+    { cat -- "$1" 2>/dev/null && printf 'X\n'; } | sed '$d'
+}
+
+# lab_grep_whole FILE GREP-ARGS...: grep over lab_whole_lines FILE.
+lab_grep_whole() {
+    _gw_file=$1
+    shift
+    lab_whole_lines "$_gw_file" | grep -a "$@"
+}
+
+# lab_wait_log FILE PATTERN SECONDS [PID]: wait until FILE has a whole line
+# (lab_whole_lines) matching the extended regex PATTERN. Returns 0 when
+# found, 1 on timeout, 2 when PID (the VMM) exited first.
 lab_wait_log() {
     _file=$1 _pat=$2 _limit=$3 _pid=${4:-}
     _end=$(awk -v n="$(lab_now)" -v l="$_limit" 'BEGIN { print n + l }')
     while :; do
-        grep -Eq -- "$_pat" "$_file" 2>/dev/null && return 0
+        lab_grep_whole "$_file" -Eq -- "$_pat" && return 0
         if [ -n "$_pid" ] && ! kill -0 "$_pid" 2>/dev/null; then
-            grep -Eq -- "$_pat" "$_file" 2>/dev/null && return 0
+            lab_grep_whole "$_file" -Eq -- "$_pat" && return 0
             return 2
         fi
         awk -v n="$(lab_now)" -v e="$_end" 'BEGIN { exit !(n >= e) }' && return 1
@@ -116,9 +132,15 @@ lab_rest() {
     fi
 }
 
-# lab_result_line NAME: the guest's LAB-RESULT line for NAME in the console.
+# lab_result_line NAME [FILE...]: the guest's last whole LAB-RESULT line
+# for NAME in the console ($WORK/console.log, or the FILEs in turn).
 lab_result_line() {
-    grep -a "LAB-RESULT $1 " "$WORK/console.log" 2>/dev/null | tail -1 | tr -d '\r'
+    _rl_name=$1
+    shift
+    [ $# -gt 0 ] || set -- "$WORK/console.log"
+    for _rl_f in "$@"; do
+        lab_grep_whole "$_rl_f" "LAB-RESULT $_rl_name "
+    done | tail -1 | tr -d '\r'
 }
 
 # Print the tail of the console and the VMM's own output, for a failure.
@@ -266,7 +288,7 @@ lab_cleanup() {
 trap lab_cleanup EXIT
 
 # lab_wait_logs PATTERN SECONDS PID FILE...: lab_wait_log over several
-# files (a log that may have moved): 0 when one of them has a line matching
+# files (a log that may have moved): 0 when one of them has a whole line matching
 # PATTERN, 1 on timeout, 2 when PID exited first (PID may be empty).
 lab_wait_logs() {
     _pat=$1 _limit=$2 _pid=$3
@@ -274,11 +296,11 @@ lab_wait_logs() {
     _end=$(awk -v n="$(lab_now)" -v l="$_limit" 'BEGIN { print n + l }')
     while :; do
         for _f in "$@"; do
-            grep -Eqa -- "$_pat" "$_f" 2>/dev/null && return 0
+            lab_grep_whole "$_f" -Eq -- "$_pat" && return 0
         done
         if [ -n "$_pid" ] && ! kill -0 "$_pid" 2>/dev/null; then
             for _f in "$@"; do
-                grep -Eqa -- "$_pat" "$_f" 2>/dev/null && return 0
+                lab_grep_whole "$_f" -Eq -- "$_pat" && return 0
             done
             return 2
         fi

@@ -14,9 +14,9 @@ sleep 0.5
 state=$(lab_rest GET /vm/state)
 echo "after Pause: $state"
 case "$state" in *VirtualMachineStatePaused*) ;; *) lab_fail "state is not Paused" ;; esac
-ticks() { grep -a -c '^LAB-TICK ' "$WORK/console.log"; }
+ticks() { lab_grep_whole "$WORK/console.log" -c '^LAB-TICK '; }
 before=$(ticks)
-last_before=$(grep -a '^LAB-TICK ' "$WORK/console.log" | tail -1 | tr -d '\r')
+last_before=$(lab_grep_whole "$WORK/console.log" '^LAB-TICK ' | tail -1 | tr -d '\r')
 sleep 4
 during=$(ticks)
 [ "$during" = "$before" ] || lab_fail "guest printed $((during - before)) ticks while paused"
@@ -26,7 +26,7 @@ echo "after Resume: $state"
 case "$state" in *VirtualMachineStateRunning*) ;; *) lab_fail "state is not Running" ;; esac
 n=$(echo "$last_before" | awk '{ print $2 }')
 lab_wait_log "$WORK/console.log" "LAB-TICK $((n + 1)) " 30 "$KRUNKIT_PID"
-first_after=$(grep -a "^LAB-TICK $((n + 1)) " "$WORK/console.log" | head -1 | tr -d '\r')
+first_after=$(lab_grep_whole "$WORK/console.log" "^LAB-TICK $((n + 1)) " | head -1 | tr -d '\r')
 [ -n "$first_after" ] || lab_fail "no tick after Resume"
 gap=$(echo "$last_before $first_after" | awk '{ printf "%.2f", $6 - $3 }')
 echo "guest clock: '$last_before' -> '$first_after': moved $gap s across a 4 s pause"

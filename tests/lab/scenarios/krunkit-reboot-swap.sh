@@ -50,7 +50,7 @@ bad() {
     echo "BAD: $*"
     BAD="$BAD; $*"
 }
-res=$(grep -ah 'LAB-RESULT reboot-swap ' "$VM/console.orig.log" "$WORK/victim.txt" 2>/dev/null | tail -1 | tr -d '\r')
+res=$(lab_result_line reboot-swap "$VM/console.orig.log" "$WORK/victim.txt")
 echo "guest: ${res:-no result}"
 case "$wrc:$res" in
 0:*" PASS"*) ;;

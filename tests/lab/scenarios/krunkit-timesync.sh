@@ -12,7 +12,7 @@
 expect_command() {
     lab_wait_log "$WORK/console.log" "LAB-STEP agent-got $1" 60 "$KRUNKIT_PID" ||
         { lab_show_logs; lab_fail "round $1: no guest-set-time reached the guest"; }
-    line=$(grep -a "LAB-STEP agent-got $1" "$WORK/console.log" | head -1 | tr -d '\r')
+    line=$(lab_grep_whole "$WORK/console.log" "LAB-STEP agent-got $1" | head -1 | tr -d '\r')
     echo "round $1, guest got: ${line#*agent-got $1 }"
     ns=$(echo "$line" | sed -n 's/.*"execute":"guest-set-time","arguments":{"time":\([0-9]*\)}}.*/\1/p')
     [ -n "$ns" ] || lab_fail "round $1: not a guest-set-time command: $line"
