@@ -5,6 +5,10 @@
  * The thread outlives a stop: it parks, and the next start runs the loop
  * on it again (a device rebuilt after a guest reboot keeps its thread);
  * evloop_clear empties a stopped loop; evloop_destroy ends the thread.
+ * "Nothing ran" is never checked by sleeping: on a running loop, a barrier
+ * (loop_barrier) proves the loop has dispatched everything that was ready
+ * before it; on a stopped loop, the probe is marked forbidden until the
+ * loop is started again, and the pending event must then run exactly once.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -42,6 +46,8 @@ struct probe {
     unsigned sleep_ms;
     atomic_bool finished;
     atomic_bool after_stop; /* set 100 ms after a handler's own evloop_stop */
+    atomic_bool forbidden;     /* the handler must not run now ... */
+    atomic_uint forbidden_calls; /* ... and these are the times it did */
 };
 
 /* Guards the thread identity a handler records, read by the test thread. */
@@ -50,6 +56,8 @@ static pthread_mutex_t probe_lock = PTHREAD_MUTEX_INITIALIZER;
 static void probe_cb(void *opaque, uint32_t events)
 {
     struct probe *p = opaque;
+    if (atomic_load(&p->forbidden))
+        atomic_fetch_add(&p->forbidden_calls, 1);
     pthread_mutex_lock(&probe_lock);
     p->thread = pthread_self();
     pthread_getname_np(p->thread, p->thread_name, sizeof(p->thread_name));
@@ -111,6 +119,27 @@ static bool wait_calls(struct probe *p, unsigned n)
         usleep(1000);
     }
     return false;
+}
+
+/*
+ * A barrier through a running loop: when it returns, the loop has dispatched
+ * every event that was ready before the call. Two round trips through an fd
+ * of its own: the first handler may share an epoll batch with an earlier
+ * event and run before it, but the second kick is made after that batch was
+ * collected, so it comes in a later batch, after the whole first one.
+ */
+static void loop_barrier(struct evloop *loop)
+{
+    struct probe b;
+    probe_init(&b, loop);
+    b.consume = true;
+    assert_int_equal(evloop_add(loop, b.fd, EPOLLIN, probe_cb, &b), 0);
+    kick(&b);
+    assert_true(wait_calls(&b, 1));
+    kick(&b);
+    assert_true(wait_calls(&b, 2));
+    assert_int_equal(evloop_del(loop, b.fd), 0);
+    close(b.fd);
 }
 
 static int setup(void **state)
@@ -197,14 +226,14 @@ static void test_mod_changes_events(void **state)
     /* An eventfd with a zero count is writable but not readable. */
     assert_int_equal(evloop_add(loop, p.fd, EPOLLIN, probe_cb, &p), 0);
     assert_int_equal(evloop_start_thread(loop, "io-mod", SANDBOX_IO_OTHER), 0);
-    usleep(50000);
+    loop_barrier(loop);
     assert_int_equal(atomic_load(&p.calls), 0);
     struct adder a = {.loop = loop, .p = &p, .events = EPOLLOUT | EPOLLONESHOT};
     assert_int_equal(on_thread(mod_from_thread, &a), 0);
     assert_true(wait_calls(&p, 1));
     assert_int_equal(atomic_load(&p.last_events), EPOLLOUT);
     /* One shot: not called again although still writable. */
-    usleep(50000);
+    loop_barrier(loop);
     assert_int_equal(atomic_load(&p.calls), 1);
     a.events = EPOLLIN;
     assert_int_equal(on_thread(mod_from_thread, &a), 0);
@@ -235,7 +264,7 @@ static void test_del_from_other_thread(void **state)
     assert_int_equal(on_thread(del_from_thread, &a), 0);
     assert_int_equal(on_thread(del_from_thread, &a), -ENOENT);
     kick(&p);
-    usleep(100000);
+    loop_barrier(loop);
     assert_int_equal(atomic_load(&p.calls), 1);
     /* The fd can come back with a new handler. */
     struct probe q;
@@ -270,14 +299,18 @@ static void test_stop_joins_running_handler(void **state)
     evloop_stop(loop);
     assert_true(atomic_load(&p.finished));
     assert_int_equal(atomic_load(&p.calls), 1);
-    /* Stopped: events are no longer handled. */
+    /* Stopped: events are no longer handled until it starts again. */
+    atomic_store(&p.forbidden, true);
     kick(&p);
-    usleep(50000);
     assert_int_equal(atomic_load(&p.calls), 1);
-    /* And it can be started again. */
+    /* And it can be started again: the pending kick runs once, then. */
     p.sleep_ms = 0;
+    atomic_store(&p.forbidden, false);
     assert_int_equal(evloop_start_thread(loop, "io-again", SANDBOX_IO_OTHER), 0);
     assert_true(wait_calls(&p, 2));
+    loop_barrier(loop);
+    assert_int_equal(atomic_load(&p.calls), 2);
+    assert_int_equal(atomic_load(&p.forbidden_calls), 0);
     evloop_stop(loop);
     close(p.fd);
 }
@@ -301,10 +334,18 @@ static void test_handler_stops_own_thread(void **state)
     /* The handler is past its own evloop_stop and now lingers. */
     evloop_stop(loop);
     assert_true(atomic_load(&p.after_stop));
-    /* Stopped for good: nothing runs any more. */
+    /* Stopped for good: nothing runs until the loop is started again. */
+    atomic_store(&p.forbidden, true);
     kick(&p);
-    usleep(50000);
     assert_int_equal(atomic_load(&p.calls), 1);
+    p.stop_loop = false;
+    atomic_store(&p.forbidden, false);
+    assert_int_equal(evloop_start_thread(loop, "io-selfstop", SANDBOX_IO_OTHER), 0);
+    assert_true(wait_calls(&p, 2));
+    loop_barrier(loop);
+    assert_int_equal(atomic_load(&p.calls), 2);
+    assert_int_equal(atomic_load(&p.forbidden_calls), 0);
+    evloop_stop(loop);
     close(p.fd);
 }
 
@@ -370,7 +411,7 @@ static void test_handler_deletes_itself(void **state)
     assert_true(wait_calls(&other, 1));
     kick(&other);
     assert_true(wait_calls(&other, 2));
-    usleep(50000);
+    loop_barrier(loop);
     assert_int_equal(atomic_load(&self.calls), 1);
     assert_int_equal(self.del_rc, 0);
     evloop_stop(loop);
@@ -455,14 +496,16 @@ static void test_stop_then_start_same_thread(void **state)
     assert_false(pthread_equal(first, pthread_self()));
     for (int round = 0; round < 5; round++) {
         evloop_stop(loop);
-        /* Parked: nothing runs. */
+        /* Parked: nothing runs until the next start. */
         unsigned calls = atomic_load(&p.calls);
+        atomic_store(&p.forbidden, true);
         kick(&p);
-        usleep(30000);
         assert_int_equal(atomic_load(&p.calls), calls);
+        atomic_store(&p.forbidden, false);
         /* Started again (under another name: the thread keeps its first one). */
         assert_int_equal(evloop_start_thread(loop, "io-other", SANDBOX_IO_OTHER), 0);
         assert_true(wait_calls(&p, calls + 1)); /* the kick made while parked */
+        assert_int_equal(atomic_load(&p.forbidden_calls), 0);
         assert_true(pthread_equal(kick_and_wait(&p), first));
         char name[16];
         probe_thread(&p, name);
@@ -492,13 +535,15 @@ static void test_stop_from_handler_then_restart(void **state)
     evloop_stop(loop);
     assert_true(atomic_load(&p.after_stop));
     unsigned calls = atomic_load(&p.calls);
+    atomic_store(&p.forbidden, true);
     kick(&p);
-    usleep(30000);
     assert_int_equal(atomic_load(&p.calls), calls);
     /* Restarted: the pending kick is handled, on the same thread, and it stops again. */
     atomic_store(&p.after_stop, false);
+    atomic_store(&p.forbidden, false);
     assert_int_equal(evloop_start_thread(loop, "io-hstop", SANDBOX_IO_OTHER), 0);
     assert_true(wait_calls(&p, calls + 1));
+    assert_int_equal(atomic_load(&p.forbidden_calls), 0);
     char name[16];
     assert_true(pthread_equal(probe_thread(&p, name), first));
     evloop_stop(loop);
@@ -534,7 +579,7 @@ static void test_clear_removes_all_handlers(void **state)
     assert_int_equal(evloop_start_thread(loop, "io-clear", SANDBOX_IO_OTHER), 0);
     for (int i = 0; i < 3; i++)
         kick(&p[i]);
-    usleep(50000);
+    loop_barrier(loop);
     for (int i = 0; i < 3; i++)
         assert_int_equal(atomic_load(&p[i].calls), 1);
     /* The same fds can be added again (a rebuilt device), served on the same thread. */

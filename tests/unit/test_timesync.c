@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -28,7 +29,9 @@ enum agent_mode { AGENT_OK, AGENT_ERROR, AGENT_CLOSE, AGENT_SILENT, AGENT_NUL, A
 struct agent {
     int listener;
     enum agent_mode mode;
-    char line[256]; /* what it received */
+    char line[256]; /* what it received (the last connection's) */
+    bool serve_all; /* serve connections until agent_stop, not just one */
+    unsigned accepted; /* connections it served; read after agent_stop */
     pthread_t thread;
 };
 
@@ -44,13 +47,9 @@ static int listen_at(const char *path)
     return fd;
 }
 
-/* Accept one connection, read one line, answer as the mode says. */
-static void *agent_run(void *arg)
+/* Read one line from a connection, answer as the mode says. */
+static void agent_serve(struct agent *ag, int fd)
 {
-    struct agent *ag = arg;
-    int fd = accept(ag->listener, NULL, NULL);
-    if (fd < 0)
-        return NULL;
     size_t got = 0;
     while (got < sizeof(ag->line) - 1 && !memchr(ag->line, '\n', got)) {
         ssize_t n = read(fd, ag->line + got, sizeof(ag->line) - 1 - got);
@@ -78,9 +77,25 @@ static void *agent_run(void *arg)
     }
     if (answer && write(fd, answer, len) < 0)
         answer = NULL;
-    if (ag->mode == AGENT_SILENT)
-        usleep(600 * 1000);
+    if (ag->mode == AGENT_SILENT) { /* no answer: hold on until the sender gives up */
+        char c;
+        while (read(fd, &c, 1) > 0)
+            ;
+    }
     close(fd);
+}
+
+/* Accept one connection (or, with serve_all, each until agent_stop). */
+static void *agent_run(void *arg)
+{
+    struct agent *ag = arg;
+    do {
+        int fd = accept(ag->listener, NULL, NULL);
+        if (fd < 0)
+            break; /* agent_stop shut the listener down */
+        ag->accepted++;
+        agent_serve(ag, fd);
+    } while (ag->serve_all);
     return NULL;
 }
 
@@ -94,6 +109,8 @@ static void agent_start(struct agent *ag, const char *path, enum agent_mode mode
 
 static void agent_stop(struct agent *ag, const char *path)
 {
+    if (ag->serve_all)
+        shutdown(ag->listener, SHUT_RDWR); /* ends its accept */
     pthread_join(ag->thread, NULL);
     close(ag->listener);
     unlink(path);
@@ -212,11 +229,22 @@ static void test_thread_syncs_on_request(void **state)
     timesync_destroy(ts);
 }
 
+/* Wait up to 5 s for the thread's count of syncs to reach n. */
+static void wait_count(struct timesync *ts, unsigned n)
+{
+    for (int i = 0; i < 500 && timesync_count(ts) < n; i++)
+        usleep(10 * 1000);
+    assert_int_equal(timesync_count(ts), n);
+}
+
 /*
  * The host's clock being set (as the kernel does on resume from suspend)
- * makes the thread sync on its own. The test sets CLOCK_REALTIME to what
- * it reads, which moves it back by the nanoseconds in between; without
- * CAP_SYS_TIME it is skipped.
+ * makes the thread sync on its own, and nothing else does. The test sets
+ * CLOCK_REALTIME to what it reads, which moves it back by the nanoseconds
+ * in between; without CAP_SYS_TIME it is skipped. "Nothing else" is not
+ * checked by sleeping: the agent counts every connection; requests before
+ * and after the clock set bracket it, and timesync_destroy joins the
+ * thread, so a sync of its own anywhere in between is a fourth connection.
  */
 static void test_thread_syncs_when_clock_set(void **state)
 {
@@ -225,23 +253,28 @@ static void test_thread_syncs_when_clock_set(void **state)
     assert_int_equal(timesync_create(1026, &ts), 0);
     const struct dev_vsock *v = timesync_vsock(ts);
     struct agent ag;
-    agent_start(&ag, v->socket_url, AGENT_OK);
-    usleep(100 * 1000);
-    assert_int_equal(timesync_count(ts), 0); /* nothing happens on its own */
+    memset(&ag, 0, sizeof(ag));
+    ag.listener = listen_at(v->socket_url);
+    ag.mode = AGENT_OK;
+    ag.serve_all = true;
+    assert_int_equal(pthread_create(&ag.thread, NULL, agent_run, &ag), 0);
+    assert_int_equal(timesync_count(ts), 0);
+    timesync_request(ts); /* the thread is up and serving */
+    wait_count(ts, 1);
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
     if (clock_settime(CLOCK_REALTIME, &now) < 0) {
-        timesync_request(ts); /* the agent waits for one connection */
-        agent_stop(&ag, v->socket_url);
         timesync_destroy(ts);
+        agent_stop(&ag, v->socket_url);
         skip();
     }
-    for (int i = 0; i < 500 && timesync_count(ts) == 0; i++)
-        usleep(10 * 1000);
-    assert_int_equal(timesync_count(ts), 1);
-    agent_stop(&ag, v->socket_url);
+    wait_count(ts, 2);
     assert_non_null(strstr(ag.line, "guest-set-time"));
+    timesync_request(ts); /* the barrier after it */
+    wait_count(ts, 3);
     timesync_destroy(ts);
+    agent_stop(&ag, v->socket_url);
+    assert_int_equal(ag.accepted, 3);
 }
 
 int main(void)
