@@ -179,6 +179,14 @@ CHECK_TARGETS += check-install
 check: deps
 	@$(MAKE) --no-print-directory $(CHECK_TARGETS)
 
+# The quick tier for the edit loop: unit, CLI and REST tests and each fuzz
+# target for FAST_FUZZ_SECONDS; no lab. `make check` stays the full suite.
+FAST_FUZZ_SECONDS ?= 3
+.PHONY: check-fast
+check-fast: deps
+	@$(MAKE) --no-print-directory check-unit check-cli check-rest check-fuzz check-cli-fuzz \
+	    FUZZ_SECONDS=$(FAST_FUZZ_SECONDS) CLI_FUZZ_SECONDS=$(FAST_FUZZ_SECONDS)
+
 demo: all
 	scripts/demo.sh
 
