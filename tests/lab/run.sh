@@ -222,7 +222,7 @@ for s in "${scenarios[@]}"; do
             skip=$((skip + 1))
             listed+=("$s: $expected (skipped: $reason)")
         else
-            echo "FAIL $s (a SKIP not listed in ${EXPECTED_SKIPS#"$REPO"/}: ${reason:-no reason})"
+            echo "FAIL $s (a SKIP that ${EXPECTED_SKIPS#"$REPO"/} does not list for this reason: ${reason:-none given})"
             fail=$((fail + 1))
         fi
         ;;
