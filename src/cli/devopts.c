@@ -436,8 +436,9 @@ static int parse_serial(const struct optctx *c, struct kvlist *l, struct dev_ser
         if (!r1)
             return opt_error(c, "logFileMaxSize= applies to logFilePath= only");
         if (!cap->value || parse_u64(cap->value, &s->log_max_bytes) < 0)
-            return opt_error(c, "invalid logFileMaxSize=%s (expected a size in bytes, 0 for no "
-                                "limit)",
+            return opt_error(c,
+                             "invalid logFileMaxSize=%s (expected a size in bytes, 0 for no "
+                             "limit)",
                              cap->value ? cap->value : "");
     }
     return 0;

@@ -107,8 +107,8 @@ struct rest_server {
     bool listeners_paused;
     uint64_t listeners_resume_ms;
     struct rest_guard guard;
-    char *listen_name;     /* guard.listen_name's storage */
-    unsigned long refused; /* requests refused by rest_request_check */
+    char *listen_name;              /* guard.listen_name's storage */
+    unsigned long refused;          /* requests refused by rest_request_check */
     struct unix_listener unix_sock; /* its name, removed at the end while still ours */
     unsigned port;
     pthread_t thread;

@@ -106,8 +106,8 @@ void pci_config_write(struct pci_device *dev, unsigned offset, uint32_t value, u
         dev->config[offset + i] = (uint8_t)((dev->config[offset + i] & ~m) | (b & m));
     }
     /* Keep the BAR type bits, which wmask protects, and remap as needed. */
-    bool touches_bars = offset < PCI_BASE_ADDRESS_0 + 4 * PCI_NUM_BARS &&
-                        offset + len > PCI_BASE_ADDRESS_0;
+    bool touches_bars =
+        offset < PCI_BASE_ADDRESS_0 + 4 * PCI_NUM_BARS && offset + len > PCI_BASE_ADDRESS_0;
     bool touches_cmd = offset < PCI_COMMAND + 2 && offset + len > PCI_COMMAND;
     if (dev->bus && (touches_bars || touches_cmd))
         remap_all(dev);
@@ -296,9 +296,8 @@ static void cfc_write(void *opaque, uint64_t off, const void *data, unsigned len
 static const struct io_ops cf8_ops = {.read = cf8_read, .write = cf8_write};
 static const struct io_ops cfc_ops = {.read = cfc_read, .write = cfc_write};
 
-int pci_bus_init(struct pci_bus *bus, struct io_bus *mmio, struct io_bus *pio,
-                 uint64_t mmio32_base, uint64_t mmio32_end, uint64_t mmio64_base,
-                 uint64_t mmio64_end)
+int pci_bus_init(struct pci_bus *bus, struct io_bus *mmio, struct io_bus *pio, uint64_t mmio32_base,
+                 uint64_t mmio32_end, uint64_t mmio64_base, uint64_t mmio64_end)
 {
     memset(bus, 0, sizeof(*bus));
     bus->mmio = mmio;

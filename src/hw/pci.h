@@ -52,8 +52,8 @@ struct pci_bar {
     bool is_64; /* memory BAR taking two slots */
     const struct io_ops *ops;
     void *opaque;
-    uint64_t addr;  /* current guest address (0 = unassigned) */
-    bool mapped;    /* currently registered on the bus */
+    uint64_t addr; /* current guest address (0 = unassigned) */
+    bool mapped;   /* currently registered on the bus */
 };
 
 struct pci_device_ops {
@@ -69,16 +69,15 @@ struct pci_device {
     struct pci_bar bars[PCI_NUM_BARS];
     const struct pci_device_ops *ops;
     void *opaque;
-    uint8_t devfn;      /* slot << 3 | function, set by pci_register */
-    uint8_t next_cap;   /* where the next capability goes (pci_add_cap) */
+    uint8_t devfn;    /* slot << 3 | function, set by pci_register */
+    uint8_t next_cap; /* where the next capability goes (pci_add_cap) */
     struct pci_bus *bus;
 };
-
 
 struct pci_bus {
     struct io_bus *mmio, *pio;
     struct pci_device *devices[PCI_MAX_DEVFN];
-    uint32_t cf8; /* CONFIG_ADDRESS latch */
+    uint32_t cf8;         /* CONFIG_ADDRESS latch */
     pthread_mutex_t lock; /* config cycles and BAR moves */
     /* Byte writes to port 0xCF9 (the PIIX reset control register). */
     void (*reset_ctl_write)(void *opaque, uint8_t value);
@@ -117,13 +116,12 @@ static inline uint32_t pci_get_u32(const struct pci_device *d, unsigned off)
  * Bus setup: registers 0xCF8-0xCFF on pio and the host bridge in slot 0.
  * mmio32 window [mmio32_base, mmio32_end) for 32-bit BARs.
  */
-int pci_bus_init(struct pci_bus *bus, struct io_bus *mmio, struct io_bus *pio,
-                 uint64_t mmio32_base, uint64_t mmio32_end, uint64_t mmio64_base,
-                 uint64_t mmio64_end);
+int pci_bus_init(struct pci_bus *bus, struct io_bus *mmio, struct io_bus *pio, uint64_t mmio32_base,
+                 uint64_t mmio32_end, uint64_t mmio64_base, uint64_t mmio64_end);
 
 /*
- * Prepare a type-0 header: ids, class (base << 16 | sub << 8 | prog-if), subsystem, header type, interrupt pin
- * (0 = none), capability list empty, write masks for command/BARs/int line.
+ * Prepare a type-0 header: ids, class (base << 16 | sub << 8 | prog-if), subsystem, header type,
+ * interrupt pin (0 = none), capability list empty, write masks for command/BARs/int line.
  */
 void pci_device_init(struct pci_device *dev, uint16_t vendor, uint16_t device, uint32_t class_code,
                      uint16_t subsys_vendor, uint16_t subsys_id);

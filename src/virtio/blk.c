@@ -406,7 +406,7 @@ int virtio_blk_create(struct machine *m, const struct dev_blk *cfg, struct blk_i
     struct virtio_dev *dev = &b->vdev;
     /* Class: mass storage, SCSI (0x0100), as other virtio-blk devices report. */
     int rc = virtio_pci_init(dev, m, "virtio-blk", VIRTIO_ID_BLOCK, 0x010000, 1, BLK_QUEUE_SIZE,
-                         features, CFG_LEN, &blk_ops);
+                             features, CFG_LEN, &blk_ops);
     if (rc == 0)
         rc = virtio_dev_add_fd(dev, blk_completion_fd(b->img), EPOLLIN, blk_completion);
     if (rc == 0)

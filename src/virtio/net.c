@@ -495,8 +495,8 @@ int virtio_net_create(struct machine *m, const struct dev_net *cfg, struct net_b
     uint64_t features =
         1ull << VIRTIO_NET_F_MAC | 1ull << VIRTIO_NET_F_MRG_RXBUF | 1ull << VIRTIO_NET_F_STATUS;
     /* Class: network controller, Ethernet (0x0200). */
-    int rc = virtio_pci_init(dev, m, "virtio-net", VIRTIO_ID_NET, 0x020000, 2, NET_QUEUE_SIZE, features,
-                         CFG_LEN, &net_ops);
+    int rc = virtio_pci_init(dev, m, "virtio-net", VIRTIO_ID_NET, 0x020000, 2, NET_QUEUE_SIZE,
+                             features, CFG_LEN, &net_ops);
     if (rc == 0)
         rc = virtio_pci_start(dev);
     if (rc) {

@@ -224,8 +224,8 @@ int virtio_vsock_create(struct machine *m, struct vsock_muxer *mx, struct virtio
     v->mx = mx;
     struct virtio_dev *dev = &v->vdev;
     /* Class: simple communication controller, other (0x0780). */
-    int rc = virtio_pci_init(dev, m, "virtio-vsock", VIRTIO_ID_VSOCK, 0x078000, 3,
-                             VSOCK_QUEUE_SIZE, 1ull << VIRTIO_VSOCK_F_STREAM, CFG_LEN, &vsock_ops);
+    int rc = virtio_pci_init(dev, m, "virtio-vsock", VIRTIO_ID_VSOCK, 0x078000, 3, VSOCK_QUEUE_SIZE,
+                             1ull << VIRTIO_VSOCK_F_STREAM, CFG_LEN, &vsock_ops);
     if (rc == 0)
         rc = virtio_dev_add_fd(dev, vsock_muxer_fd(v->mx), EPOLLIN, muxer_ready);
     if (rc == 0)

@@ -79,8 +79,7 @@ int backends_open(const struct vm_config *cfg, const struct dev_vsock *timesync_
         if (rc)
             log_error("--device %s: cannot open it: %s",
                       d ? dev_type_name(d->type) : "virtio-vsock (--timesync)", strerror(-rc));
-        if (rc == 0 && d && d->type == DEV_SERIAL && !b->com1 &&
-            d->serial.mode != SERIAL_PTY)
+        if (rc == 0 && d && d->type == DEV_SERIAL && !b->com1 && d->serial.mode != SERIAL_PTY)
             b->com1 = s->console;
     }
     if (rc)

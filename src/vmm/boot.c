@@ -105,8 +105,8 @@ static int boot_firmware(struct vmm *vmm, struct boot_state *bs)
     struct firmware *fw = &bs->fw;
     rc = kvm_vm_map(bs->kvm, fw->code_gpa, fw->code_size, fw->code, true);
     if (rc >= 0 && fw->vars) {
-        bs->vars_slot = kvm_vm_map(bs->kvm, fw->vars_gpa, fw->vars_size, pflash_host(fw->vars),
-                                   true);
+        bs->vars_slot =
+            kvm_vm_map(bs->kvm, fw->vars_gpa, fw->vars_size, pflash_host(fw->vars), true);
         rc = bs->vars_slot;
         if (rc >= 0)
             rc = pflash_register(fw->vars, &vmm->mmio, fw->vars_gpa);

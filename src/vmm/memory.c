@@ -49,8 +49,8 @@ int guest_mem_create(struct guest_mem *gm, uint64_t ram_size)
     gm->regions[0] = (struct guest_mem_region){.gpa = 0, .size = low, .host = host};
     gm->nr_regions = 1;
     if (ram_size > low) {
-        gm->regions[1] = (struct guest_mem_region){
-            .gpa = MEM_4G, .size = ram_size - low, .host = host + low};
+        gm->regions[1] =
+            (struct guest_mem_region){.gpa = MEM_4G, .size = ram_size - low, .host = host + low};
         gm->nr_regions = 2;
     }
     return 0;

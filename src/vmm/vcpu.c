@@ -89,8 +89,8 @@ int vcpu_create(struct vcpu *v, struct vmm *vmm, unsigned index)
         log_error("KVM_CREATE_VCPU %u: %m", index);
         return err;
     }
-    v->run = mmap(NULL, (size_t)vmm->kvm.vcpu_mmap_size, PROT_READ | PROT_WRITE, MAP_SHARED,
-                  v->fd, 0);
+    v->run =
+        mmap(NULL, (size_t)vmm->kvm.vcpu_mmap_size, PROT_READ | PROT_WRITE, MAP_SHARED, v->fd, 0);
     if (v->run == MAP_FAILED) {
         int err = -errno;
         log_error("mapping vCPU %u run area: %m", index);
@@ -156,12 +156,24 @@ int vcpu_setup_linux(struct vcpu *v, uint64_t entry, uint64_t zero_page)
     struct kvm_sregs s;
     if (ioctl(v->fd, KVM_GET_SREGS, &s) < 0)
         return -errno;
-    struct kvm_segment code = {.base = 0, .limit = 0xffffffff, .selector = 0x10, .type = 0xb,
-                               .present = 1, .s = 1, .l = 1, .g = 1};
-    struct kvm_segment data = {.base = 0, .limit = 0xffffffff, .selector = 0x18, .type = 0x3,
-                               .present = 1, .s = 1, .db = 1, .g = 1};
-    struct kvm_segment tss = {.base = 0, .limit = 0x67, .selector = 0x20, .type = 0xb,
-                              .present = 1};
+    struct kvm_segment code = {.base = 0,
+                               .limit = 0xffffffff,
+                               .selector = 0x10,
+                               .type = 0xb,
+                               .present = 1,
+                               .s = 1,
+                               .l = 1,
+                               .g = 1};
+    struct kvm_segment data = {.base = 0,
+                               .limit = 0xffffffff,
+                               .selector = 0x18,
+                               .type = 0x3,
+                               .present = 1,
+                               .s = 1,
+                               .db = 1,
+                               .g = 1};
+    struct kvm_segment tss = {
+        .base = 0, .limit = 0x67, .selector = 0x20, .type = 0xb, .present = 1};
     s.cs = code;
     s.ds = s.es = s.fs = s.gs = s.ss = data;
     s.tr = tss;
@@ -171,7 +183,7 @@ int vcpu_setup_linux(struct vcpu *v, uint64_t entry, uint64_t zero_page)
     s.idt.limit = 0;
     s.cr0 = 0x80000011ull; /* PG | ET | PE */
     s.cr3 = BOOT_PML4_ADDR;
-    s.cr4 = 0x20; /* PAE */
+    s.cr4 = 0x20;   /* PAE */
     s.efer = 0x500; /* LME | LMA */
     if (ioctl(v->fd, KVM_SET_SREGS, &s) < 0)
         return -errno;
@@ -307,7 +319,6 @@ void vcpu_join(struct vcpu *v)
         return;
     pthread_join(v->thread, NULL);
     v->started = false;
-    log_debug("vCPU %u: %llu port I/O exits (most frequent: port 0x%x), %llu MMIO exits",
-              v->index, (unsigned long long)v->io_exits, v->hot_port,
-              (unsigned long long)v->mmio_exits);
+    log_debug("vCPU %u: %llu port I/O exits (most frequent: port 0x%x), %llu MMIO exits", v->index,
+              (unsigned long long)v->io_exits, v->hot_port, (unsigned long long)v->mmio_exits);
 }

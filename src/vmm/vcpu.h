@@ -23,7 +23,7 @@ struct vcpu {
     bool started;
     /* Exit statistics, written by the vCPU thread only, logged at debug level. */
     uint64_t io_exits, mmio_exits;
-    uint16_t hot_port;       /* the port with the most exits seen in a row */
+    uint16_t hot_port; /* the port with the most exits seen in a row */
     uint64_t hot_port_exits;
 };
 

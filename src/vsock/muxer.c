@@ -40,7 +40,7 @@
 struct vsock_port {
     uint32_t port;
     char *path;
-    bool guest_connects; /* listen mode: the guest initiates, we connect to path */
+    bool guest_connects;           /* listen mode: the guest initiates, we connect to path */
     struct unix_listener listener; /* connect mode: our socket at path */
 };
 
@@ -471,7 +471,8 @@ static void expire_requests(struct vsock_muxer *mx)
         struct vsock_conn *c = &mx->conns[i];
         if (c->state == CONN_REQUEST_SENT && c->request_deadline <= now) {
             log_info("vsock port %u: the guest did not answer a host connection within %u ms; "
-                     "closed", c->peer_port, VSOCK_REQUEST_TIMEOUT_MS);
+                     "closed",
+                     c->peer_port, VSOCK_REQUEST_TIMEOUT_MS);
             reset_conn(mx, c);
         }
     }

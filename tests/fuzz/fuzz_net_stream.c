@@ -116,7 +116,8 @@ static void drive(struct net_backend *be, bool peer_gone)
         }
         /* Receive into up to three pieces that hold the frame. */
         struct iovec iov[3];
-        uint32_t l = ref.frame_len, a = l ? rnd() % (l + 1) : 0, b = l - a ? rnd() % (l - a + 1) : 0;
+        uint32_t l = ref.frame_len, a = l ? rnd() % (l + 1) : 0,
+                 b = l - a ? rnd() % (l - a + 1) : 0;
         iov[0] = (struct iovec){frame_buf, a};
         iov[1] = (struct iovec){frame_buf + a, b};
         iov[2] = (struct iovec){frame_buf + a + b, NET_FRAME_MAX - a - b};

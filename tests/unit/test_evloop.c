@@ -45,8 +45,8 @@ struct probe {
     bool stop_loop;
     unsigned sleep_ms;
     atomic_bool finished;
-    atomic_bool after_stop; /* set 100 ms after a handler's own evloop_stop */
-    atomic_bool forbidden;     /* the handler must not run now ... */
+    atomic_bool after_stop;      /* set 100 ms after a handler's own evloop_stop */
+    atomic_bool forbidden;       /* the handler must not run now ... */
     atomic_uint forbidden_calls; /* ... and these are the times it did */
 };
 

@@ -41,7 +41,6 @@ static void be32(uint8_t *p, uint32_t v)
     p[3] = (uint8_t)v;
 }
 
-
 static void read_all(int fd, uint8_t *buf, size_t len)
 {
     assert_true(sock_read_full(fd, buf, len, 5000));

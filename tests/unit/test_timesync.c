@@ -29,8 +29,8 @@ enum agent_mode { AGENT_OK, AGENT_ERROR, AGENT_CLOSE, AGENT_SILENT, AGENT_NUL, A
 struct agent {
     int listener;
     enum agent_mode mode;
-    char line[256]; /* what it received (the last connection's) */
-    bool serve_all; /* serve connections until agent_stop, not just one */
+    char line[256];    /* what it received (the last connection's) */
+    bool serve_all;    /* serve connections until agent_stop, not just one */
     unsigned accepted; /* connections it served; read after agent_stop */
     pthread_t thread;
 };
@@ -220,11 +220,11 @@ static void test_thread_syncs_on_request(void **state)
     agent_stop(&ag, v->socket_url);
     /* It sent the host's time of the request. */
     unsigned long long sent = 0;
-    assert_int_equal(sscanf(ag.line, "{\"execute\":\"guest-set-time\",\"arguments\":{\"time\":%llu}}",
-                            &sent),
-                     1);
-    unsigned long long b = (unsigned long long)before.tv_sec * 1000000000ull +
-                           (unsigned long long)before.tv_nsec;
+    assert_int_equal(
+        sscanf(ag.line, "{\"execute\":\"guest-set-time\",\"arguments\":{\"time\":%llu}}", &sent),
+        1);
+    unsigned long long b =
+        (unsigned long long)before.tv_sec * 1000000000ull + (unsigned long long)before.tv_nsec;
     assert_true(sent >= b && sent - b < 5000000000ull);
     timesync_destroy(ts);
 }

@@ -145,7 +145,6 @@ static uint64_t guest_post_rx(struct fixture *f, uint32_t len)
     return g;
 }
 
-
 static void read_all(int fd, uint8_t *buf, size_t len)
 {
     assert_true(sock_read_full(fd, buf, len, WAIT_MS));

@@ -99,7 +99,6 @@ static int unix_connect(const char *path)
     return fd;
 }
 
-
 static void post_rx(struct fixture *f)
 {
     uint64_t g = vdrv_alloc(&f->drv, RXBUF, 16);

@@ -260,8 +260,7 @@ int linux_boot_load(const struct guest_mem *gm, const char *kernel_path, const c
     if (cl_max == 0 || cl_max > BOOT_CMDLINE_MAX - 1)
         cl_max = BOOT_CMDLINE_MAX - 1;
     if (cl_len > cl_max) {
-        log_error("kernel command line is %zu bytes; this kernel takes at most %u", cl_len,
-                  cl_max);
+        log_error("kernel command line is %zu bytes; this kernel takes at most %u", cl_len, cl_max);
         rc = -E2BIG;
         goto out;
     }
@@ -282,8 +281,8 @@ int linux_boot_load(const struct guest_mem *gm, const char *kernel_path, const c
         if (max && max + 1 < top)
             top = max + 1;
         if (size > top || ((top - size) & ~0xfffull) < kernel_end) {
-            log_error("initrd %s (%llu bytes) does not fit in guest RAM below 0x%llx",
-                      initrd_path, (unsigned long long)size, (unsigned long long)top);
+            log_error("initrd %s (%llu bytes) does not fit in guest RAM below 0x%llx", initrd_path,
+                      (unsigned long long)size, (unsigned long long)top);
             rc = -ENOMEM;
             goto out;
         }
