@@ -251,10 +251,12 @@ static void test_thread_syncs_when_clock_set(void **state)
     (void)state;
     struct timesync *ts;
     assert_int_equal(timesync_create(1026, &ts), 0);
-    const struct dev_vsock *v = timesync_vsock(ts);
+    /* A copy: the path lives in ts, which timesync_destroy frees. */
+    char path[128];
+    snprintf(path, sizeof(path), "%s", timesync_vsock(ts)->socket_url);
     struct agent ag;
     memset(&ag, 0, sizeof(ag));
-    ag.listener = listen_at(v->socket_url);
+    ag.listener = listen_at(path);
     ag.mode = AGENT_OK;
     ag.serve_all = true;
     assert_int_equal(pthread_create(&ag.thread, NULL, agent_run, &ag), 0);
@@ -265,7 +267,7 @@ static void test_thread_syncs_when_clock_set(void **state)
     clock_gettime(CLOCK_REALTIME, &now);
     if (clock_settime(CLOCK_REALTIME, &now) < 0) {
         timesync_destroy(ts);
-        agent_stop(&ag, v->socket_url);
+        agent_stop(&ag, path);
         skip();
     }
     wait_count(ts, 2);
@@ -273,7 +275,7 @@ static void test_thread_syncs_when_clock_set(void **state)
     timesync_request(ts); /* the barrier after it */
     wait_count(ts, 3);
     timesync_destroy(ts);
-    agent_stop(&ag, v->socket_url);
+    agent_stop(&ag, path);
     assert_int_equal(ag.accepted, 3);
 }
 
