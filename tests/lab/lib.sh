@@ -159,16 +159,22 @@ lab_show_logs() {
 # LAB_CMDLINE; memory from LAB_MEMORY (MiB, default 512); the initramfs from
 # LAB_INITRD (default GUEST_INITRD). Sets KRUNKIT_PID.
 krunkit_start() {
+    krunkit_start_rest "unix://$WORK/rest.sock" "$@"
+}
+
+# krunkit_start_rest URI GUEST_SCENARIO CPUS [krunkit args...]: krunkit_start
+# with --restful-uri URI instead of unix://$WORK/rest.sock.
+krunkit_start_rest() {
     lab_need_krunkit
-    _scn=$1 _cpus=$2
-    shift 2
+    _uri=$1 _scn=$2 _cpus=$3
+    shift 3
     [ -f "$WORK/root.img" ] || lab_disk "$WORK/root.img" 64
     KRUNKIT_STARTED=$(lab_now)
     "$KRUNKIT" --cpus "$_cpus" --memory "${LAB_MEMORY:-512}" \
         --bootloader "linux,kernel=$GUEST_KERNEL,initrd=${LAB_INITRD:-$GUEST_INITRD},cmdline=\"console=hvc0 lab.scenario=$_scn lab.cpus=$_cpus ${LAB_CMDLINE:-}\"" \
         --device "virtio-serial,logFilePath=$WORK/console.log" \
         --device "virtio-blk,path=$WORK/root.img" \
-        --restful-uri "unix://$WORK/rest.sock" \
+        --restful-uri "$_uri" \
         "$@" >>"$WORK/krunkit.log" 2>&1 </dev/null &
     KRUNKIT_PID=$!
 }
@@ -307,23 +313,6 @@ lab_wait_logs() {
         awk -v n="$(lab_now)" -v e="$_end" 'BEGIN { exit !(n >= e) }' && return 1
         sleep 0.1
     done
-}
-
-# krunkit_start_rest URI GUEST_SCENARIO CPUS [krunkit args...]: krunkit_start
-# with --restful-uri URI instead of unix://$WORK/rest.sock.
-krunkit_start_rest() {
-    lab_need_krunkit
-    _uri=$1 _scn=$2 _cpus=$3
-    shift 3
-    [ -f "$WORK/root.img" ] || lab_disk "$WORK/root.img" 64
-    KRUNKIT_STARTED=$(lab_now)
-    "$KRUNKIT" --cpus "$_cpus" --memory "${LAB_MEMORY:-512}" \
-        --bootloader "linux,kernel=$GUEST_KERNEL,initrd=${LAB_INITRD:-$GUEST_INITRD},cmdline=\"console=hvc0 lab.scenario=$_scn lab.cpus=$_cpus ${LAB_CMDLINE:-}\"" \
-        --device "virtio-serial,logFilePath=$WORK/console.log" \
-        --device "virtio-blk,path=$WORK/root.img" \
-        --restful-uri "$_uri" \
-        "$@" >>"$WORK/krunkit.log" 2>&1 </dev/null &
-    KRUNKIT_PID=$!
 }
 
 # lab_http_code CURL-ARGS...: curl's HTTP status for one request (000 when
