@@ -7,15 +7,12 @@
 #include "vmm/board.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "arch/x86/acpi.h"
 #include "arch/x86/e820.h"
 #include "cli/log.h"
-#include "fs/fs_share.h"
 #include "hw/acpi_pm.h"
 #include "hw/cmos.h"
 #include "hw/i8042.h"
@@ -25,7 +22,6 @@
 #include "hw/serial.h"
 #include "virtio/devices.h"
 #include "vmm/memory.h"
-#include "vmm/timesync.h"
 #include "vmm/vm_internal.h"
 
 struct platform {

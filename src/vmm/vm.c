@@ -20,12 +20,10 @@
 #include "vmm/vmm.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/random.h>
-#include <unistd.h>
 
 #include "arch/x86/cpuid.h"
 #include "cli/log.h"
