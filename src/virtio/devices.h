@@ -1,10 +1,13 @@
 /*
  * The virtio devices the VMM can add to a machine (virtio 1.2, section 5),
- * each on the PCI transport (virtio/pci.h) with its own I/O thread.
+ * each on the PCI transport (virtio/pci.h) with its own I/O thread (the
+ * VM's kept m->io_loop, or one of its own in unit tests).
  *
- * Each create opens the device's backend, registers a PCI function on
+ * Each create borrows the host side the VM opened once (vmm/backends.h:
+ * image, console output, socket, muxer, share), registers a PCI function on
  * m->pci and starts serving; on failure it returns -errno after logging
- * why, and nothing is left behind.
+ * why, and nothing is left behind. Destroying a device leaves its host side
+ * open for the next boot.
  */
 #ifndef KRUNKIT_VIRTIO_DEVICES_H
 #define KRUNKIT_VIRTIO_DEVICES_H
