@@ -23,8 +23,8 @@
 #include <unistd.h>
 
 #include "cli/args.h"
-#include "cli/config.h"
-#include "cli/log.h"
+#include "core/config.h"
+#include "core/log.h"
 #include "cli/pidfile.h"
 #include "cli/rest.h"
 #include "cli/vm_control.h"

@@ -23,7 +23,7 @@
 
 #include "block/block_driver.h"
 #include "block/image_lock.h"
-#include "cli/log.h"
+#include "core/log.h"
 
 static const struct blk_driver *driver_for(enum blk_format fmt)
 {

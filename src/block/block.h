@@ -15,7 +15,7 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
-#include "cli/config.h"
+#include "core/config.h"
 
 struct blk_image;
 

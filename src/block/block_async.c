@@ -21,7 +21,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "cli/log.h"
+#include "core/log.h"
 #include "vmm/sandbox.h"
 
 #define BLK_ASYNC_MAX_WORKERS 8

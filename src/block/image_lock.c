@@ -10,7 +10,7 @@
 #include <fcntl.h>
 #include <string.h>
 
-#include "cli/log.h"
+#include "core/log.h"
 
 static const char *const perm_names[IMAGE_PERM_COUNT] = {"consistent read", "write",
                                                          "write unchanged", "resize"};

@@ -26,7 +26,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#include "cli/log.h"
+#include "core/log.h"
 
 #define QCOW2_HEADER_READ_MAX (2u << 20)
 /* Largest bounce buffer a read allocates; longer reads go through it in chunks. */

@@ -13,7 +13,7 @@
 #include <string.h>
 
 #include "block/block_driver.h"
-#include "cli/log.h"
+#include "core/log.h"
 
 int qcow2_cache_init(struct qcow2_cache *c, unsigned count, uint64_t cluster_size)
 {

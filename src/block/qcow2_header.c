@@ -11,7 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "cli/log.h"
+#include "core/log.h"
 
 static uint32_t get32(const uint8_t *p)
 {

@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #include "block/block_driver.h"
-#include "cli/log.h"
+#include "core/log.h"
 
 static uint64_t refcount_read(const struct qcow2 *q, const void *block, uint64_t i)
 {

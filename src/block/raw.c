@@ -15,7 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "cli/log.h"
+#include "core/log.h"
 
 /* Learned once, read by every worker thread: hence atomic. */
 struct raw_state {

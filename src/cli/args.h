@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "cli/config.h"
+#include "core/config.h"
 
 /* KRUNKIT_VERSION is defined by the build: build/version.h, from scripts/version.sh. */
 

@@ -15,7 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "cli/config.h"
+#include "core/config.h"
 
 /* Where an error is reported and what it names: the option and its value. */
 struct optctx {

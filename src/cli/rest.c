@@ -29,7 +29,7 @@
 #include "cli/rest.h"
 
 #include "cli/http.h"
-#include "cli/log.h"
+#include "core/log.h"
 #include "vmm/sandbox.h"
 #include "util/unix_socket.h"
 

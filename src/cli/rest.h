@@ -7,7 +7,7 @@
 #ifndef KRUNKIT_CLI_REST_H
 #define KRUNKIT_CLI_REST_H
 
-#include "cli/config.h"
+#include "core/config.h"
 #include "cli/http.h"
 #include "cli/vm_control.h"
 

@@ -11,7 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cli/log.h"
+#include "core/log.h"
 #include "vmm/fd_budget.h"
 
 int fs_share_open(const struct dev_fs *cfg, struct fs_share **out)

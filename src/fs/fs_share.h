@@ -18,7 +18,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 
-#include "cli/config.h"
+#include "core/config.h"
 
 /*
  * Descriptors a share draws from the process budget (vmm/fd_budget.h)

@@ -47,7 +47,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-#include "cli/log.h"
+#include "core/log.h"
 #include "fs/fs_inode.h"
 #include "fs/fs_share.h"
 

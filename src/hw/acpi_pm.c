@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <time.h>
 
-#include "cli/log.h"
+#include "core/log.h"
 
 /* Status bits that are write-1-to-clear, and the enables that pair with them. */
 #define PM1_STS_MASK                                                                               \

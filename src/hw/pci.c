@@ -17,7 +17,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "cli/log.h"
+#include "core/log.h"
 
 #define CF8_ENABLE 0x80000000u
 

@@ -13,7 +13,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "cli/log.h"
+#include "core/log.h"
 
 enum {
     CMD_READ_ARRAY = 0x00, /* our internal state value for read-array mode */

@@ -12,7 +12,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "cli/log.h"
+#include "core/log.h"
 #include "net/net_backend.h"
 
 unsigned net_iov_slice(const struct iovec *iov, unsigned n, size_t skip, size_t len,

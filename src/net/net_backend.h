@@ -23,7 +23,7 @@
 #include <sys/types.h>
 #include <sys/uio.h>
 
-#include "cli/config.h"
+#include "core/config.h"
 
 /* Largest frame either way: a 64 KiB IP packet plus Ethernet and VLAN headers. */
 #define NET_FRAME_MAX 65550u

@@ -23,7 +23,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "cli/log.h"
+#include "core/log.h"
 #include "net/net_backend.h"
 #include "util/unix_socket.h"
 

@@ -21,7 +21,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
-#include "cli/log.h"
+#include "core/log.h"
 #include "virtio/devices.h"
 #include "virtio/pci.h"
 

@@ -24,7 +24,7 @@
 #include <sys/epoll.h>
 
 #include "block/block.h"
-#include "cli/log.h"
+#include "core/log.h"
 #include "virtio/devices.h"
 #include "virtio/pci.h"
 

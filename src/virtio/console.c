@@ -36,7 +36,7 @@
 #include <termios.h>
 #include <unistd.h>
 
-#include "cli/log.h"
+#include "core/log.h"
 #include "virtio/devices.h"
 #include "virtio/pci.h"
 

@@ -16,7 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "cli/config.h"
+#include "core/config.h"
 #include "vmm/machine.h"
 
 struct virtio_dev;

@@ -29,7 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli/log.h"
+#include "core/log.h"
 #include "fs/fs_share.h"
 #include "fs/fuse_server.h"
 #include "virtio/devices.h"

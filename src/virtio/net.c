@@ -33,7 +33,7 @@
 #include <sys/epoll.h>
 #include <sys/random.h>
 
-#include "cli/log.h"
+#include "core/log.h"
 #include "net/net_backend.h"
 #include "virtio/devices.h"
 #include "virtio/pci.h"

@@ -25,7 +25,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#include "cli/log.h"
+#include "core/log.h"
 #include "virtio/devices.h"
 
 #define MSIX_CTRL_ENABLE 0x8000

@@ -19,7 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli/log.h"
+#include "core/log.h"
 
 uint64_t virtq_desc_bytes(uint16_t size)
 {

@@ -8,7 +8,7 @@
 #include <string.h>
 #include <sys/random.h>
 
-#include "cli/log.h"
+#include "core/log.h"
 #include "virtio/devices.h"
 #include "virtio/pci.h"
 

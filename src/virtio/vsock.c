@@ -16,7 +16,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 
-#include "cli/log.h"
+#include "core/log.h"
 #include "virtio/devices.h"
 #include "virtio/pci.h"
 #include "vsock/muxer.h"

@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "block/block.h"
-#include "cli/log.h"
+#include "core/log.h"
 #include "fs/fs_share.h"
 #include "net/net_backend.h"
 #include "virtio/devices.h"

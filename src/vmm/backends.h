@@ -19,7 +19,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "cli/config.h"
+#include "core/config.h"
 #include "vmm/machine.h"
 
 struct evloop;

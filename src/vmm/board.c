@@ -12,7 +12,7 @@
 
 #include "arch/x86/acpi.h"
 #include "arch/x86/e820.h"
-#include "cli/log.h"
+#include "core/log.h"
 #include "hw/acpi_pm.h"
 #include "hw/cmos.h"
 #include "hw/i8042.h"

@@ -9,7 +9,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "cli/config.h"
+#include "core/config.h"
 
 #define BOARD_MMIO32_END 0xfec00000ull /* IOAPIC, then LAPIC, HPET, firmware */
 

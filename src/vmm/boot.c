@@ -32,7 +32,7 @@
 #include "arch/x86/e820.h"
 #include "arch/x86/firmware.h"
 #include "arch/x86/linux_boot.h"
-#include "cli/log.h"
+#include "core/log.h"
 #include "hw/fw_cfg.h"
 #include "hw/pflash.h"
 #include "vmm/board.h"

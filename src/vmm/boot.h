@@ -9,7 +9,7 @@
 
 #include <stdbool.h>
 
-#include "cli/config.h"
+#include "core/config.h"
 
 struct vmm;
 

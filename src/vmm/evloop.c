@@ -21,7 +21,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#include "cli/log.h"
+#include "core/log.h"
 
 struct evloop_handler {
     int fd;

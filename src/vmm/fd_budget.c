@@ -11,7 +11,7 @@
 #include <stdatomic.h>
 #include <sys/resource.h>
 
-#include "cli/log.h"
+#include "core/log.h"
 
 /* Far above any real fd limit; keeps the arithmetic clear of RLIM_INFINITY. */
 #define POOL_MAX (1ull << 30)

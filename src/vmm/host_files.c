@@ -8,7 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cli/log.h"
+#include "core/log.h"
 
 struct kept {
     char *path;

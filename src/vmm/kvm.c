@@ -18,7 +18,7 @@
 #include <unistd.h>
 
 #include "arch/x86/cpuid.h"
-#include "cli/log.h"
+#include "core/log.h"
 #include "vmm/host_files.h"
 
 #define KVM_TSS_ADDR 0xfffbd000ull

@@ -16,7 +16,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "cli/log.h"
+#include "core/log.h"
 
 #define HUGE_PAGE (2ull << 20)
 

@@ -41,7 +41,7 @@
 #include <ucontext.h>
 #include <unistd.h>
 
-#include "cli/log.h"
+#include "core/log.h"
 
 /* How a call's arguments are checked. */
 enum arg_check {

@@ -15,7 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cli/log.h"
+#include "core/log.h"
 #include "vmm/sandbox.h"
 #include "util/unix_socket.h"
 

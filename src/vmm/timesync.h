@@ -22,7 +22,7 @@
 
 #include <stdint.h>
 
-#include "cli/config.h"
+#include "core/config.h"
 
 struct timesync;
 

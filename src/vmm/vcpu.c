@@ -17,7 +17,7 @@
 
 #include "arch/x86/cpuid.h"
 #include "arch/x86/linux_boot.h"
-#include "cli/log.h"
+#include "core/log.h"
 #include "vmm/sandbox.h"
 #include "vmm/vm_internal.h"
 

@@ -26,7 +26,7 @@
 #include <sys/random.h>
 
 #include "arch/x86/cpuid.h"
-#include "cli/log.h"
+#include "core/log.h"
 #include "vmm/board.h"
 #include "vmm/boot.h"
 #include "vmm/host_files.h"

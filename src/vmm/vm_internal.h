@@ -9,7 +9,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "cli/config.h"
+#include "core/config.h"
 #include "cli/vm_control.h"
 #include "hw/pci.h"
 #include "vmm/backends.h"

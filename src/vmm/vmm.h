@@ -8,7 +8,7 @@
 #ifndef KRUNKIT_VMM_VMM_H
 #define KRUNKIT_VMM_VMM_H
 
-#include "cli/config.h"
+#include "core/config.h"
 #include "cli/vm_control.h"
 
 struct vmm;

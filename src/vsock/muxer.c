@@ -27,7 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cli/log.h"
+#include "core/log.h"
 #include "util/unix_socket.h"
 
 /* Host-side ports for connections the host opens start here (guests use low ones). */

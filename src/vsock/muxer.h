@@ -30,7 +30,7 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
-#include "cli/config.h"
+#include "core/config.h"
 
 #define VSOCK_HOST_CID 2
 #define VSOCK_GUEST_CID 3

@@ -4,15 +4,15 @@
 # seeded from tests/cli/corpus/) for CLI_FUZZ_SECONDS.
 
 CLI_FUZZ_SECONDS ?= 20
-CLI_FUZZ_SRCS    := tests/cli/fuzz_args.c src/cli/args.c src/cli/devopts.c src/cli/config.c \
-                    src/cli/log.c
+CLI_FUZZ_SRCS    := tests/cli/fuzz_args.c src/cli/args.c src/cli/devopts.c src/core/config.c \
+                    src/core/log.c
 
 .PHONY: check-cli check-cli-fuzz
 check-cli: deps $(BUILD)/krunkit
 	@scripts/deps.sh python3
 	@tests/cli/run-cli-tests.sh $(BUILD)/krunkit
 
-$(BUILD)/cli-fuzz/fuzz_args: $(CLI_FUZZ_SRCS) src/cli/args.h src/cli/devopts.h src/cli/config.h
+$(BUILD)/cli-fuzz/fuzz_args: $(CLI_FUZZ_SRCS) src/cli/args.h src/cli/devopts.h src/core/config.h
 	@mkdir -p $(dir $@)
 	clang $(CPPFLAGS) $(CFLAGS) -std=gnu11 -O1 -g -Isrc -D_GNU_SOURCE -fno-omit-frame-pointer \
 	    -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \

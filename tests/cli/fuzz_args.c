@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "cli/args.h"
-#include "cli/config.h"
+#include "core/config.h"
 
 #define MAX_ARGS 64
 

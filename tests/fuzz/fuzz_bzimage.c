@@ -18,7 +18,7 @@
 
 #include "arch/x86/e820.h"
 #include "arch/x86/linux_boot.h"
-#include "cli/log.h"
+#include "core/log.h"
 
 #define RAM_SIZE (20u << 20) /* room for a kernel at the default 16 MiB */
 #define INITRD_SIZE 8192u

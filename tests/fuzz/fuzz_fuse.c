@@ -41,8 +41,8 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include "cli/config.h"
-#include "cli/log.h"
+#include "core/config.h"
+#include "core/log.h"
 #include "fs/fs_share.h"
 #include "fs/fuse_server.h"
 #include "vmm/fd_budget.h"

@@ -20,7 +20,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "cli/log.h"
+#include "core/log.h"
 #include "net/net_backend.h"
 
 static uint32_t rng_state;

@@ -16,7 +16,7 @@
 
 #include "block/block.h"
 #include "block/qcow2_format.h"
-#include "cli/log.h"
+#include "core/log.h"
 
 #define MAX_INPUT (4u << 20)
 

@@ -20,8 +20,8 @@
  */
 #include "fake_vm_control.h"
 
-#include "cli/config.h"
-#include "cli/log.h"
+#include "core/config.h"
+#include "core/log.h"
 #include "cli/rest.h"
 
 #include <stdio.h>

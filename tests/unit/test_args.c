@@ -14,7 +14,7 @@
 #include <cmocka.h>
 
 #include "cli/args.h"
-#include "cli/config.h"
+#include "core/config.h"
 #include "cli/devopts.h"
 
 static struct vm_config cfg;

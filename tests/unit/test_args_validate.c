@@ -19,7 +19,7 @@
 #include <cmocka.h>
 
 #include "cli/args.h"
-#include "cli/config.h"
+#include "core/config.h"
 #include "support/test_util.h"
 
 static char dir[64];

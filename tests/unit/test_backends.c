@@ -21,7 +21,7 @@
 #include <cmocka.h>
 
 #include "block/block.h"
-#include "cli/config.h"
+#include "core/config.h"
 #include "support/test_util.h"
 #include "virtio/devices.h"
 #include "vmm/backends.h"

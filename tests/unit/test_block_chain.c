@@ -19,7 +19,7 @@
 #include <cmocka.h>
 
 #include "../block/block_test_util.h"
-#include "cli/log.h"
+#include "core/log.h"
 
 static int log_fd = -1;
 static char img_dir[512]; /* the images' directory, inside bt_dir */

@@ -15,7 +15,7 @@
 #include <cmocka.h>
 
 #include "../block/block_test_util.h"
-#include "cli/log.h"
+#include "core/log.h"
 
 static int group_setup(void **state)
 {

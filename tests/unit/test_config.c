@@ -15,7 +15,7 @@
 #include <cmocka.h>
 
 #include "cli/args.h"
-#include "cli/config.h"
+#include "core/config.h"
 
 static json_t *to_json(const char **argv)
 {

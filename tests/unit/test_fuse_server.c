@@ -32,7 +32,7 @@
 
 #include <cmocka.h>
 
-#include "cli/config.h"
+#include "core/config.h"
 #include "fs/fs_share.h"
 #include "fs/fuse_server.h"
 #include "vmm/fd_budget.h"

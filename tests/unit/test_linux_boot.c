@@ -23,7 +23,7 @@
 
 #include "arch/x86/e820.h"
 #include "arch/x86/linux_boot.h"
-#include "cli/log.h"
+#include "core/log.h"
 #include "support/fake_guest_mem.h"
 #include "vmm/host_files.h"
 

@@ -19,7 +19,7 @@
 
 #include <cmocka.h>
 
-#include "cli/log.h"
+#include "core/log.h"
 #include "vmm/memory.h"
 
 #define MiB (1ull << 20)

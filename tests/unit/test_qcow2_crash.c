@@ -19,7 +19,7 @@
 #include <cmocka.h>
 
 #include "../block/block_test_util.h"
-#include "cli/log.h"
+#include "core/log.h"
 
 #define SLOTS 48
 #define SLOT_BYTES (72 * 1024) /* not a cluster multiple: partial clusters */

@@ -21,7 +21,7 @@
 #include <cmocka.h>
 
 #include "block/block.h"
-#include "cli/config.h"
+#include "core/config.h"
 #include "support/fake_guest_mem.h"
 #include "support/fake_hooks.h"
 #include "support/virtio_driver.h"

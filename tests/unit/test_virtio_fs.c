@@ -23,7 +23,7 @@
 
 #include <cmocka.h>
 
-#include "cli/config.h"
+#include "core/config.h"
 #include "fs/fs_share.h"
 #include "support/fake_guest_mem.h"
 #include "support/fake_hooks.h"

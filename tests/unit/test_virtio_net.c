@@ -23,7 +23,7 @@
 
 #include <cmocka.h>
 
-#include "cli/config.h"
+#include "core/config.h"
 #include "cli/devopts.h"
 #include "net/net_backend.h"
 #include "support/fake_guest_mem.h"

@@ -31,7 +31,7 @@
 
 #include <cmocka.h>
 
-#include "cli/config.h"
+#include "core/config.h"
 #include "support/fake_guest_mem.h"
 #include "support/fake_hooks.h"
 #include "support/test_util.h"

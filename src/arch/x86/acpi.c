@@ -19,7 +19,7 @@
 #include <string.h>
 
 #include "arch/x86/aml.h"
-#include "cli/log.h"
+#include "core/log.h"
 
 #define ACPI_OEM_ID "KRNKIT"
 #define ACPI_OEM_TABLE_ID "KRUNKIT "

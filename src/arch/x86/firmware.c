@@ -21,7 +21,7 @@
 
 #include "arch/x86/e820.h"
 #include "arch/x86/smbios.h"
-#include "cli/log.h"
+#include "core/log.h"
 #include "vmm/host_files.h"
 
 /* gEfiSystemNvDataFvGuid {FFF12B8D-7696-4C8B-A985-2747075B4F50}, in memory order. */

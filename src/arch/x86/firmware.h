@@ -27,7 +27,7 @@
 #include <stdint.h>
 
 #include "arch/x86/acpi.h"
-#include "cli/config.h"
+#include "core/config.h"
 #include "hw/fw_cfg.h"
 #include "hw/pflash.h"
 #include "vmm/guest_mem.h"

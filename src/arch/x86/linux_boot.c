@@ -16,7 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "cli/log.h"
+#include "core/log.h"
 #include "vmm/host_files.h"
 
 /* Setup header / zero page offsets. */

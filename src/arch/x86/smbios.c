@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli/log.h"
+#include "core/log.h"
 
 #define SMBIOS_MAJOR 3
 #define SMBIOS_MINOR 0

@@ -3,8 +3,8 @@
  * 4 debug, 5 trace), to stderr or to --log-file (appended, never truncated).
  * Thread-safe: each message is one write().
  */
-#ifndef KRUNKIT_CLI_LOG_H
-#define KRUNKIT_CLI_LOG_H
+#ifndef KRUNKIT_CORE_LOG_H
+#define KRUNKIT_CORE_LOG_H
 
 enum log_level {
     LOG_OFF = 0,

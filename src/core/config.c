@@ -4,7 +4,7 @@
  * whole schema is documented in docs/krunkit.1 ("CONFIGURATION JSON").
  * Absent optional values are JSON null so that every key is always there.
  */
-#include "cli/config.h"
+#include "core/config.h"
 
 #include <jansson.h>
 #include <stdio.h>

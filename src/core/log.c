@@ -2,7 +2,7 @@
  * Our own log (see log.h). One formatted write() per message so lines from
  * several threads never interleave.
  */
-#include "cli/log.h"
+#include "core/log.h"
 
 #include <stdarg.h>
 #include <stdio.h>

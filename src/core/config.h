@@ -6,8 +6,8 @@
  * machine from it; --print-config and GET /vm/inspect print it as JSON.
  * Nothing here knows about KVM.
  */
-#ifndef KRUNKIT_CLI_CONFIG_H
-#define KRUNKIT_CLI_CONFIG_H
+#ifndef KRUNKIT_CORE_CONFIG_H
+#define KRUNKIT_CORE_CONFIG_H
 
 #include <stdbool.h>
 #include <stddef.h>
