@@ -1,8 +1,7 @@
 /*
  * PC board assembly (see board.h): legacy devices at their ISA ports,
- * machine events (S5 power-off, reset) routed to the VM lifecycle, and the
- * virtio devices from the config, in command-line order (so the first
- * virtio-blk is /dev/vda).
+ * machine events (S5 power-off, reset) routed to the VM lifecycle. The
+ * virtio devices are vmm/vm_devices.c's.
  */
 #include "vmm/board.h"
 
@@ -20,7 +19,7 @@
 #include "hw/platform.h"
 #include "hw/reset.h"
 #include "hw/serial.h"
-#include "virtio/devices.h"
+#include "virtio/devices.h" /* console_host_write */
 #include "vmm/memory.h"
 #include "vmm/vm_internal.h"
 
@@ -90,69 +89,6 @@ int board_create(struct vmm *vmm)
     return rc;
 }
 
-bool board_device_supported(enum dev_type type)
-{
-    switch (type) {
-    case DEV_BLK:
-    case DEV_SERIAL:
-    case DEV_RNG:
-    case DEV_BALLOON:
-    case DEV_NET:
-    case DEV_VSOCK:
-    case DEV_FS:
-        return true;
-    default:
-        return false;
-    }
-}
-
-static int create_virtio(struct vmm *vmm, struct dev_backend *b, struct virtio_dev **out)
-{
-    /* The machine of this boot, on the device's kept I/O thread. */
-    b->m = vmm->machine;
-    b->m.io_loop = b->loop;
-    const struct dev_config *d = b->cfg;
-    if (!d) /* the vsock device only --timesync asks for */
-        return virtio_vsock_create(&b->m, b->vsock, out);
-    switch (d->type) {
-    case DEV_BLK:
-        return virtio_blk_create(&b->m, &d->blk, b->img, out);
-    case DEV_SERIAL:
-        return virtio_console_create(&b->m, b->console, out);
-    case DEV_RNG:
-        return virtio_rng_create(&b->m, out);
-    case DEV_BALLOON:
-        return virtio_balloon_create(&b->m, out);
-    case DEV_NET:
-        return virtio_net_create(&b->m, &d->net, b->net, out);
-    case DEV_VSOCK:
-        return virtio_vsock_create(&b->m, b->vsock, out);
-    case DEV_FS:
-        return virtio_fs_create(&b->m, &d->fs, b->fs, out);
-    default:
-        return -ENOTSUP;
-    }
-}
-
-int board_create_devices(struct vmm *vmm)
-{
-    vmm->virtio = calloc(vmm->backends.n, sizeof(*vmm->virtio));
-    if (!vmm->virtio)
-        return -ENOMEM;
-    for (size_t i = 0; i < vmm->backends.n; i++) {
-        struct dev_backend *b = &vmm->backends.dev[i];
-        int rc = create_virtio(vmm, b, &vmm->virtio[vmm->nr_virtio]);
-        if (rc) {
-            log_error("--device %s: cannot create the device: %s",
-                      b->cfg ? dev_type_name(b->cfg->type) : "virtio-vsock (--timesync)",
-                      strerror(-rc));
-            return rc;
-        }
-        vmm->nr_virtio++;
-    }
-    return 0;
-}
-
 int board_write_acpi(struct vmm *vmm, uint64_t *rsdp)
 {
     struct acpi_layout l = {
@@ -175,11 +111,6 @@ void board_press_power_button(struct platform *p)
 
 void board_destroy(struct vmm *vmm)
 {
-    for (unsigned i = 0; i < vmm->nr_virtio; i++)
-        virtio_dev_destroy(vmm->virtio[i]);
-    free(vmm->virtio);
-    vmm->virtio = NULL;
-    vmm->nr_virtio = 0;
     struct platform *p = vmm->platform;
     if (!p)
         return;

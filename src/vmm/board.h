@@ -1,7 +1,7 @@
 /*
  * The PC board around the CPUs: which legacy devices sit at which ports
- * (COM1, i8042, CMOS/RTC, PIIX4 ACPI PM, reset control), which virtio
- * devices the config asks for, and the ACPI tables describing them.
+ * (COM1, i8042, CMOS/RTC, PIIX4 ACPI PM, reset control) and the ACPI
+ * tables describing the machine.
  */
 #ifndef KRUNKIT_VMM_BOARD_H
 #define KRUNKIT_VMM_BOARD_H
@@ -17,8 +17,6 @@ struct vmm;
 struct platform;
 
 int board_create(struct vmm *vmm);
-int board_create_devices(struct vmm *vmm);
-bool board_device_supported(enum dev_type type);
 /* Write the ACPI tables for direct boot; *rsdp = their root's guest address. */
 int board_write_acpi(struct vmm *vmm, uint64_t *rsdp);
 void board_press_power_button(struct platform *p);

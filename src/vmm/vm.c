@@ -32,6 +32,7 @@
 #include "vmm/host_files.h"
 #include "vmm/memory.h"
 #include "vmm/timesync.h"
+#include "vmm/vm_devices.h"
 #include "vmm/vm_internal.h"
 
 static void set_state_locked(struct vmm *vmm, enum vm_state s)
@@ -199,7 +200,7 @@ struct vm_control vmm_control(struct vmm *vmm)
 static int check_supported(const struct vm_config *cfg)
 {
     for (size_t i = 0; i < cfg->n_devices; i++) {
-        if (!board_device_supported(cfg->devices[i].type)) {
+        if (!vm_device_supported(cfg->devices[i].type)) {
             log_error("--device %s is not implemented yet by this VMM",
                       dev_type_name(cfg->devices[i].type));
             return -ENOTSUP;
@@ -263,7 +264,7 @@ static int machine_start(struct vmm *vmm)
             rc = vcpu_create(&vmm->vcpus[i], vmm, i);
     }
     if (rc == 0)
-        rc = board_create_devices(vmm);
+        rc = vm_devices_create(vmm);
     if (rc == 0)
         rc = boot_load(vmm);
     return rc;
@@ -274,6 +275,7 @@ static void machine_teardown(struct vmm *vmm)
 {
     boot_unload(vmm);
     pthread_mutex_lock(&vmm->lock);
+    vm_devices_destroy(vmm);
     board_destroy(vmm);
     struct vcpu *vcpus = vmm->vcpus;
     vmm->vcpus = NULL;
