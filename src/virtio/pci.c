@@ -63,7 +63,8 @@ static void update_vector(struct virtio_dev *dev, unsigned v)
     const struct vm_hooks *h = dev->m->hooks;
     bool masked = vector_masked(dev, v);
     if (dev->gsi[v] >= 0 && h && h->msi_set) {
-        int rc = h->msi_set(h->opaque, dev->gsi[v], dev->msix[v].addr, dev->msix[v].data, masked);
+        int rc = h->msi_set(h->opaque, dev->gsi[v], dev->msix[v].addr, dev->msix[v].data,
+                            dev->pci.devfn, masked);
         if (rc)
             log_warn("%s: MSI-X vector %u route: %s", dev->name, v, strerror(-rc));
         dev->route_valid[v] = rc == 0 && !masked;
@@ -815,7 +816,7 @@ void virtio_pci_destroy(struct virtio_dev *dev)
         if (dev->gsi[v] >= 0 && h && h->irqfd)
             h->irqfd(h->opaque, dev->irq_fd[v], dev->gsi[v], false);
         if (dev->gsi[v] >= 0 && dev->route_valid[v] && h && h->msi_set)
-            h->msi_set(h->opaque, dev->gsi[v], 0, 0, true);
+            h->msi_set(h->opaque, dev->gsi[v], 0, 0, dev->pci.devfn, true);
         if (dev->irq_fd[v] >= 0)
             close(dev->irq_fd[v]);
     }

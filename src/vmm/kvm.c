@@ -211,7 +211,8 @@ static int hook_msi_alloc(void *opaque)
     return gsi;
 }
 
-static int hook_msi_set(void *opaque, int gsi, uint64_t addr, uint32_t data, bool masked)
+static int hook_msi_set(void *opaque, int gsi, uint64_t addr, uint32_t data, uint32_t devid,
+                        bool masked)
 {
     struct kvm_vm *k = opaque;
     if (gsi < KVM_FIRST_MSI_GSI || gsi >= KVM_MAX_GSI)
@@ -235,6 +236,10 @@ static int hook_msi_set(void *opaque, int gsi, uint64_t addr, uint32_t data, boo
         e->u.msi.address_lo = (uint32_t)addr;
         e->u.msi.address_hi = (uint32_t)(addr >> 32);
         e->u.msi.data = data;
+        if (k->msi_devid) {
+            e->flags = KVM_MSI_VALID_DEVID;
+            e->u.msi.devid = devid;
+        }
     }
     int rc = routing_commit(k);
     pthread_mutex_unlock(&k->gsi_lock);

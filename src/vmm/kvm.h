@@ -24,6 +24,7 @@ struct kvm_vm {
     struct kvm_irq_routing *routing; /* KVM_MAX_GSI + irqchip entries */
     unsigned next_gsi;
     unsigned next_slot;
+    bool msi_devid; /* the irqchip needs each MSI's requester id (arm64 ITS) */
 };
 
 /* Opens /dev/kvm, checks the extensions we need, creates irqchip and PIT. */

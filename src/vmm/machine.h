@@ -18,8 +18,13 @@
 struct vm_hooks {
     /* Allocate a GSI for an MSI route; returns gsi >= 0 or -errno. */
     int (*msi_alloc)(void *opaque);
-    /* Point gsi at an MSI message (masked: route disabled). */
-    int (*msi_set)(void *opaque, int gsi, uint64_t addr, uint32_t data, bool masked);
+    /*
+     * Point gsi at an MSI message (masked: route disabled). devid is the
+     * sender's PCI requester id (bus << 8 | devfn): an arm64 ITS maps
+     * interrupts per device with it; x86 ignores it.
+     */
+    int (*msi_set)(void *opaque, int gsi, uint64_t addr, uint32_t data, uint32_t devid,
+                   bool masked);
     /* Writes to efd raise gsi (KVM_IRQFD); assign=false detaches. */
     int (*irqfd)(void *opaque, int efd, int gsi, bool assign);
     /* Guest writes of len bytes at addr (MMIO, or port I/O when pio) signal efd. */

@@ -282,6 +282,9 @@ static void test_msix_routes(void **state)
     assert_int_equal(r1->addr, VDRV_MSI_ADDR);
     assert_int_equal(r1->data, VDRV_MSI_DATA(1));
     assert_false(r1->masked);
+    /* The route names its sender (the ITS on arm64 needs the requester id). */
+    assert_int_equal(r1->devid, p->devfn);
+    assert_true(p->devfn != 0);
     assert_true(fake_vm_irqfd(&f->vm, gsi1) >= 0);
 
     /* Table reads back what was written. */

@@ -10,11 +10,13 @@ static int fake_msi_alloc(void *opaque)
     return vm->next_gsi++;
 }
 
-static int fake_msi_set(void *opaque, int gsi, uint64_t addr, uint32_t data, bool masked)
+static int fake_msi_set(void *opaque, int gsi, uint64_t addr, uint32_t data, uint32_t devid,
+                        bool masked)
 {
     struct fake_vm *vm = opaque;
     vm->msi_set_calls++;
-    struct fake_route r = {.gsi = gsi, .addr = addr, .data = data, .masked = masked};
+    struct fake_route r = {
+        .gsi = gsi, .addr = addr, .data = data, .devid = devid, .masked = masked};
     for (unsigned i = 0; i < vm->nr_routes; i++) {
         if (vm->routes[i].gsi == gsi) {
             vm->routes[i] = r;

@@ -19,6 +19,7 @@ struct fake_route {
     int gsi;
     uint64_t addr;
     uint32_t data;
+    uint32_t devid;
     bool masked;
 };
 
