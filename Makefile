@@ -40,7 +40,14 @@ COMPILE_LINK = $(COMPILE) $(KRUNKIT_LDFLAGS) $(LDFLAGS)
 # Debian packages the build and the unit tests need.
 BUILD_DEPS := libcmocka-dev libjansson-dev liburing-dev libseccomp-dev zlib1g-dev curl clang
 
-LIB_SRCS  := $(filter-out src/main.c,$(shell find src -name '*.c' | sort))
+# The architecture built for: one folder of src/arch/ (docs/porting.md).
+ARCH ?= $(patsubst x86_64,x86,$(patsubst aarch64,arm64,$(shell uname -m)))
+ifeq ($(wildcard src/arch/$(ARCH)/arch.c),)
+$(error ARCH=$(ARCH): no src/arch/$(ARCH)/arch.c (this VMM has: $(notdir $(wildcard src/arch/*))))
+endif
+
+LIB_SRCS  := $(filter-out src/main.c $(filter-out src/arch/$(ARCH)/%,$(wildcard src/arch/*/*.c)),\
+             $(shell find src -name '*.c' | sort))
 LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)

@@ -1,10 +1,8 @@
 /*
- * PCI bus 0 and the i440FX host bridge (8086:1237), configuration
- * mechanism #1 (PCI Local Bus Specification 3.0, section 3.2.2.3.2).
- *
- * 0xCF8 holds CONFIG_ADDRESS (enable bit 31, bus 23:16, devfn 15:8,
- * register 7:2); 0xCFC-0xCFF is the data window. A byte write to 0xCF9 is
- * not a config cycle but PIIX's reset control register, passed on.
+ * PCI bus 0 (PCI Local Bus Specification 3.0): its devices' configuration
+ * space and BARs. How the CPU reaches configuration space is the host
+ * bridge's business: ECAM (hw/pci_ecam.c) or, on a PC, configuration
+ * mechanism #1 (arch/x86/i440fx.c); both end in pci_bus_config_read/write.
  *
  * BARs: the bus owns the generic rules. A BAR reads back its address with
  * the low size bits clear (so writing all ones sizes it), and a BAR is
@@ -18,8 +16,6 @@
 #include <string.h>
 
 #include "core/log.h"
-
-#define CF8_ENABLE 0x80000000u
 
 static bool bar_is_upper_half(const struct pci_device *dev, int i)
 {
@@ -242,59 +238,39 @@ void pci_unregister(struct pci_bus *bus, struct pci_device *dev)
     pthread_mutex_unlock(&bus->lock);
 }
 
-static struct pci_device *addressed_device(struct pci_bus *bus)
+/* Under the bus lock; absent devices (and other buses: we have bus 0 only) read as ones. */
+static struct pci_device *addressed_device(struct pci_bus *bus, unsigned bus_nr, unsigned devfn)
 {
-    uint32_t a = bus->cf8;
-    if (!(a & CF8_ENABLE) || ((a >> 16) & 0xff) != 0)
+    if (bus_nr != 0 || devfn >= PCI_MAX_DEVFN)
         return NULL;
-    return bus->devices[(a >> 8) & 0xff];
+    return bus->devices[devfn];
 }
 
-static void cf8_read(void *opaque, uint64_t off, void *data, unsigned len)
+uint32_t pci_bus_config_read(struct pci_bus *bus, unsigned bus_nr, unsigned devfn, unsigned offset,
+                             unsigned len)
 {
-    struct pci_bus *bus = opaque;
     uint32_t v = 0xffffffffu;
-    if (off == 0 && len == 4)
-        v = bus->cf8;
-    memcpy(data, &v, len);
-}
-
-static void cf8_write(void *opaque, uint64_t off, const void *data, unsigned len)
-{
-    struct pci_bus *bus = opaque;
-    if (off == 0 && len == 4) {
-        uint32_t v;
-        memcpy(&v, data, 4);
-        bus->cf8 = v & 0x80fffffcu;
-    } else if (off == 1 && len == 1 && bus->reset_ctl_write) {
-        bus->reset_ctl_write(bus->reset_ctl_opaque, *(const uint8_t *)data);
-    }
-}
-
-static void cfc_read(void *opaque, uint64_t off, void *data, unsigned len)
-{
-    struct pci_bus *bus = opaque;
+    if (offset >= PCI_CONFIG_SIZE || len > PCI_CONFIG_SIZE - offset)
+        return v; /* extended config space (ECAM's 4 KiB): nothing there */
     pthread_mutex_lock(&bus->lock);
-    struct pci_device *dev = addressed_device(bus);
-    uint32_t v = dev ? pci_config_read(dev, (bus->cf8 & 0xfc) + (unsigned)off, len) : 0xffffffffu;
-    pthread_mutex_unlock(&bus->lock);
-    memcpy(data, &v, len);
-}
-
-static void cfc_write(void *opaque, uint64_t off, const void *data, unsigned len)
-{
-    struct pci_bus *bus = opaque;
-    uint32_t v = 0;
-    memcpy(&v, data, len);
-    pthread_mutex_lock(&bus->lock);
-    struct pci_device *dev = addressed_device(bus);
+    struct pci_device *dev = addressed_device(bus, bus_nr, devfn);
     if (dev)
-        pci_config_write(dev, (bus->cf8 & 0xfc) + (unsigned)off, v, len);
+        v = pci_config_read(dev, offset, len);
     pthread_mutex_unlock(&bus->lock);
+    return v;
 }
 
-static const struct io_ops cf8_ops = {.read = cf8_read, .write = cf8_write};
-static const struct io_ops cfc_ops = {.read = cfc_read, .write = cfc_write};
+void pci_bus_config_write(struct pci_bus *bus, unsigned bus_nr, unsigned devfn, unsigned offset,
+                          uint32_t value, unsigned len)
+{
+    if (offset >= PCI_CONFIG_SIZE || len > PCI_CONFIG_SIZE - offset)
+        return;
+    pthread_mutex_lock(&bus->lock);
+    struct pci_device *dev = addressed_device(bus, bus_nr, devfn);
+    if (dev)
+        pci_config_write(dev, offset, value, len);
+    pthread_mutex_unlock(&bus->lock);
+}
 
 int pci_bus_init(struct pci_bus *bus, struct io_bus *mmio, struct io_bus *pio, uint64_t mmio32_base,
                  uint64_t mmio32_end, uint64_t mmio64_base, uint64_t mmio64_end)
@@ -306,24 +282,14 @@ int pci_bus_init(struct pci_bus *bus, struct io_bus *mmio, struct io_bus *pio, u
     bus->mmio32_end = mmio32_end;
     bus->mmio64_next = mmio64_base;
     bus->mmio64_end = mmio64_end;
-    bus->pio_next = 0xc000;
-    bus->pio_end = 0x10000;
+    /* Where a PC's firmware puts I/O BARs; a machine without port I/O has no window. */
+    bus->pio_next = pio ? 0xc000 : 0;
+    bus->pio_end = pio ? 0x10000 : 0;
     pthread_mutex_init(&bus->lock, NULL);
-    int rc = io_bus_register(pio, 0xcf8, 4, &cf8_ops, bus);
-    if (rc == 0)
-        rc = io_bus_register(pio, 0xcfc, 4, &cfc_ops, bus);
-    if (rc)
-        return rc;
-    /* i440FX host bridge: OVMF refuses to run on anything else. */
-    struct pci_device *hb = &bus->host_bridge;
-    pci_device_init(hb, 0x8086, 0x1237, 0x060000, 0x1af4, 0x1100);
-    hb->ops = NULL;
-    return pci_register(bus, hb, 0);
+    return 0;
 }
 
 void pci_bus_destroy(struct pci_bus *bus)
 {
-    io_bus_unregister(bus->pio, 0xcf8);
-    io_bus_unregister(bus->pio, 0xcfc);
     pthread_mutex_destroy(&bus->lock);
 }

@@ -1,6 +1,6 @@
 /*
- * PCI bus 0 behind an i440FX-style host bridge (8086:1237), reached with
- * configuration mechanism #1 (ports 0xCF8/0xCFC, PCI Local Bus 3.0, 3.2.2.3.2).
+ * PCI bus 0, whatever host bridge reaches it: ECAM on MMIO (hw/pci_ecam.h)
+ * or, on a PC, configuration mechanism #1 (arch/x86/i440fx.h).
  *
  * A device fills its 256-byte configuration space header and capabilities,
  * declares its BARs, and registers. The bus handles the generic parts:
@@ -77,15 +77,10 @@ struct pci_device {
 struct pci_bus {
     struct io_bus *mmio, *pio;
     struct pci_device *devices[PCI_MAX_DEVFN];
-    uint32_t cf8;         /* CONFIG_ADDRESS latch */
     pthread_mutex_t lock; /* config cycles and BAR moves */
-    /* Byte writes to port 0xCF9 (the PIIX reset control register). */
-    void (*reset_ctl_write)(void *opaque, uint8_t value);
-    void *reset_ctl_opaque;
     /* Where pci_register places BARs initially (firmware may move them). */
     uint64_t mmio32_next, mmio32_end, mmio64_next, mmio64_end;
-    uint32_t pio_next, pio_end;
-    struct pci_device host_bridge; /* 00:00.0 */
+    uint32_t pio_next, pio_end; /* empty without port I/O (pio NULL) */
 };
 
 /* Little-endian accessors for config space. */
@@ -113,8 +108,9 @@ static inline uint32_t pci_get_u32(const struct pci_device *d, unsigned off)
 }
 
 /*
- * Bus setup: registers 0xCF8-0xCFF on pio and the host bridge in slot 0.
- * mmio32 window [mmio32_base, mmio32_end) for 32-bit BARs.
+ * Bus setup: BAR windows [mmio32_base, mmio32_end) and [mmio64_base,
+ * mmio64_end); pio may be NULL (no port I/O). The host bridge at 00.0 and
+ * the configuration access mechanism are the board's to add.
  */
 int pci_bus_init(struct pci_bus *bus, struct io_bus *mmio, struct io_bus *pio, uint64_t mmio32_base,
                  uint64_t mmio32_end, uint64_t mmio64_base, uint64_t mmio64_end);
@@ -146,7 +142,16 @@ int pci_register(struct pci_bus *bus, struct pci_device *dev, int devfn);
 void pci_unregister(struct pci_bus *bus, struct pci_device *dev);
 void pci_bus_destroy(struct pci_bus *bus);
 
-/* Config space access as the guest sees it (for tests and the 0xCFC handler). */
+/*
+ * A configuration cycle for (bus_nr, devfn, offset) as a host bridge passes
+ * it on: absent devices read as all ones and ignore writes.
+ */
+uint32_t pci_bus_config_read(struct pci_bus *bus, unsigned bus_nr, unsigned devfn, unsigned offset,
+                             unsigned len);
+void pci_bus_config_write(struct pci_bus *bus, unsigned bus_nr, unsigned devfn, unsigned offset,
+                          uint32_t value, unsigned len);
+
+/* Config space access as the guest sees it, on one device (bus lock held or a test). */
 uint32_t pci_config_read(struct pci_device *dev, unsigned offset, unsigned len);
 void pci_config_write(struct pci_device *dev, unsigned offset, uint32_t value, unsigned len);
 

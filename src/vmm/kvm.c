@@ -1,12 +1,12 @@
 /*
- * KVM VM-level setup (Documentation/virt/kvm/api.rst): VM creation, the
- * in-kernel irqchip (PIC + IOAPIC + LAPIC) and PIT, memory slots, GSI
- * routing, irqfd and ioeventfd.
+ * KVM VM-level setup (Documentation/virt/kvm/api.rst), the part every
+ * architecture shares: VM creation, memory slots, the GSI routing table,
+ * irqfd and ioeventfd. The irqchip and the wired routes are the arch's
+ * (arch_kvm_init: on x86 the PIC/IOAPIC/PIT and the ISA routes).
  *
- * GSI routing follows the PC convention the MADT describes: ISA IRQ 0 (the
- * PIT) reaches IOAPIC pin 2, IRQs 1-15 the PIC and the same IOAPIC pin,
- * 16-23 the IOAPIC only; MSI routes start at GSI 24. KVM_SET_GSI_ROUTING
- * replaces the whole table, so the table is kept here and resent whole.
+ * KVM_SET_GSI_ROUTING replaces the whole table, so the table is kept here
+ * and resent whole: the arch's irqchip routes first, then MSI routes from
+ * the arch's first MSI GSI on.
  */
 #include "vmm/kvm.h"
 
@@ -17,22 +17,9 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
-#include "arch/x86/cpuid.h"
 #include "core/log.h"
+#include "vmm/arch.h"
 #include "vmm/host_files.h"
-
-#define KVM_TSS_ADDR 0xfffbd000ull
-#define KVM_IDENTITY_MAP_ADDR 0xfffbc000ull
-
-static void route_irqchip(struct kvm_irq_routing *r, unsigned gsi, unsigned chip, unsigned pin)
-{
-    struct kvm_irq_routing_entry *e = &r->entries[r->nr++];
-    memset(e, 0, sizeof(*e));
-    e->gsi = gsi;
-    e->type = KVM_IRQ_ROUTING_IRQCHIP;
-    e->u.irqchip.irqchip = chip;
-    e->u.irqchip.pin = pin;
-}
 
 static int routing_commit(struct kvm_vm *k)
 {
@@ -46,22 +33,31 @@ static int routing_commit(struct kvm_vm *k)
 
 static int routing_init(struct kvm_vm *k)
 {
-    size_t n = KVM_MAX_GSI + 48;
+    size_t n = KVM_MAX_GSI + KVM_MAX_IRQCHIP_ROUTES;
     k->routing = calloc(1, sizeof(*k->routing) + n * sizeof(struct kvm_irq_routing_entry));
-    if (!k->routing)
-        return -ENOMEM;
+    return k->routing ? 0 : -ENOMEM;
+}
+
+int kvm_vm_route_irqchip(struct kvm_vm *k, unsigned gsi, unsigned chip, unsigned pin)
+{
     struct kvm_irq_routing *r = k->routing;
-    for (unsigned i = 0; i < 16; i++) {
-        if (i == 2)
-            continue; /* the cascade */
-        route_irqchip(r, i, i < 8 ? KVM_IRQCHIP_PIC_MASTER : KVM_IRQCHIP_PIC_SLAVE, i % 8);
-    }
-    for (unsigned i = 0; i < 24; i++) {
-        if (i == 2)
-            continue;
-        route_irqchip(r, i, KVM_IRQCHIP_IOAPIC, i == 0 ? 2 : i);
-    }
-    k->next_gsi = KVM_FIRST_MSI_GSI;
+    if (r->nr >= KVM_MAX_IRQCHIP_ROUTES || gsi >= KVM_MAX_GSI)
+        return -ENOSPC;
+    struct kvm_irq_routing_entry *e = &r->entries[r->nr++];
+    memset(e, 0, sizeof(*e));
+    e->gsi = gsi;
+    e->type = KVM_IRQ_ROUTING_IRQCHIP;
+    e->u.irqchip.irqchip = chip;
+    e->u.irqchip.pin = pin;
+    return 0;
+}
+
+int kvm_vm_routing_start(struct kvm_vm *k, unsigned first_msi_gsi)
+{
+    if (first_msi_gsi >= KVM_MAX_GSI)
+        return -EINVAL;
+    k->first_msi_gsi = first_msi_gsi;
+    k->next_gsi = first_msi_gsi;
     return routing_commit(k);
 }
 
@@ -73,8 +69,8 @@ int kvm_vm_create(struct kvm_vm *k)
     k->kvm_fd = host_file_open("/dev/kvm", O_RDWR);
     if (k->kvm_fd < 0) {
         int err = -errno;
-        log_error("cannot open /dev/kvm: %m (KVM is required: load kvm_intel or kvm_amd and "
-                  "check permissions)");
+        log_error("cannot open /dev/kvm: %m (KVM is required: load the kvm module for this "
+                  "CPU and check permissions)");
         return err;
     }
     int rc = -ENODEV;
@@ -87,7 +83,6 @@ int kvm_vm_create(struct kvm_vm *k)
         const char *name;
     } needed[] = {
         {KVM_CAP_IRQCHIP, "KVM_CAP_IRQCHIP"},
-        {KVM_CAP_PIT2, "KVM_CAP_PIT2"},
         {KVM_CAP_IRQFD, "KVM_CAP_IRQFD"},
         {KVM_CAP_IOEVENTFD, "KVM_CAP_IOEVENTFD"},
         {KVM_CAP_IRQ_ROUTING, "KVM_CAP_IRQ_ROUTING"},
@@ -101,32 +96,10 @@ int kvm_vm_create(struct kvm_vm *k)
         }
     }
     k->vcpu_mmap_size = ioctl(k->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
-    k->vm_fd = ioctl(k->kvm_fd, KVM_CREATE_VM, 0);
+    k->vm_fd = ioctl(k->kvm_fd, KVM_CREATE_VM, arch_kvm_vm_type(k->kvm_fd));
     if (k->vm_fd < 0 || k->vcpu_mmap_size <= 0) {
         rc = -errno;
         log_error("KVM_CREATE_VM: %m");
-        goto fail;
-    }
-    if (ioctl(k->vm_fd, KVM_SET_TSS_ADDR, KVM_TSS_ADDR) < 0) {
-        rc = -errno;
-        log_error("KVM_SET_TSS_ADDR: %m");
-        goto fail;
-    }
-    uint64_t idmap = KVM_IDENTITY_MAP_ADDR;
-    if (ioctl(k->vm_fd, KVM_SET_IDENTITY_MAP_ADDR, &idmap) < 0) {
-        rc = -errno;
-        log_error("KVM_SET_IDENTITY_MAP_ADDR: %m");
-        goto fail;
-    }
-    if (ioctl(k->vm_fd, KVM_CREATE_IRQCHIP, 0) < 0) {
-        rc = -errno;
-        log_error("KVM_CREATE_IRQCHIP: %m");
-        goto fail;
-    }
-    struct kvm_pit_config pit = {.flags = KVM_PIT_SPEAKER_DUMMY};
-    if (ioctl(k->vm_fd, KVM_CREATE_PIT2, &pit) < 0) {
-        rc = -errno;
-        log_error("KVM_CREATE_PIT2: %m");
         goto fail;
     }
     rc = routing_init(k);
@@ -177,31 +150,6 @@ int kvm_vm_map(struct kvm_vm *k, uint64_t gpa, uint64_t size, void *host, bool r
     return slot;
 }
 
-struct kvm_cpuid2 *kvm_supported_cpuid(struct kvm_vm *k)
-{
-    for (unsigned n = 128; n <= 4096; n *= 2) {
-        struct kvm_cpuid2 *c = calloc(1, sizeof(*c) + n * sizeof(struct kvm_cpuid_entry2));
-        if (!c)
-            return NULL;
-        c->nent = n;
-        if (ioctl(k->kvm_fd, KVM_GET_SUPPORTED_CPUID, c) == 0) {
-            /*
-             * The TSC-deadline timer is emulated by KVM's in-kernel LAPIC, so the
-             * supported list leaves it out and the VMM adds it. Without it Linux
-             * calibrates and reprograms the LAPIC timer, exits that cost dearly.
-             */
-            if (ioctl(k->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_TSC_DEADLINE_TIMER) > 0)
-                cpuid_add_tsc_deadline(c);
-            return c;
-        }
-        free(c);
-        if (errno != E2BIG)
-            break;
-    }
-    log_error("KVM_GET_SUPPORTED_CPUID: %m");
-    return NULL;
-}
-
 static int hook_msi_alloc(void *opaque)
 {
     struct kvm_vm *k = opaque;
@@ -215,7 +163,7 @@ static int hook_msi_set(void *opaque, int gsi, uint64_t addr, uint32_t data, uin
                         bool masked)
 {
     struct kvm_vm *k = opaque;
-    if (gsi < KVM_FIRST_MSI_GSI || gsi >= KVM_MAX_GSI)
+    if (gsi < (int)k->first_msi_gsi || gsi >= KVM_MAX_GSI)
         return -EINVAL;
     pthread_mutex_lock(&k->gsi_lock);
     struct kvm_irq_routing *r = k->routing;
@@ -278,11 +226,7 @@ static int hook_ioeventfd(void *opaque, uint64_t addr, unsigned len, bool pio, i
 
 static int hook_set_irq_line(void *opaque, unsigned line, bool level)
 {
-    struct kvm_vm *k = opaque;
-    struct kvm_irq_level l = {.irq = line, .level = level};
-    if (ioctl(k->vm_fd, KVM_IRQ_LINE, &l) < 0)
-        return -errno;
-    return 0;
+    return arch_kvm_irq_line(opaque, line, level);
 }
 
 void kvm_vm_hooks(struct kvm_vm *k, struct vm_hooks *h)

@@ -1,7 +1,7 @@
 /*
  * Guest RAM: one private anonymous mapping, placed on a 2 MiB boundary and
- * advised for transparent huge pages, split into regions around the 32-bit
- * PCI hole (see memory.h). Huge pages matter: KVM maps guest memory with
+ * advised for transparent huge pages, split into regions around the arch's
+ * hole (see memory.h). Huge pages matter: KVM maps guest memory with
  * the host page size it finds, and with 4 KiB pages every guest TLB miss
  * walks a much deeper nested page table (in the nested lab, Linux's early
  * struct-page setup took 0.57 s instead of 0.01 s). A memfd would not get
@@ -20,10 +20,13 @@
 
 #define HUGE_PAGE (2ull << 20)
 
-int guest_mem_create(struct guest_mem *gm, uint64_t ram_size)
+int guest_mem_create(struct guest_mem *gm, uint64_t ram_size, const struct arch_mem_layout *l)
 {
     memset(gm, 0, sizeof(*gm));
-    if (ram_size == 0 || ram_size > UINT64_MAX - HUGE_PAGE) {
+    uint64_t low_room = l->hole_start > l->ram_base ? l->hole_start - l->ram_base : 0;
+    uint64_t high_room = l->hole_start == UINT64_MAX ? 0 : UINT64_MAX - l->hole_end;
+    if (ram_size == 0 || ram_size > UINT64_MAX - HUGE_PAGE ||
+        (ram_size > low_room && ram_size - low_room > high_room)) {
         log_error("guest RAM of %llu bytes cannot be mapped", (unsigned long long)ram_size);
         return -EINVAL;
     }
@@ -45,12 +48,12 @@ int guest_mem_create(struct guest_mem *gm, uint64_t ram_size)
     /* A core dump (a seccomp trap ends in SIGSYS) must not carry the guest's memory. */
     madvise(host, ram_size, MADV_DONTDUMP);
     gm->ram_size = ram_size;
-    uint64_t low = ram_size < MEM_PCI_HOLE_START ? ram_size : MEM_PCI_HOLE_START;
-    gm->regions[0] = (struct guest_mem_region){.gpa = 0, .size = low, .host = host};
+    uint64_t low = ram_size < low_room ? ram_size : low_room;
+    gm->regions[0] = (struct guest_mem_region){.gpa = l->ram_base, .size = low, .host = host};
     gm->nr_regions = 1;
     if (ram_size > low) {
-        gm->regions[1] =
-            (struct guest_mem_region){.gpa = MEM_4G, .size = ram_size - low, .host = host + low};
+        gm->regions[1] = (struct guest_mem_region){
+            .gpa = l->hole_end, .size = ram_size - low, .host = host + low};
         gm->nr_regions = 2;
     }
     return 0;
@@ -71,4 +74,12 @@ uint64_t guest_mem_low_end(const struct guest_mem *gm)
 uint64_t guest_mem_high_end(const struct guest_mem *gm)
 {
     return gm->nr_regions > 1 ? gm->regions[1].gpa + gm->regions[1].size : 0;
+}
+
+uint64_t guest_mem_end(const struct guest_mem *gm)
+{
+    if (!gm->nr_regions)
+        return 0;
+    const struct guest_mem_region *last = &gm->regions[gm->nr_regions - 1];
+    return last->gpa + last->size;
 }

@@ -42,6 +42,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "vmm/arch.h"
 
 /* How a call's arguments are checked. */
 enum arg_check {
@@ -200,22 +201,17 @@ static const struct call timesync_calls[] = {
 
 static const struct call signal_calls[] = {
     {"read", ARG_ANY},    /* the signalfd */
-    {"ioctl", ARG_IOCTL}, /* a stop presses the power button (KVM_IRQ_LINE) */
+    {"ioctl", ARG_IOCTL}, /* a stop presses the power button (an IRQ line) */
     {NULL, ARG_ANY},
 };
 
-/* ioctl requests per class (KVM ioctls go to already-open KVM, VM and vCPU fds). */
+/*
+ * ioctl requests per class (KVM ioctls go to already-open KVM, VM and vCPU
+ * fds): those every arch makes here, the arch's own from
+ * arch_sandbox_ioctls (src/arch/<arch>/seccomp.c).
+ */
 static const unsigned long vcpu_ioctls[] = {
     KVM_RUN,
-    KVM_GET_REGS,
-    KVM_SET_REGS,
-    KVM_GET_SREGS,
-    KVM_SET_SREGS, /* INIT/SIPI, failure dumps */
-    KVM_SET_FPU,
-    KVM_SET_MSRS,
-    KVM_GET_LAPIC,
-    KVM_SET_LAPIC,
-    KVM_IRQ_LINE,        /* platform devices raise interrupts from MMIO/PIO exits */
     KVM_SET_GSI_ROUTING, /* the guest programs MSI-X vectors */
     KVM_IRQFD,
     KVM_IOEVENTFD,              /* BARs move; devices reset */
@@ -226,15 +222,6 @@ static const unsigned long vcpu_ioctls[] = {
 /* What vCPUs need, plus building a machine again on already-open fds. */
 static const unsigned long control_ioctls[] = {
     KVM_RUN,
-    KVM_GET_REGS,
-    KVM_SET_REGS,
-    KVM_GET_SREGS,
-    KVM_SET_SREGS,
-    KVM_SET_FPU,
-    KVM_SET_MSRS,
-    KVM_GET_LAPIC,
-    KVM_SET_LAPIC,
-    KVM_IRQ_LINE,
     KVM_SET_GSI_ROUTING,
     KVM_IRQFD,
     KVM_IOEVENTFD,
@@ -243,23 +230,10 @@ static const unsigned long control_ioctls[] = {
     KVM_CHECK_EXTENSION,
     KVM_GET_VCPU_MMAP_SIZE,
     KVM_CREATE_VM,
-#ifdef KVM_SET_TSS_ADDR
-    KVM_SET_TSS_ADDR,
-    KVM_SET_IDENTITY_MAP_ADDR,
-    KVM_CREATE_PIT2,
-    KVM_GET_SUPPORTED_CPUID,
-    KVM_SET_CPUID2,
-#endif
-    KVM_CREATE_IRQCHIP,
     KVM_CREATE_VCPU,
-    KVM_GET_CLOCK,
-    KVM_SET_CLOCK,
     TCSETS, /* the console puts the terminal back at exit (tcsetattr TCSANOW) */
     0,
 };
-
-static const unsigned long rest_ioctls[] = {KVM_GET_CLOCK, KVM_SET_CLOCK, KVM_IRQ_LINE, 0};
-static const unsigned long signal_ioctls[] = {KVM_IRQ_LINE, 0};
 
 struct class_def {
     const char *name;
@@ -282,9 +256,9 @@ static const struct class_def classes[SANDBOX_CLASS_COUNT] = {
     [SANDBOX_IO_FS] = {"io-fs", {base_calls, loop_calls, stream_calls, file_io_calls, fs_calls}},
     [SANDBOX_IO_OTHER] = {"io", {base_calls, loop_calls}},
     [SANDBOX_BLK_WORKER] = {"blk-worker", {base_calls, file_io_calls, worker_calls}},
-    [SANDBOX_REST] = {"rest", {base_calls, loop_calls, stream_calls, rest_calls}, rest_ioctls},
+    [SANDBOX_REST] = {"rest", {base_calls, loop_calls, stream_calls, rest_calls}},
     [SANDBOX_TIMESYNC] = {"timesync", {base_calls, poll_calls, stream_calls, timesync_calls}},
-    [SANDBOX_SIGNAL] = {"signal", {base_calls, poll_calls, signal_calls}, signal_ioctls},
+    [SANDBOX_SIGNAL] = {"signal", {base_calls, poll_calls, signal_calls}},
 };
 
 /* Compiled filters, kept from sandbox_init on. */
@@ -365,15 +339,19 @@ static int add_rule(scmp_filter_ctx ctx, enum sandbox_class c, const struct call
         return seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 2,
                                 SCMP_A0(SCMP_CMP_EQ, SECCOMP_SET_MODE_FILTER),
                                 SCMP_A1(SCMP_CMP_EQ, 0));
-    case ARG_IOCTL:
-        for (const unsigned long *req = classes[c].ioctls; req && *req; req++) {
-            /* The kernel takes the request as 32 bits: compare those only. */
-            int r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 1,
-                                     SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu, *req));
-            if (r)
-                return r;
+    case ARG_IOCTL: {
+        const unsigned long *lists[2] = {classes[c].ioctls, arch_sandbox_ioctls(c)};
+        for (unsigned l = 0; l < 2; l++) {
+            for (const unsigned long *req = lists[l]; req && *req; req++) {
+                /* The kernel takes the request as 32 bits: compare those only. */
+                int r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 1,
+                                         SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu, *req));
+                if (r)
+                    return r;
+            }
         }
         return 0;
+    }
     }
     return -EINVAL;
 }

@@ -1,7 +1,7 @@
 /*
  * vCPU threads: one per vCPU, running KVM_RUN and handling the exits that
- * need userspace (port I/O and MMIO of emulated devices, shutdown and
- * system events). A vCPU parks when the VM is paused and leaves when it
+ * need userspace (MMIO of emulated devices, system events, and the arch's
+ * own: vmm/arch.h). A vCPU parks when the VM is paused and leaves when it
  * ends; vcpu_kick() forces it out of KVM_RUN to notice.
  */
 #ifndef KRUNKIT_VMM_VCPU_H
@@ -21,17 +21,18 @@ struct vcpu {
     struct kvm_run *run;
     pthread_t thread;
     bool started;
-    /* Exit statistics, written by the vCPU thread only, logged at debug level. */
+    /*
+     * Exit statistics, written by the vCPU thread only, logged at debug level;
+     * port I/O (io_exits, hot_port) only where the arch has it.
+     */
     uint64_t io_exits, mmio_exits;
     uint16_t hot_port; /* the port with the most exits seen in a row */
     uint64_t hot_port_exits;
 };
 
-/* Create the KVM vCPU, map its run area, set CPUID and MSRs. */
+/* Create the KVM vCPU, map its run area, give it its arch state (arch_vcpu_init). */
 int vcpu_create(struct vcpu *v, struct vmm *vmm, unsigned index);
 void vcpu_destroy(struct vcpu *v);
-/* Registers for the 64-bit Linux entry (boot vCPU only). */
-int vcpu_setup_linux(struct vcpu *v, uint64_t entry, uint64_t zero_page);
 int vcpu_start(struct vcpu *v);
 void vcpu_kick(struct vcpu *v);
 void vcpu_join(struct vcpu *v);

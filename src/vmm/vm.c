@@ -25,10 +25,8 @@
 #include <sys/ioctl.h>
 #include <sys/random.h>
 
-#include "arch/x86/cpuid.h"
 #include "core/log.h"
-#include "vmm/board.h"
-#include "vmm/boot.h"
+#include "vmm/arch.h"
 #include "vmm/host_files.h"
 #include "vmm/memory.h"
 #include "vmm/timesync.h"
@@ -126,8 +124,7 @@ static int do_pause_locked(struct vmm *vmm)
         pthread_cond_wait(&vmm->cond, &vmm->lock);
     if (vmm->ending)
         return -EINVAL;
-    if (ioctl(vmm->kvm.vm_fd, KVM_GET_CLOCK, &vmm->paused_clock) < 0)
-        log_warn("KVM_GET_CLOCK: %m (guest time will jump across the pause)");
+    arch_clock_freeze(vmm);
     set_state_locked(vmm, VM_STATE_PAUSED);
     return 0;
 }
@@ -135,9 +132,7 @@ static int do_pause_locked(struct vmm *vmm)
 static void do_resume_locked(struct vmm *vmm)
 {
     set_state_locked(vmm, VM_STATE_RESUMING);
-    struct kvm_clock_data c = {.clock = vmm->paused_clock.clock};
-    if (vmm->paused_clock.clock && ioctl(vmm->kvm.vm_fd, KVM_SET_CLOCK, &c) < 0)
-        log_warn("KVM_SET_CLOCK: %m");
+    arch_clock_thaw(vmm);
     vmm->pause_requested = false;
     set_state_locked(vmm, VM_STATE_RUNNING);
     /* The guest's clock stood still while paused. */
@@ -178,7 +173,7 @@ static int control_request(void *opaque, enum vm_request req)
             log_info("stop requested: pressing the ACPI power button");
             set_state_locked(vmm, VM_STATE_STOPPING);
             /* Under the lock: a reboot cannot tear the board down meanwhile. */
-            board_press_power_button(vmm->platform);
+            arch_press_power_button(vmm);
             pthread_mutex_unlock(&vmm->lock);
             return 0;
         }
@@ -212,19 +207,13 @@ static int check_supported(const struct vm_config *cfg)
 static int build_machine(struct vmm *vmm)
 {
     const struct vm_config *cfg = vmm->cfg;
+    struct arch_mem_layout layout;
+    arch_memory_layout(vmm, &layout);
     int rc = kvm_vm_create(&vmm->kvm);
     if (rc)
         return rc;
     kvm_vm_hooks(&vmm->kvm, &vmm->hooks);
-    vmm->cpuid = kvm_supported_cpuid(&vmm->kvm);
-    if (!vmm->cpuid)
-        return -ENODEV;
-    if (cfg->nested && !cpuid_has_nested(vmm->cpuid)) {
-        log_error("--nested: this host's KVM does not expose SVM/VMX to guests (load kvm_amd or "
-                  "kvm_intel with nested=1)");
-        return -ENOTSUP;
-    }
-    rc = guest_mem_create(&vmm->mem, cfg->memory_mib << 20);
+    rc = guest_mem_create(&vmm->mem, cfg->memory_mib << 20, &layout);
     if (rc)
         return rc;
     for (unsigned i = 0; i < vmm->mem.nr_regions; i++) {
@@ -233,20 +222,26 @@ static int build_machine(struct vmm *vmm)
         if (rc < 0)
             return rc;
     }
+    rc = arch_kvm_init(vmm);
+    if (rc)
+        return rc;
     io_bus_init(&vmm->mmio);
     io_bus_init(&vmm->pio);
-    uint64_t high_end = guest_mem_high_end(&vmm->mem);
-    uint64_t mmio64 = high_end ? (high_end + (1ull << 30) - 1) & ~((1ull << 30) - 1) : MEM_4G;
-    rc = pci_bus_init(&vmm->pci, &vmm->mmio, &vmm->pio, MEM_PCI_HOLE_START, BOARD_MMIO32_END,
-                      mmio64, mmio64 + (64ull << 30));
+    /* The 64-bit BAR window: on a 1 GiB boundary above the end of RAM. */
+    uint64_t ram_end = guest_mem_end(&vmm->mem);
+    uint64_t mmio64 = (ram_end + (1ull << 30) - 1) & ~((1ull << 30) - 1);
+    if (mmio64 < layout.hole_end && layout.hole_end != UINT64_MAX)
+        mmio64 = layout.hole_end;
+    rc = pci_bus_init(&vmm->pci, &vmm->mmio, layout.has_pio ? &vmm->pio : NULL, layout.mmio32_base,
+                      layout.mmio32_end, mmio64, mmio64 + layout.mmio64_size);
     if (rc)
         return rc;
     vmm->machine = (struct machine){.mem = &vmm->mem,
                                     .mmio = &vmm->mmio,
-                                    .pio = &vmm->pio,
+                                    .pio = layout.has_pio ? &vmm->pio : NULL,
                                     .pci = &vmm->pci,
                                     .hooks = &vmm->hooks};
-    return board_create(vmm);
+    return arch_board_create(vmm);
 }
 
 /* Build KVM, RAM, board, vCPUs and devices, and load the boot payload. */
@@ -266,17 +261,17 @@ static int machine_start(struct vmm *vmm)
     if (rc == 0)
         rc = vm_devices_create(vmm);
     if (rc == 0)
-        rc = boot_load(vmm);
+        rc = arch_boot_load(vmm);
     return rc;
 }
 
 /* Undo machine_start, whatever part of it ran. The vCPU threads have ended. */
 static void machine_teardown(struct vmm *vmm)
 {
-    boot_unload(vmm);
+    arch_boot_unload(vmm);
     pthread_mutex_lock(&vmm->lock);
     vm_devices_destroy(vmm);
-    board_destroy(vmm);
+    arch_board_destroy(vmm);
     struct vcpu *vcpus = vmm->vcpus;
     vmm->vcpus = NULL;
     pthread_mutex_unlock(&vmm->lock);
@@ -295,8 +290,7 @@ static void machine_teardown(struct vmm *vmm)
     memset(&vmm->pio, 0, sizeof(vmm->pio));
     if (vmm->mem.nr_regions)
         guest_mem_destroy(&vmm->mem);
-    free(vmm->cpuid);
-    vmm->cpuid = NULL;
+    arch_kvm_fini(vmm);
     if (vmm->kvm.routing)
         kvm_vm_destroy(&vmm->kvm);
     memset(&vmm->kvm, 0, sizeof(vmm->kvm));
@@ -327,7 +321,7 @@ int vmm_create(const struct vm_config *cfg, struct vmm **out)
         rc = backends_open(cfg, vmm->timesync ? timesync_vsock(vmm->timesync) : NULL,
                            &vmm->backends);
     if (rc == 0)
-        rc = boot_prepare(vmm);
+        rc = arch_create(vmm);
     if (rc == 0)
         rc = machine_start(vmm);
     if (rc) {
@@ -399,7 +393,7 @@ void vmm_destroy(struct vmm *vmm)
     for (unsigned i = 0; vmm->vcpus && i < vmm->ncpus; i++)
         vcpu_join(&vmm->vcpus[i]);
     machine_teardown(vmm);
-    boot_release(vmm);
+    arch_destroy(vmm);
     backends_close(&vmm->backends, vmm->failed_start);
     host_files_close_all();
     timesync_destroy(vmm->timesync);

@@ -19,8 +19,7 @@
 #include "vmm/machine.h"
 #include "vmm/vcpu.h"
 
-struct kvm_cpuid2;
-struct boot_state;
+struct arch_vm; /* the arch's own state (src/arch/<arch>/) */
 
 struct vmm {
     const struct vm_config *cfg;
@@ -30,7 +29,6 @@ struct vmm {
     struct pci_bus pci;
     struct vm_hooks hooks;
     struct machine machine;
-    struct kvm_cpuid2 *cpuid;
 
     struct vcpu *vcpus;
     unsigned ncpus;
@@ -44,11 +42,9 @@ struct vmm {
     bool ending;          /* this boot is over: vCPUs leave */
     bool reset_requested; /* ...and the machine boots again */
     int exit_status;
-    struct kvm_clock_data paused_clock;
 
-    struct platform *platform; /* serial, i8042, cmos, pm */
-    struct boot_state *boot;   /* firmware and fw_cfg, when booting through firmware */
-    uint8_t uuid[16];          /* SMBIOS system UUID, one per process */
+    struct arch_vm *arch; /* board, boot payload, CPU model: vmm/arch.h */
+    uint8_t uuid[16];     /* SMBIOS system UUID, one per process */
     struct virtio_dev **virtio;
     unsigned nr_virtio;
     struct vm_backends backends; /* the devices' host side, opened once */

@@ -13,8 +13,9 @@
 #include <pthread.h>
 
 #include "arch/x86/acpi.h"
-#include "hw/acpi_pm.h"
-#include "hw/piix.h"
+#include "arch/x86/acpi_pm.h"
+#include "arch/x86/i440fx.h"
+#include "arch/x86/piix.h"
 
 /* The tables the guest reads and the hardware it drives must agree. */
 _Static_assert(ACPI_PM_BASE == ACPI_PM_BASE_DEFAULT, "PM base");
@@ -312,9 +313,11 @@ static void test_piix_functions(void **state)
     struct io_bus mmio, pio;
     static struct pci_bus bus;
     static struct pci_device isa, pmdev;
+    static struct i440fx host;
     io_bus_init(&mmio);
     io_bus_init(&pio);
     assert_int_equal(pci_bus_init(&bus, &mmio, &pio, 0xc0000000, 0xfec00000, 0, 0), 0);
+    assert_int_equal(i440fx_init(&host, &bus, &pio, NULL, NULL), 0);
     assert_int_equal(acpi_pm_register(f->pm, &pio), 0);
     piix3_isa_init(&isa);
     assert_int_equal(pci_register(&bus, &isa, PIIX_ISA_DEVFN), 0);
@@ -348,6 +351,7 @@ static void test_piix_functions(void **state)
 
     acpi_pm_destroy(f->pm);
     f->pm = acpi_pm_create(NULL, NULL, NULL, NULL);
+    i440fx_destroy(&host);
     pci_bus_destroy(&bus);
     io_bus_destroy(&pio);
     io_bus_destroy(&mmio);

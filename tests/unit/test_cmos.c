@@ -9,7 +9,7 @@
 
 #include <cmocka.h>
 
-#include "hw/cmos.h"
+#include "arch/x86/cmos.h"
 
 struct fixture {
     struct cmos *c;

@@ -14,6 +14,15 @@
 
 #include "arch/x86/e820.h"
 #include "vmm/memory.h"
+#include "arch/x86/x86.h"
+
+/* Guest RAM laid out as on a PC (the x86 arch's map). */
+static int pc_mem_create(struct guest_mem *gm, uint64_t ram_size)
+{
+    struct arch_mem_layout l;
+    arch_memory_layout(NULL, &l);
+    return guest_mem_create(gm, ram_size, &l);
+}
 
 #define MiB (1ull << 20)
 #define GiB (1ull << 30)
@@ -51,7 +60,7 @@ static void test_512m(void **state)
     (void)state;
     struct guest_mem gm;
     struct e820_map m;
-    assert_int_equal(guest_mem_create(&gm, 512 * MiB), 0);
+    assert_int_equal(pc_mem_create(&gm, 512 * MiB), 0);
     assert_int_equal(e820_build(&m, &gm), 0);
     assert_int_equal(m.nr, 4);
     expect(&m, 0, 0, 0x9fc00, E820_RAM);
@@ -67,13 +76,13 @@ static void test_exactly_3g(void **state)
     (void)state;
     struct guest_mem gm;
     struct e820_map m;
-    assert_int_equal(guest_mem_create(&gm, 3 * GiB), 0);
+    assert_int_equal(pc_mem_create(&gm, 3 * GiB), 0);
     assert_int_equal(e820_build(&m, &gm), 0);
     assert_int_equal(m.nr, 4);
     expect(&m, 3, 0x100000, 3 * GiB - 0x100000, E820_RAM);
     /* Nothing reaches into the PCI hole. */
     for (unsigned i = 0; i < m.nr; i++)
-        assert_true(m.entries[i].addr + m.entries[i].size <= MEM_PCI_HOLE_START);
+        assert_true(m.entries[i].addr + m.entries[i].size <= X86_PCI_HOLE_START);
     check_consistent(&m, &gm);
     guest_mem_destroy(&gm);
 }
@@ -83,11 +92,11 @@ static void test_4g_puts_the_rest_above_4g(void **state)
     (void)state;
     struct guest_mem gm;
     struct e820_map m;
-    assert_int_equal(guest_mem_create(&gm, 4 * GiB), 0);
+    assert_int_equal(pc_mem_create(&gm, 4 * GiB), 0);
     assert_int_equal(e820_build(&m, &gm), 0);
     assert_int_equal(m.nr, 5);
     expect(&m, 3, 0x100000, 3 * GiB - 0x100000, E820_RAM);
-    expect(&m, 4, MEM_4G, 1 * GiB, E820_RAM);
+    expect(&m, 4, X86_4G, 1 * GiB, E820_RAM);
     check_consistent(&m, &gm);
     guest_mem_destroy(&gm);
 }
@@ -97,15 +106,15 @@ static void test_tiny_ram_refused(void **state)
     (void)state;
     struct guest_mem gm;
     struct e820_map m;
-    assert_int_equal(guest_mem_create(&gm, 1 * MiB), 0);
+    assert_int_equal(pc_mem_create(&gm, 1 * MiB), 0);
     assert_int_equal(e820_build(&m, &gm), -EINVAL);
     assert_int_equal(m.nr, 0);
     guest_mem_destroy(&gm);
-    assert_int_equal(guest_mem_create(&gm, 2 * MiB - 4096), 0);
+    assert_int_equal(pc_mem_create(&gm, 2 * MiB - 4096), 0);
     assert_int_equal(e820_build(&m, &gm), -EINVAL);
     guest_mem_destroy(&gm);
     /* 2 MiB is the smallest accepted. */
-    assert_int_equal(guest_mem_create(&gm, 2 * MiB), 0);
+    assert_int_equal(pc_mem_create(&gm, 2 * MiB), 0);
     assert_int_equal(e820_build(&m, &gm), 0);
     expect(&m, 3, 0x100000, 0x100000, E820_RAM);
     guest_mem_destroy(&gm);

@@ -8,7 +8,7 @@
 
 #include <cmocka.h>
 
-#include "hw/i8042.h"
+#include "arch/x86/i8042.h"
 
 #define STS_OBF 0x01
 #define STS_SYS 0x04

@@ -21,6 +21,15 @@
 
 #include "core/log.h"
 #include "vmm/memory.h"
+#include "arch/x86/x86.h"
+
+/* Guest RAM laid out as on a PC (the x86 arch's map). */
+static int pc_mem_create(struct guest_mem *gm, uint64_t ram_size)
+{
+    struct arch_mem_layout l;
+    arch_memory_layout(NULL, &l);
+    return guest_mem_create(gm, ram_size, &l);
+}
 
 #define MiB (1ull << 20)
 #define GiB (1ull << 30)
@@ -76,7 +85,7 @@ static void test_512m_is_one_low_region(void **state)
 {
     (void)state;
     struct guest_mem gm;
-    assert_int_equal(guest_mem_create(&gm, 512 * MiB), 0);
+    assert_int_equal(pc_mem_create(&gm, 512 * MiB), 0);
     assert_int_equal(gm.nr_regions, 1);
     assert_int_equal(gm.regions[0].gpa, 0);
     assert_int_equal(gm.regions[0].size, 512 * MiB);
@@ -103,14 +112,14 @@ static void test_3g_fills_low_ram_exactly(void **state)
 {
     (void)state;
     struct guest_mem gm;
-    assert_int_equal(guest_mem_create(&gm, 3 * GiB), 0);
+    assert_int_equal(pc_mem_create(&gm, 3 * GiB), 0);
     assert_int_equal(gm.nr_regions, 1);
-    assert_int_equal(gm.regions[0].size, MEM_PCI_HOLE_START);
+    assert_int_equal(gm.regions[0].size, X86_PCI_HOLE_START);
     assert_int_equal(guest_mem_low_end(&gm), 3 * GiB);
     assert_int_equal(guest_mem_high_end(&gm), 0);
     assert_non_null(gm_ptr(&gm, 3 * GiB - 4096, 4096));
     assert_null(gm_ptr(&gm, 3 * GiB - 4096, 4097));
-    assert_null(gm_ptr(&gm, MEM_4G, 1));
+    assert_null(gm_ptr(&gm, X86_4G, 1));
     guest_mem_destroy(&gm);
 }
 
@@ -118,12 +127,12 @@ static void test_one_page_over_3g_goes_above_4g(void **state)
 {
     (void)state;
     struct guest_mem gm;
-    assert_int_equal(guest_mem_create(&gm, 3 * GiB + 4096), 0);
+    assert_int_equal(pc_mem_create(&gm, 3 * GiB + 4096), 0);
     assert_int_equal(gm.nr_regions, 2);
     assert_int_equal(gm.regions[0].size, 3 * GiB);
-    assert_int_equal(gm.regions[1].gpa, MEM_4G);
+    assert_int_equal(gm.regions[1].gpa, X86_4G);
     assert_int_equal(gm.regions[1].size, 4096);
-    assert_int_equal(guest_mem_high_end(&gm), MEM_4G + 4096);
+    assert_int_equal(guest_mem_high_end(&gm), X86_4G + 4096);
     assert_null(gm_ptr(&gm, 3 * GiB, 1));
     guest_mem_destroy(&gm);
 }
@@ -132,11 +141,11 @@ static void test_5g_splits_around_the_hole(void **state)
 {
     (void)state;
     struct guest_mem gm;
-    assert_int_equal(guest_mem_create(&gm, 5 * GiB), 0);
+    assert_int_equal(pc_mem_create(&gm, 5 * GiB), 0);
     assert_int_equal(gm.nr_regions, 2);
     assert_int_equal(gm.regions[0].gpa, 0);
     assert_int_equal(gm.regions[0].size, 3 * GiB);
-    assert_int_equal(gm.regions[1].gpa, MEM_4G);
+    assert_int_equal(gm.regions[1].gpa, X86_4G);
     assert_int_equal(gm.regions[1].size, 2 * GiB);
     /* High RAM follows low RAM in the same mapping. */
     assert_ptr_equal(gm.regions[1].host, gm.regions[0].host + 3 * GiB);
@@ -144,11 +153,11 @@ static void test_5g_splits_around_the_hole(void **state)
     assert_int_equal(guest_mem_high_end(&gm), 6 * GiB);
     /* The hole is not RAM. */
     assert_null(gm_ptr(&gm, 3 * GiB, 1));
-    assert_null(gm_ptr(&gm, MEM_4G - 1, 1));
+    assert_null(gm_ptr(&gm, X86_4G - 1, 1));
     /* A range crossing the hole lies in no single region. */
     assert_null(gm_ptr(&gm, 3 * GiB - 8, 16));
-    assert_null(gm_ptr(&gm, MEM_4G - 8, 16));
-    uint8_t *hi = gm_ptr(&gm, MEM_4G, 8);
+    assert_null(gm_ptr(&gm, X86_4G - 8, 16));
+    uint8_t *hi = gm_ptr(&gm, X86_4G, 8);
     assert_non_null(hi);
     memcpy(hi, "high-ram", 8);
     assert_memory_equal(gm.regions[0].host + 3 * GiB, "high-ram", 8);
@@ -164,18 +173,18 @@ static void test_gm_ptr_overflowing_ranges(void **state)
 {
     (void)state;
     struct guest_mem gm;
-    assert_int_equal(guest_mem_create(&gm, 5 * GiB), 0);
+    assert_int_equal(pc_mem_create(&gm, 5 * GiB), 0);
     /* gpa + len wraps around to a small, in-range value. */
     assert_null(gm_ptr(&gm, 0x1000, UINT64_MAX));
     assert_null(gm_ptr(&gm, 0x1000, UINT64_MAX - 0xfff + 0x10));
     assert_null(gm_ptr(&gm, UINT64_MAX, 2));
     assert_null(gm_ptr(&gm, UINT64_MAX - 0xf, 0x20));
-    assert_null(gm_ptr(&gm, MEM_4G + 0x1000, UINT64_MAX - MEM_4G));
+    assert_null(gm_ptr(&gm, X86_4G + 0x1000, UINT64_MAX - X86_4G));
     assert_null(gm_ptr(&gm, 0, 3 * GiB + 1));
     assert_null(gm_ptr(&gm, 0, UINT64_MAX));
     /* Exactly a whole region, and an empty range at its end. */
     assert_non_null(gm_ptr(&gm, 0, 3 * GiB));
-    assert_non_null(gm_ptr(&gm, MEM_4G, 2 * GiB));
+    assert_non_null(gm_ptr(&gm, X86_4G, 2 * GiB));
     assert_ptr_equal(gm_ptr(&gm, 3 * GiB, 0), gm.regions[0].host + 3 * GiB);
     assert_null(gm_ptr(&gm, 3 * GiB + 1, 0));
     /* gm_read/gm_write refuse the same ranges and copy nothing. */
@@ -194,10 +203,10 @@ static void test_absurd_size_fails_cleanly(void **state)
     struct guest_mem gm;
     log_init(LOG_OFF, -1); /* the failures below are expected */
     /* Larger than any address space: mmap must fail. */
-    int rc = guest_mem_create(&gm, 1ull << 62);
+    int rc = pc_mem_create(&gm, 1ull << 62);
     int rc0;
     struct guest_mem gm0;
-    rc0 = guest_mem_create(&gm0, 0);
+    rc0 = pc_mem_create(&gm0, 0);
     log_init(LOG_INFO, -1);
     assert_true(rc < 0);
     assert_int_equal(gm.nr_regions, 0);
@@ -215,6 +224,34 @@ static void test_absurd_size_fails_cleanly(void **state)
     close(other);
 }
 
+/* A machine whose RAM starts at 1 GiB with no hole (arm64's virt board). */
+static void test_layout_without_hole(void **state)
+{
+    (void)state;
+    struct arch_mem_layout l = {
+        .ram_base = 1 * GiB, .hole_start = UINT64_MAX, .hole_end = UINT64_MAX};
+    struct guest_mem gm;
+    assert_int_equal(guest_mem_create(&gm, 5 * GiB, &l), 0);
+    assert_int_equal(gm.nr_regions, 1);
+    assert_int_equal(gm.regions[0].gpa, 1 * GiB);
+    assert_int_equal(gm.regions[0].size, 5 * GiB);
+    assert_int_equal(guest_mem_end(&gm), 6 * GiB);
+    assert_null(gm_ptr(&gm, 0, 1));
+    assert_null(gm_ptr(&gm, 1 * GiB - 1, 2));
+    assert_non_null(gm_ptr(&gm, 6 * GiB - 8, 8));
+    assert_null(gm_ptr(&gm, 6 * GiB - 8, 9));
+    guest_mem_destroy(&gm);
+
+    /* RAM that cannot fit above ram_base is refused, not wrapped. */
+    struct arch_mem_layout top = {
+        .ram_base = UINT64_MAX - 2 * MiB + 1, .hole_start = UINT64_MAX, .hole_end = UINT64_MAX};
+    log_init(LOG_OFF, -1);
+    int rc = guest_mem_create(&gm, 4 * MiB, &top);
+    log_init(LOG_INFO, -1);
+    assert_int_equal(rc, -EINVAL);
+    assert_int_equal(gm.nr_regions, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -224,6 +261,7 @@ int main(void)
         cmocka_unit_test(test_5g_splits_around_the_hole),
         cmocka_unit_test(test_gm_ptr_overflowing_ranges),
         cmocka_unit_test(test_absurd_size_fails_cleanly),
+        cmocka_unit_test(test_layout_without_hole),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -15,7 +15,9 @@
 
 #include <cmocka.h>
 
+#include "arch/x86/i440fx.h"
 #include "hw/pci.h"
+#include "hw/pci_ecam.h"
 #include "vmm/io_bus.h"
 
 #define MMIO32_BASE 0xc0000000ull
@@ -42,6 +44,7 @@ struct tdev {
 struct fixture {
     struct io_bus mmio, pio;
     struct pci_bus pci;
+    struct i440fx host;
     struct tdev dev;
     unsigned resets;
     uint8_t last_reset;
@@ -110,8 +113,7 @@ static int setup(void **state)
     assert_int_equal(
         pci_bus_init(&f->pci, &f->mmio, &f->pio, MMIO32_BASE, MMIO32_END, MMIO64_BASE, MMIO64_END),
         0);
-    f->pci.reset_ctl_write = reset_ctl;
-    f->pci.reset_ctl_opaque = f;
+    assert_int_equal(i440fx_init(&f->host, &f->pci, &f->pio, reset_ctl, f), 0);
     tdev_init(&f->dev);
     *state = f;
     return 0;
@@ -120,6 +122,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     struct fixture *f = *state;
+    i440fx_destroy(&f->host);
     pci_bus_destroy(&f->pci);
     io_bus_destroy(&f->mmio);
     io_bus_destroy(&f->pio);
@@ -179,7 +182,7 @@ static void test_host_bridge_identity(void **state)
     assert_int_equal(cfg_rd(f, 0, 0x0a, 1), 0x00);
     assert_int_equal(cfg_rd(f, 0, PCI_CLASS_PROG, 1), 0x00);
     assert_int_equal(cfg_rd(f, 0, PCI_HEADER_TYPE, 1), 0x00);
-    assert_ptr_equal(f->pci.devices[0], &f->pci.host_bridge);
+    assert_ptr_equal(f->pci.devices[0], &f->host.host_bridge);
 }
 
 static void test_config_address_latch(void **state)
@@ -236,7 +239,7 @@ static void test_byte_word_and_unaligned_access(void **state)
     assert_false(io_bus_access(&f->pio, 0xcfe, &v, 4, false));
     assert_int_equal(v, 0xffffffffu);
     /* The last dword of config space, byte by byte. */
-    pci_set_u32(&f->pci.host_bridge, 0xfc, 0x44332211);
+    pci_set_u32(&f->host.host_bridge, 0xfc, 0x44332211);
     assert_int_equal(cfg_rd(f, 0, 0xfc, 4), 0x44332211);
     assert_int_equal(cfg_rd(f, 0, 0xff, 1), 0x44);
     assert_int_equal(cfg_rd(f, 0, 0xfe, 2), 0x4433);
@@ -592,11 +595,50 @@ static void test_config_accessors_bounds(void **state)
     assert_int_equal(p->config[0xff], 0xab);
 }
 
+/* ECAM reaches the same bus as mechanism #1: bus << 20 | devfn << 12 | reg. */
+static void test_ecam_reaches_the_same_bus(void **state)
+{
+    struct fixture *f = *state;
+    const uint64_t base = 0x10000000;
+    struct pci_ecam e;
+    assert_int_equal(pci_ecam_init(&e, &f->pci, &f->mmio, base + 4096, 1), -EINVAL);
+    assert_int_equal(pci_ecam_init(&e, &f->pci, &f->mmio, base, 0), -EINVAL);
+    assert_int_equal(pci_ecam_init(&e, &f->pci, &f->mmio, base, 1), 0);
+    assert_int_equal(pci_register(&f->pci, &f->dev.pci, -1), 0);
+    unsigned devfn = f->dev.pci.devfn;
+    uint64_t fn = base + ((uint64_t)devfn << 12);
+    uint32_t v = 0;
+    assert_true(io_bus_access(&f->mmio, base, &v, 4, false));
+    assert_int_equal(v, 0x12378086); /* the host bridge at 00.0 */
+    assert_true(io_bus_access(&f->mmio, fn, &v, 4, false));
+    assert_int_equal(v, cfg_rd(f, devfn, 0, 4));
+    /* A write lands in the device's config space, seen through 0xCFC too. */
+    v = 0x5a;
+    assert_true(io_bus_access(&f->mmio, fn + PCI_INTERRUPT_LINE, &v, 1, true));
+    assert_int_equal(cfg_rd(f, devfn, PCI_INTERRUPT_LINE, 1), 0x5a);
+    uint16_t w = 0;
+    assert_true(io_bus_access(&f->mmio, fn + 2, &w, 2, false));
+    assert_int_equal(w, cfg_rd(f, devfn, 2, 2));
+    /* Extended space, misaligned accesses and empty slots read as ones. */
+    assert_true(io_bus_access(&f->mmio, fn + 0x100, &v, 4, false));
+    assert_int_equal(v, 0xffffffffu);
+    assert_true(io_bus_access(&f->mmio, fn + 2, &v, 4, false));
+    assert_int_equal(v, 0xffffffffu);
+    assert_true(io_bus_access(&f->mmio, base + (31ull << 15), &v, 4, false));
+    assert_int_equal(v, 0xffffffffu);
+    /* One bus claimed: bus 1 is outside the window. */
+    assert_false(io_bus_access(&f->mmio, base + PCI_ECAM_BUS_SIZE, &v, 4, false));
+    pci_unregister(&f->pci, &f->dev.pci);
+    pci_ecam_destroy(&e);
+    assert_false(io_bus_access(&f->mmio, base, &v, 4, false));
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
     const struct CMUnitTest tests[] = {
         T(test_host_bridge_identity),
+        T(test_ecam_reaches_the_same_bus),
         T(test_config_address_latch),
         T(test_disabled_or_absent_reads_all_ones),
         T(test_byte_word_and_unaligned_access),

@@ -8,7 +8,8 @@
 #include <cmocka.h>
 
 #include "hw/pci.h"
-#include "hw/reset.h"
+#include "arch/x86/i440fx.h"
+#include "arch/x86/reset.h"
 
 static unsigned resets;
 
@@ -54,11 +55,11 @@ static void test_cf9_through_pci_window(void **state)
     struct reset_ctl *r = *state;
     struct io_bus mmio, pio;
     static struct pci_bus bus;
+    static struct i440fx host;
     io_bus_init(&mmio);
     io_bus_init(&pio);
     assert_int_equal(pci_bus_init(&bus, &mmio, &pio, 0xc0000000, 0xfec00000, 0, 0), 0);
-    bus.reset_ctl_write = reset_ctl_write;
-    bus.reset_ctl_opaque = r;
+    assert_int_equal(i440fx_init(&host, &bus, &pio, reset_ctl_write, r), 0);
 
     /* A 32-bit CONFIG_ADDRESS write does not reach the reset register. */
     uint32_t addr = 0x80000000u;
@@ -68,6 +69,7 @@ static void test_cf9_through_pci_window(void **state)
     assert_true(io_bus_access(&pio, RESET_CTL_PORT, &v, 1, true));
     assert_int_equal(resets, 1);
 
+    i440fx_destroy(&host);
     pci_bus_destroy(&bus);
     io_bus_destroy(&pio);
     io_bus_destroy(&mmio);

@@ -2,7 +2,7 @@
  * MC146818A RTC and CMOS RAM (Motorola data sheet: "Address Map",
  * "Registers A-D", "Update Cycle"). See cmos.h for the scope.
  */
-#include "hw/cmos.h"
+#include "arch/x86/cmos.h"
 
 #include <errno.h>
 #include <pthread.h>

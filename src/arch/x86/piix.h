@@ -11,10 +11,10 @@
  * had already configured it: OVMF then leaves the block where our ACPI
  * tables say it is. A later change moves the block (acpi_pm_set_base).
  */
-#ifndef KRUNKIT_HW_PIIX_H
-#define KRUNKIT_HW_PIIX_H
+#ifndef KRUNKIT_ARCH_X86_PIIX_H
+#define KRUNKIT_ARCH_X86_PIIX_H
 
-#include "hw/acpi_pm.h"
+#include "arch/x86/acpi_pm.h"
 #include "hw/pci.h"
 
 #define PIIX_ISA_DEVFN ((1 << 3) | 0) /* 00:01.0 */

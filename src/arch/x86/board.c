@@ -1,9 +1,12 @@
 /*
- * PC board assembly (see board.h): legacy devices at their ISA ports,
- * machine events (S5 power-off, reset) routed to the VM lifecycle. The
- * virtio devices are vmm/vm_devices.c's.
+ * The PC board around the CPUs (arch_board_* of vmm/arch.h): the i440FX
+ * host bridge with PIIX3 ISA and PIIX4 ACPI functions, and the legacy
+ * devices at their ISA ports (COM1, i8042, CMOS/RTC, ACPI PM, reset
+ * control), with machine events (S5 power-off, reset) routed to the VM
+ * lifecycle; and the ACPI tables describing it for a direct Linux boot.
+ * The virtio devices are vmm/vm_devices.c's.
  */
-#include "vmm/board.h"
+#include "arch/x86/x86.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -11,16 +14,17 @@
 
 #include "arch/x86/acpi.h"
 #include "arch/x86/e820.h"
+#include "arch/x86/i440fx.h"
 #include "core/log.h"
-#include "hw/acpi_pm.h"
-#include "hw/cmos.h"
-#include "hw/i8042.h"
-#include "hw/piix.h"
+#include "vmm/memory.h"
+#include "arch/x86/acpi_pm.h"
+#include "arch/x86/cmos.h"
+#include "arch/x86/i8042.h"
+#include "arch/x86/piix.h"
 #include "hw/platform.h"
-#include "hw/reset.h"
+#include "arch/x86/reset.h"
 #include "hw/serial.h"
 #include "virtio/devices.h" /* console_host_write */
-#include "vmm/memory.h"
 #include "vmm/vm_internal.h"
 
 struct platform {
@@ -30,6 +34,7 @@ struct platform {
     struct cmos *cmos;
     struct acpi_pm *pm;
     struct reset_ctl *reset;
+    struct i440fx host;
     struct pci_device piix_isa, piix_pm;
 };
 
@@ -51,12 +56,12 @@ static void com1_write(void *opaque, const uint8_t *buf, size_t len)
         console_host_write(vmm->backends.com1, buf, len);
 }
 
-int board_create(struct vmm *vmm)
+int arch_board_create(struct vmm *vmm)
 {
     struct platform *p = calloc(1, sizeof(*p));
     if (!p)
         return -ENOMEM;
-    vmm->platform = p;
+    vmm->arch->platform = p;
     p->events = (struct platform_events){.poweroff = on_poweroff, .reset = on_reset, .opaque = vmm};
     struct serial_backend sb = {.write = com1_write, .opaque = vmm};
     p->com1 = serial_create(&vmm->hooks, SERIAL_COM1_IRQ, &sb);
@@ -77,9 +82,10 @@ int board_create(struct vmm *vmm)
     uint64_t low = guest_mem_low_end(&vmm->mem);
     cmos_set_memory(p->cmos, low, vmm->mem.ram_size - low);
     cmos_set_cpus(p->cmos, vmm->ncpus);
-    vmm->pci.reset_ctl_write = reset_ctl_write;
-    vmm->pci.reset_ctl_opaque = p->reset;
-    /* PIIX functions first: they own slot 1, before virtio takes free slots. */
+    /* The host bridge at 00.0, then PIIX in slot 1, before virtio takes free slots. */
+    rc = i440fx_init(&p->host, &vmm->pci, &vmm->pio, reset_ctl_write, p->reset);
+    if (rc)
+        return rc;
     piix3_isa_init(&p->piix_isa);
     rc = pci_register(&vmm->pci, &p->piix_isa, PIIX_ISA_DEVFN);
     if (rc == 0) {
@@ -89,12 +95,12 @@ int board_create(struct vmm *vmm)
     return rc;
 }
 
-int board_write_acpi(struct vmm *vmm, uint64_t *rsdp)
+int x86_board_write_acpi(struct vmm *vmm, uint64_t *rsdp)
 {
     struct acpi_layout l = {
         .ncpus = vmm->ncpus,
-        .pci_hole_start = MEM_PCI_HOLE_START,
-        .pci_hole_end = BOARD_MMIO32_END,
+        .pci_hole_start = X86_PCI_HOLE_START,
+        .pci_hole_end = X86_MMIO32_END,
         .mmio64_base = vmm->pci.mmio64_next,
         .mmio64_size = vmm->pci.mmio64_end - vmm->pci.mmio64_next,
     };
@@ -104,16 +110,23 @@ int board_write_acpi(struct vmm *vmm, uint64_t *rsdp)
     return rc;
 }
 
-void board_press_power_button(struct platform *p)
+void arch_press_power_button(struct vmm *vmm)
 {
-    acpi_pm_press_power_button(p->pm);
+    struct platform *p = vmm->arch->platform;
+    if (p && p->pm)
+        acpi_pm_press_power_button(p->pm);
 }
 
-void board_destroy(struct vmm *vmm)
+void arch_board_destroy(struct vmm *vmm)
 {
-    struct platform *p = vmm->platform;
+    struct platform *p = vmm->arch ? vmm->arch->platform : NULL;
     if (!p)
         return;
+    i440fx_destroy(&p->host);
+    if (p->piix_isa.bus)
+        pci_unregister(&vmm->pci, &p->piix_isa);
+    if (p->piix_pm.bus)
+        pci_unregister(&vmm->pci, &p->piix_pm);
     if (p->com1)
         serial_destroy(p->com1);
     if (p->kbc)
@@ -125,5 +138,5 @@ void board_destroy(struct vmm *vmm)
     if (p->reset)
         reset_ctl_destroy(p->reset);
     free(p);
-    vmm->platform = NULL;
+    vmm->arch->platform = NULL;
 }

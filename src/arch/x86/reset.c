@@ -2,7 +2,7 @@
  * Port 0x92 and the 0xCF9 reset control register (82371AB PIIX4 data
  * sheet, "RC - Reset Control Register"; IBM PS/2 "System Control Port A").
  */
-#include "hw/reset.h"
+#include "arch/x86/reset.h"
 
 #include <pthread.h>
 #include <stdbool.h>

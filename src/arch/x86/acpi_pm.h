@@ -21,8 +21,8 @@
  * host timer raises the timer-overflow SCI on its own (TMR_EN is unused by
  * Linux and OVMF).
  */
-#ifndef KRUNKIT_HW_ACPI_PM_H
-#define KRUNKIT_HW_ACPI_PM_H
+#ifndef KRUNKIT_ARCH_X86_ACPI_PM_H
+#define KRUNKIT_ARCH_X86_ACPI_PM_H
 
 #include <stdbool.h>
 #include <stdint.h>

@@ -13,8 +13,8 @@
  * 0x5b-0x5d and the CPU count in 0x5f, in QEMU's layout that OVMF and
  * SeaBIOS expect.
  */
-#ifndef KRUNKIT_HW_CMOS_H
-#define KRUNKIT_HW_CMOS_H
+#ifndef KRUNKIT_ARCH_X86_CMOS_H
+#define KRUNKIT_ARCH_X86_CMOS_H
 
 #include <stdbool.h>
 #include <stdint.h>

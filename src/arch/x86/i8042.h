@@ -11,8 +11,8 @@
  * KVM_PIT_SPEAKER_DUMMY the kernel already answers it with the real
  * channel 2 output; register it only when the in-kernel PIT does not.
  */
-#ifndef KRUNKIT_HW_I8042_H
-#define KRUNKIT_HW_I8042_H
+#ifndef KRUNKIT_ARCH_X86_I8042_H
+#define KRUNKIT_ARCH_X86_I8042_H
 
 #include <stdint.h>
 

@@ -2,7 +2,7 @@
  * PIIX3 ISA bridge and PIIX4 PM function configuration space (82371SB and
  * 82371AB data sheets). See piix.h.
  */
-#include "hw/piix.h"
+#include "arch/x86/piix.h"
 
 #define PCI_VENDOR_INTEL 0x8086
 #define PIIX3_ISA_DEVICE 0x7000

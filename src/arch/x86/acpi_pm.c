@@ -4,7 +4,7 @@
  * 4.8.3.3 "Power Management Timer", 4.8.4.1 "General-Purpose Event Register
  * Blocks"). See acpi_pm.h for the register map and the S5 value.
  */
-#include "hw/acpi_pm.h"
+#include "arch/x86/acpi_pm.h"
 
 #include <errno.h>
 #include <pthread.h>

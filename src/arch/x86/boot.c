@@ -1,5 +1,10 @@
 /*
- * Boot payloads (see boot.h).
+ * What the boot vCPU of a PC starts (arch_boot_* of vmm/arch.h): a Linux
+ * kernel loaded directly (zero page, e820, ACPI tables in the BIOS area),
+ * or UEFI firmware (the code image read-only below 4 GiB, the variable
+ * store as CFI flash below it, fw_cfg carrying e820, ACPI, SMBIOS and
+ * optionally a kernel). Firmware is used for EFI boot, and for Linux boot
+ * when --firmware-path is given.
  *
  * Direct Linux boot follows Documentation/arch/x86/boot.rst: the e820 map
  * and the ACPI tables (in the reserved BIOS area, where Linux looks for the
@@ -21,7 +26,7 @@
  * firmware and deciding whether the store is new happen once too: a reboot
  * looks at no path.
  */
-#include "vmm/boot.h"
+#include "arch/x86/x86.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -33,10 +38,9 @@
 #include "arch/x86/firmware.h"
 #include "arch/x86/linux_boot.h"
 #include "core/log.h"
+#include "vmm/memory.h"
 #include "hw/fw_cfg.h"
 #include "hw/pflash.h"
-#include "vmm/board.h"
-#include "vmm/memory.h"
 #include "vmm/vm_internal.h"
 
 /* OVMF places 32-bit BARs from the end of low RAM, but not below 2 GiB. */
@@ -52,7 +56,7 @@ struct boot_state {
     int vars_slot;
 };
 
-bool boot_uses_firmware(const struct vm_config *cfg)
+static bool boot_uses_firmware(const struct vm_config *cfg)
 {
     return cfg->boot.kind != BOOT_LINUX || cfg->firmware_path;
 }
@@ -68,14 +72,14 @@ static int boot_linux_direct(struct vmm *vmm)
         return rc;
     }
     uint64_t rsdp = 0;
-    rc = board_write_acpi(vmm, &rsdp);
+    rc = x86_board_write_acpi(vmm, &rsdp);
     if (rc)
         return rc;
     struct linux_boot lb;
     rc = linux_boot_load(&vmm->mem, b->kernel, b->initrd, b->cmdline, &e820, rsdp, &lb);
     if (rc)
         return rc;
-    return vcpu_setup_linux(&vmm->vcpus[0], lb.entry, lb.zero_page);
+    return x86_vcpu_setup_linux(&vmm->vcpus[0], lb.entry, lb.zero_page);
 }
 
 static void vars_mode_changed(void *opaque, bool array_mode)
@@ -121,7 +125,7 @@ static int boot_firmware(struct vmm *vmm, struct boot_state *bs)
         struct acpi_layout layout = {
             .ncpus = vmm->ncpus,
             .pci_hole_start = firmware_pci_hole_start(vmm),
-            .pci_hole_end = BOARD_MMIO32_END,
+            .pci_hole_end = X86_MMIO32_END,
             .mmio64_base = vmm->pci.mmio64_next,
             .mmio64_size = vmm->pci.mmio64_end - vmm->pci.mmio64_next,
         };
@@ -146,7 +150,7 @@ static int boot_firmware(struct vmm *vmm, struct boot_state *bs)
     return rc < 0 ? rc : 0;
 }
 
-int boot_prepare(struct vmm *vmm)
+int x86_boot_prepare(struct vmm *vmm)
 {
     if (!boot_uses_firmware(vmm->cfg))
         return 0;
@@ -155,7 +159,7 @@ int boot_prepare(struct vmm *vmm)
         return -ENOMEM;
     bs->kvm = &vmm->kvm;
     bs->vars_slot = -1;
-    vmm->boot = bs;
+    vmm->arch->boot = bs;
     struct firmware_request req;
     firmware_request_from_config(vmm->cfg, &req);
     bool existed = req.variable_store && access(req.variable_store, F_OK) == 0;
@@ -167,20 +171,20 @@ int boot_prepare(struct vmm *vmm)
     return 0;
 }
 
-int boot_load(struct vmm *vmm)
+int arch_boot_load(struct vmm *vmm)
 {
     if (!boot_uses_firmware(vmm->cfg))
         return boot_linux_direct(vmm);
-    struct boot_state *bs = vmm->boot;
+    struct boot_state *bs = vmm->arch->boot;
     if (!bs || !bs->fw_loaded)
         return -EINVAL; /* boot_prepare failed or was not called */
     bs->vars_slot = -1;
     return boot_firmware(vmm, bs);
 }
 
-void boot_unload(struct vmm *vmm)
+void arch_boot_unload(struct vmm *vmm)
 {
-    struct boot_state *bs = vmm->boot;
+    struct boot_state *bs = vmm->arch ? vmm->arch->boot : NULL;
     if (!bs)
         return;
     if (bs->fw_cfg)
@@ -197,10 +201,10 @@ void boot_unload(struct vmm *vmm)
     }
 }
 
-void boot_release(struct vmm *vmm)
+void x86_boot_release(struct vmm *vmm)
 {
-    boot_unload(vmm);
-    struct boot_state *bs = vmm->boot;
+    arch_boot_unload(vmm);
+    struct boot_state *bs = vmm->arch ? vmm->arch->boot : NULL;
     if (!bs)
         return;
     if (bs->fw_loaded)
@@ -209,5 +213,5 @@ void boot_release(struct vmm *vmm)
     if (vmm->failed_start && bs->store_created && vmm->cfg->boot.variable_store)
         unlink(vmm->cfg->boot.variable_store);
     free(bs);
-    vmm->boot = NULL;
+    vmm->arch->boot = NULL;
 }

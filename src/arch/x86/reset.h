@@ -14,8 +14,8 @@
  * KVM does not model the A20 gate (the guest always sees A20 enabled), so
  * bit 1 is only remembered for reads.
  */
-#ifndef KRUNKIT_HW_RESET_H
-#define KRUNKIT_HW_RESET_H
+#ifndef KRUNKIT_ARCH_X86_RESET_H
+#define KRUNKIT_ARCH_X86_RESET_H
 
 #include <stdint.h>
 

@@ -3,7 +3,7 @@
  * (IBM PC AT Technical Reference, "Keyboard Controller"; PS/2 command set).
  * See i8042.h for the scope.
  */
-#include "hw/i8042.h"
+#include "arch/x86/i8042.h"
 
 #include <pthread.h>
 #include <stdbool.h>
