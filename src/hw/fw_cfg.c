@@ -475,3 +475,41 @@ int fw_cfg_register(struct fw_cfg *fw, struct io_bus *pio)
         io_bus_unregister(pio, FW_CFG_IO_BASE);
     return rc;
 }
+
+/*
+ * The MMIO flavour (QEMU's standard layout, the one arm64's virt board
+ * uses): the data register at +0 (reads of 1-8 bytes at its start give
+ * the next bytes in order), the selector at +8 (16 bits, big-endian) and
+ * the DMA address at +16 (the same register as on port 0x514).
+ */
+static void fw_cfg_mmio_read(void *opaque, uint64_t offset, void *data, unsigned len)
+{
+    if (offset == FW_CFG_MMIO_DATA) {
+        fw_cfg_io_read(opaque, 1, data, len);
+    } else if (offset >= FW_CFG_MMIO_DMA) {
+        fw_cfg_dma_read(opaque, offset - FW_CFG_MMIO_DMA, data, len);
+    } else {
+        memset(data, 0, len);
+    }
+}
+
+static void fw_cfg_mmio_write(void *opaque, uint64_t offset, const void *data, unsigned len)
+{
+    struct fw_cfg *fw = opaque;
+    if (offset == FW_CFG_MMIO_SELECTOR && len == 2) {
+        uint16_t key;
+        memcpy(&key, data, 2);
+        pthread_mutex_lock(&fw->lock);
+        select_key(fw, be16toh(key));
+        pthread_mutex_unlock(&fw->lock);
+    } else if (offset >= FW_CFG_MMIO_DMA) {
+        fw_cfg_dma_write(opaque, offset - FW_CFG_MMIO_DMA, data, len);
+    }
+}
+
+const struct io_ops fw_cfg_mmio_ops = {.read = fw_cfg_mmio_read, .write = fw_cfg_mmio_write};
+
+int fw_cfg_register_mmio(struct fw_cfg *fw, struct io_bus *mmio, uint64_t base)
+{
+    return io_bus_register(mmio, base, FW_CFG_MMIO_LEN, &fw_cfg_mmio_ops, fw);
+}

@@ -1,9 +1,10 @@
 /*
- * QEMU's firmware configuration device (fw_cfg), x86 I/O port flavour, as
- * QEMU documents it in docs/specs/fw_cfg.rst: a 16-bit selector at port
- * 0x510, an 8-bit data port at 0x511 and the DMA address register at
+ * QEMU's firmware configuration device (fw_cfg), as QEMU documents it in
+ * docs/specs/fw_cfg.rst. The x86 I/O port flavour: a 16-bit selector at
+ * port 0x510, an 8-bit data port at 0x511 and the DMA address register at
  * 0x514-0x51b (big-endian 64 bits, written as two 32-bit halves, the low
- * half starting the transfer). Items are numbered by key; named files get
+ * half starting the transfer). The MMIO flavour (arm64): data at +0,
+ * big-endian selector at +8, the DMA address at +16. Items are numbered by key; named files get
  * keys from FW_CFG_FILE_FIRST up in name order and are listed in the file
  * directory (key 0x19). This is what OVMF and SeaBIOS read on QEMU.
  *
@@ -25,6 +26,10 @@
 #define FW_CFG_IO_LEN 2      /* + data at 0x511 (8-bit) */
 #define FW_CFG_DMA_BASE 0x514
 #define FW_CFG_DMA_LEN 8
+#define FW_CFG_MMIO_DATA 0
+#define FW_CFG_MMIO_SELECTOR 8
+#define FW_CFG_MMIO_DMA 16
+#define FW_CFG_MMIO_LEN 24
 
 /* Well-known keys (QEMU include/standard-headers/linux/qemu_fw_cfg.h). */
 enum fw_cfg_key {
@@ -125,9 +130,12 @@ int fw_cfg_set_select_cb(struct fw_cfg *fw, const char *name, fw_cfg_select_fn f
 void fw_cfg_reset(struct fw_cfg *fw);
 
 /* Ports: opaque = struct fw_cfg. */
-extern const struct io_ops fw_cfg_io_ops;  /* FW_CFG_IO_BASE, FW_CFG_IO_LEN */
-extern const struct io_ops fw_cfg_dma_ops; /* FW_CFG_DMA_BASE, FW_CFG_DMA_LEN */
+extern const struct io_ops fw_cfg_io_ops;   /* FW_CFG_IO_BASE, FW_CFG_IO_LEN */
+extern const struct io_ops fw_cfg_dma_ops;  /* FW_CFG_DMA_BASE, FW_CFG_DMA_LEN */
+extern const struct io_ops fw_cfg_mmio_ops; /* FW_CFG_MMIO_LEN bytes */
 /* Register both port ranges on the port I/O bus. */
 int fw_cfg_register(struct fw_cfg *fw, struct io_bus *pio);
+/* Register the MMIO flavour at base on an MMIO bus. */
+int fw_cfg_register_mmio(struct fw_cfg *fw, struct io_bus *mmio, uint64_t base);
 
 #endif

@@ -1,5 +1,5 @@
 /*
- * How the PC platform devices (i8042, reset control, ACPI PM) tell the VMM
+ * How platform devices (on a PC: i8042, reset control, ACPI PM) tell the VMM
  * that the guest asked for a machine-level event: power off (ACPI S5) or
  * reset (i8042 pulse, port 0x92, 0xCF9). Devices call these from the vCPU
  * thread that performed the I/O, never with a device lock held, so the VMM
@@ -30,7 +30,8 @@ static inline void platform_reset(const struct platform_events *ev)
         ev->reset(ev->opaque);
 }
 
-/* Drive an ISA/IOAPIC input line; a machine without hooks (tests) has no lines. */
+/* Drive a wired interrupt line (the arch numbers them); a machine without hooks (tests) has none.
+ */
 static inline void platform_set_irq(const struct vm_hooks *hooks, unsigned line, bool level)
 {
     if (hooks && hooks->set_irq_line)

@@ -83,6 +83,7 @@ struct serial {
     const struct vm_hooks *hooks;
     unsigned irq;
     struct serial_backend backend;
+    unsigned reg_shift; /* registers 1 << reg_shift bytes apart (0 on the ISA bus) */
 
     uint8_t ier, lcr, mcr, lsr_errors, msr, scr, fcr;
     uint16_t divisor;
@@ -362,9 +363,44 @@ void serial_destroy(struct serial *s)
     free(s);
 }
 
-int serial_register(struct serial *s, struct io_bus *pio, uint16_t base)
+/*
+ * Spaced registers (an MMIO UART with reg-shift): one register per
+ * 1 << reg_shift bytes, reached at its first byte by an access of any
+ * width; the register is the access's low byte, the rest reads as zero.
+ * Accesses elsewhere in a register's span read as zero and write nothing.
+ */
+static void serial_spaced_read(void *opaque, uint64_t offset, void *data, unsigned len)
 {
-    return io_bus_register(pio, base, SERIAL_NR_PORTS, &serial_io_ops, s);
+    struct serial *s = opaque;
+    memset(data, 0, len);
+    if (offset & ((1u << s->reg_shift) - 1))
+        return;
+    serial_io_read(s, offset >> s->reg_shift, data, 1);
+}
+
+static void serial_spaced_write(void *opaque, uint64_t offset, const void *data, unsigned len)
+{
+    struct serial *s = opaque;
+    (void)len;
+    if (offset & ((1u << s->reg_shift) - 1))
+        return;
+    serial_io_write(s, offset >> s->reg_shift, data, 1);
+}
+
+static const struct io_ops serial_spaced_ops = {
+    .read = serial_spaced_read,
+    .write = serial_spaced_write,
+};
+
+int serial_register(struct serial *s, struct io_bus *bus, uint64_t base, unsigned reg_shift)
+{
+    if (reg_shift > 3)
+        return -EINVAL;
+    s->reg_shift = reg_shift;
+    if (reg_shift == 0)
+        return io_bus_register(bus, base, SERIAL_NR_PORTS, &serial_io_ops, s);
+    return io_bus_register(bus, base, (uint64_t)SERIAL_NR_PORTS << reg_shift, &serial_spaced_ops,
+                           s);
 }
 
 size_t serial_receive(struct serial *s, const uint8_t *buf, size_t len)

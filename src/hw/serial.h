@@ -1,5 +1,6 @@
 /*
- * 16550A UART (the PC's COM1 at 0x3F8, IRQ 4), as described in the
+ * 16550A UART (the PC's COM1 at 0x3F8, IRQ 4, or on MMIO with spaced
+ * registers, as device trees describe with reg-shift), as described in the
  * National Semiconductor PC16550D data sheet: RBR/THR, IER, IIR/FCR with
  * FIFOs, LCR with the divisor latch, MCR with loopback, LSR, MSR, SCR.
  *
@@ -46,8 +47,12 @@ void serial_destroy(struct serial *s);
 /* The 8-port register window; opaque is the struct serial. */
 extern const struct io_ops serial_io_ops;
 
-/* Map the UART at base (SERIAL_COM1_BASE) on the port I/O bus. */
-int serial_register(struct serial *s, struct io_bus *pio, uint16_t base);
+/*
+ * Map the UART at base on bus: the port I/O bus with reg_shift 0 (COM1 at
+ * SERIAL_COM1_BASE), or an MMIO bus with registers 1 << reg_shift bytes
+ * apart (reg_shift <= 3). -EINVAL / the bus's -errno.
+ */
+int serial_register(struct serial *s, struct io_bus *bus, uint64_t base, unsigned reg_shift);
 
 /*
  * Host -> guest bytes. Returns how many were accepted (0 when the buffer is

@@ -27,9 +27,12 @@ struct vm_hooks {
                    bool masked);
     /* Writes to efd raise gsi (KVM_IRQFD); assign=false detaches. */
     int (*irqfd)(void *opaque, int efd, int gsi, bool assign);
-    /* Guest writes of len bytes at addr (MMIO, or port I/O when pio) signal efd. */
+    /* Guest writes of len bytes at addr (MMIO, or port I/O when pio: x86 only) signal efd. */
     int (*ioeventfd)(void *opaque, uint64_t addr, unsigned len, bool pio, int efd, bool assign);
-    /* Raise an ISA/IOAPIC interrupt line (level: assert/deassert). */
+    /*
+     * Drive a wired interrupt line (level: assert/deassert), numbered by the
+     * arch (x86: ISA IRQ / IOAPIC pin; vmm/arch.h arch_kvm_irq_line).
+     */
     int (*set_irq_line)(void *opaque, unsigned line, bool level);
     void *opaque;
 };
@@ -37,7 +40,7 @@ struct vm_hooks {
 struct machine {
     struct guest_mem *mem;
     struct io_bus *mmio;
-    struct io_bus *pio;
+    struct io_bus *pio; /* NULL where the arch has no port I/O */
     struct pci_bus *pci;
     const struct vm_hooks *hooks;
     /*

@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "hw/fw_cfg.h"
+#include "vmm/io_bus.h"
 #include "support/fake_guest_mem.h"
 
 #define RAM_SIZE (1u << 20)
@@ -384,9 +385,55 @@ static void test_select_callback(void **state)
     assert_int_equal(log.released, 1);
 }
 
+/* The MMIO flavour: big-endian selector at +8, data at +0, DMA at +16, on an MMIO bus. */
+static void test_mmio_flavour(void **state)
+{
+    struct fixture *f = *state;
+    const uint64_t base = 0x09020000;
+    struct io_bus mmio;
+    io_bus_init(&mmio);
+    assert_int_equal(fw_cfg_register_mmio(f->fw, &mmio, base), 0);
+    uint8_t blob[12] = "abcdefghijk";
+    assert_int_equal(fw_cfg_add_file(f->fw, "etc/blob", blob, sizeof(blob)), 0);
+    uint16_t key = (uint16_t)fw_cfg_file_key(f->fw, "etc/blob");
+
+    uint16_t be = htobe16(FW_CFG_SIGNATURE);
+    assert_true(io_bus_access(&mmio, base + FW_CFG_MMIO_SELECTOR, &be, 2, true));
+    uint32_t sig = 0;
+    assert_true(io_bus_access(&mmio, base + FW_CFG_MMIO_DATA, &sig, 4, false));
+    assert_memory_equal(&sig, "QEMU", 4);
+    /* A little-endian key would select something else: the selector is big-endian. */
+    be = htobe16(key);
+    assert_true(io_bus_access(&mmio, base + FW_CFG_MMIO_SELECTOR, &be, 2, true));
+    uint64_t word = 0;
+    assert_true(io_bus_access(&mmio, base + FW_CFG_MMIO_DATA, &word, 8, false));
+    assert_memory_equal(&word, "abcdefgh", 8); /* bytes in order, as 8 byte reads */
+    uint8_t b = 0;
+    assert_true(io_bus_access(&mmio, base + FW_CFG_MMIO_DATA, &b, 1, false));
+    assert_int_equal(b, 'i');
+
+    /* DMA through +16, one 64-bit big-endian write. */
+    uint32_t ctl = htobe32((uint32_t)key << 16 | FW_CFG_DMA_CTL_SELECT | FW_CFG_DMA_CTL_READ);
+    uint32_t len = htobe32(4);
+    uint64_t addr = htobe64(0x3000);
+    uint8_t *d = ram(f, 0x1000);
+    memcpy(d, &ctl, 4);
+    memcpy(d + 4, &len, 4);
+    memcpy(d + 8, &addr, 8);
+    uint64_t trig = htobe64(0x1000);
+    assert_true(io_bus_access(&mmio, base + FW_CFG_MMIO_DMA, &trig, 8, true));
+    assert_memory_equal(ram(f, 0x3000), "abcd", 4);
+    assert_int_equal(d[3], 0); /* status: done, no error */
+    uint64_t dsig = 0;
+    assert_true(io_bus_access(&mmio, base + FW_CFG_MMIO_DMA, &dsig, 8, false));
+    assert_int_equal(be64toh(dsig), FW_CFG_DMA_SIGNATURE);
+    io_bus_destroy(&mmio);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_mmio_flavour, setup, teardown),
         cmocka_unit_test_setup_teardown(test_signature_and_id, setup, teardown),
         cmocka_unit_test_setup_teardown(test_integers_little_endian, setup, teardown),
         cmocka_unit_test_setup_teardown(test_file_directory_sorted, setup, teardown),

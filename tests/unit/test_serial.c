@@ -1,4 +1,5 @@
 /* 16550A UART register behaviour, driven through its io_ops as a vCPU would. */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -310,6 +311,38 @@ static void test_wide_access_is_byte_cycles(void **state)
     assert_int_equal(r >> 8, 0xffffff);
 }
 
+/* On MMIO with reg-shift 2: one register per 32-bit word, through the bus. */
+static void test_mmio_spaced_registers(void **state)
+{
+    struct fixture *f = *state;
+    struct io_bus mmio;
+    io_bus_init(&mmio);
+    const uint64_t base = 0x09000000;
+    assert_int_equal(serial_register(f->s, &mmio, base, 4), -EINVAL);
+    assert_int_equal(serial_register(f->s, &mmio, base, 2), 0);
+    uint32_t v = 'k';
+    assert_true(io_bus_access(&mmio, base + (THR << 2), &v, 4, true));
+    assert_int_equal(f->out_len, 1);
+    assert_int_equal(f->out[0], 'k');
+    v = 0x5a;
+    assert_true(io_bus_access(&mmio, base + (SCR << 2), &v, 4, true));
+    v = 0;
+    assert_true(io_bus_access(&mmio, base + (SCR << 2), &v, 4, false));
+    assert_int_equal(v, 0x5a); /* the register in the low byte, zeroes above */
+    uint8_t b = 0;
+    assert_true(io_bus_access(&mmio, base + (LSR << 2), &b, 1, false));
+    assert_int_equal(b & 0x60, 0x60); /* THRE | TEMT */
+    /* Inside a register's word but not at its start: nothing there. */
+    v = 0xff;
+    assert_true(io_bus_access(&mmio, base + (SCR << 2) + 1, &v, 1, true));
+    assert_int_equal(rd(f, SCR), 0x5a);
+    assert_true(io_bus_access(&mmio, base + (SCR << 2) + 2, &v, 2, false));
+    assert_int_equal(v & 0xffff, 0);
+    /* The window is 8 registers of 4 bytes. */
+    assert_false(io_bus_access(&mmio, base + 32, &v, 4, false));
+    io_bus_destroy(&mmio);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -328,6 +361,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_loopback, setup, teardown),
         cmocka_unit_test_setup_teardown(test_msr_deltas_clear_on_read, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wide_access_is_byte_cycles, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_mmio_spaced_registers, setup, teardown),
     };
     return cmocka_run_group_tests_name("serial", tests, NULL, NULL);
 }

@@ -72,7 +72,7 @@ int arch_board_create(struct vmm *vmm)
     if (!p->com1 || !p->kbc || !p->cmos || !p->pm || !p->reset)
         return -ENOMEM;
     /* Port 0x61 is the in-kernel PIT's (KVM_PIT_SPEAKER_DUMMY), so not mapped here. */
-    int rc = serial_register(p->com1, &vmm->pio, SERIAL_COM1_BASE);
+    int rc = serial_register(p->com1, &vmm->pio, SERIAL_COM1_BASE, 0);
     rc = rc ?: i8042_register(p->kbc, &vmm->pio);
     rc = rc ?: cmos_register(p->cmos, &vmm->pio);
     rc = rc ?: acpi_pm_register(p->pm, &vmm->pio);
