@@ -49,7 +49,8 @@ endif
 LIB_SRCS  := $(filter-out src/main.c $(filter-out src/arch/$(ARCH)/%,$(wildcard src/arch/*/*.c)),\
              $(shell find src -name '*.c' | sort))
 LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/%.o)
-UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
+# Unit tests: the arch-neutral ones, and those of src/arch/$(ARCH) (tests/unit/$(ARCH)/).
+UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c)) $(sort $(wildcard tests/unit/$(ARCH)/test_*.c))
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 # Shared test doubles (fake guest memory, ...), linked into every unit test.
 SUPPORT_SRCS := $(sort $(wildcard tests/unit/support/*.c))
@@ -88,6 +89,8 @@ $(BUILD)/krunkit: $(BUILD)/src/main.o $(BUILD)/libkrunkit.a
 # -Wformat-truncation and it flags test-name buffers in two tests
 # (test_acpi.c, test_net_backend.c) that cannot overflow; not for src/.
 $(BUILD)/tests/unit/%.o: KRUNKIT_CFLAGS += $(if $(NO_OPT),-Wno-format-truncation)
+# Tests in tests/unit/<arch>/ include support/... like the others.
+$(BUILD)/tests/unit/%.o: KRUNKIT_CPPFLAGS += -Itests/unit
 
 $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(SUPPORT_OBJS) $(BUILD)/libkrunkit.a
 	@mkdir -p $(dir $@)
@@ -116,7 +119,7 @@ ASAN_BINS   := $(filter-out $(UNIT_ASAN_EXCLUDE:%=$(BUILD)/asan/tests/%),\
 
 $(BUILD)/asan/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(ASAN_CC) $(CPPFLAGS) $(CFLAGS) $(ASAN_FLAGS) -c $< -o $@
+	$(ASAN_CC) $(CPPFLAGS) $(CFLAGS) $(ASAN_FLAGS) -Itests/unit -c $< -o $@
 
 $(BUILD)/asan/libkrunkit.a: $(ASAN_OBJS)
 	@rm -f $@
@@ -143,7 +146,7 @@ CHECK_TARGETS += check-unit-asan
 # reason are in .cppcheck-suppressions; a finding fails `make lint`.
 CPPCHECK_FLAGS := --quiet --enable=warning,portability,performance --error-exitcode=1 \
                   --inline-suppr --suppressions-list=.cppcheck-suppressions \
-                  -j2 --std=c11 -Isrc -D_GNU_SOURCE -D__linux__ -D__x86_64__ \
+                  -j2 --std=c11 -Isrc -Itests/unit -D_GNU_SOURCE -D__linux__ -D__x86_64__ \
                   --cppcheck-build-dir=$(BUILD)/cppcheck
 .PHONY: lint
 lint:

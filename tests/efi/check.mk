@@ -5,9 +5,9 @@
 
 .PHONY: check-efi
 
-check-efi: deps $(BUILD)/tests/test_smbios
+check-efi: deps $(BUILD)/tests/$(ARCH)/test_smbios
 	@scripts/deps.sh dmidecode mtools dosfstools fdisk
-	@SMBIOS_REQUIRE_DMIDECODE=1 $(BUILD)/tests/test_smbios >$(BUILD)/efi-smbios.log 2>&1 \
+	@SMBIOS_REQUIRE_DMIDECODE=1 $(BUILD)/tests/$(ARCH)/test_smbios >$(BUILD)/efi-smbios.log 2>&1 \
 	    || { cat $(BUILD)/efi-smbios.log; echo "FAILED: efi smbios/dmidecode"; exit 1; }
 	@echo "ok: efi smbios tables read by dmidecode"
 	@tests/efi/check-disk.sh $(BUILD)/efi-check
