@@ -14,16 +14,15 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include "core/log.h"
 #include "vmm/arch.h"
-#include "vmm/host_files.h"
+#include "vmm/kvm_sys.h"
 
 static int routing_commit(struct kvm_vm *k)
 {
-    if (ioctl(k->vm_fd, KVM_SET_GSI_ROUTING, k->routing) < 0) {
+    if (kvm_ioctl(k->vm_fd, KVM_SET_GSI_ROUTING, k->routing) < 0) {
         int err = -errno;
         log_error("KVM_SET_GSI_ROUTING: %m");
         return err;
@@ -66,7 +65,7 @@ int kvm_vm_create(struct kvm_vm *k)
     memset(k, 0, sizeof(*k));
     k->vm_fd = -1;
     pthread_mutex_init(&k->gsi_lock, NULL);
-    k->kvm_fd = host_file_open("/dev/kvm", O_RDWR);
+    k->kvm_fd = kvm_sys()->open_kvm();
     if (k->kvm_fd < 0) {
         int err = -errno;
         log_error("cannot open /dev/kvm: %m (KVM is required: load the kvm module for this "
@@ -74,7 +73,7 @@ int kvm_vm_create(struct kvm_vm *k)
         return err;
     }
     int rc = -ENODEV;
-    if (ioctl(k->kvm_fd, KVM_GET_API_VERSION, 0) != KVM_API_VERSION) {
+    if (kvm_ioctl_int(k->kvm_fd, KVM_GET_API_VERSION, 0) != KVM_API_VERSION) {
         log_error("/dev/kvm: unsupported KVM API version");
         goto fail;
     }
@@ -90,13 +89,13 @@ int kvm_vm_create(struct kvm_vm *k)
         {KVM_CAP_IMMEDIATE_EXIT, "KVM_CAP_IMMEDIATE_EXIT"},
     };
     for (size_t i = 0; i < sizeof(needed) / sizeof(needed[0]); i++) {
-        if (ioctl(k->kvm_fd, KVM_CHECK_EXTENSION, needed[i].cap) <= 0) {
+        if (kvm_ioctl_int(k->kvm_fd, KVM_CHECK_EXTENSION, (unsigned long)needed[i].cap) <= 0) {
             log_error("/dev/kvm lacks %s", needed[i].name);
             goto fail;
         }
     }
-    k->vcpu_mmap_size = ioctl(k->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
-    k->vm_fd = ioctl(k->kvm_fd, KVM_CREATE_VM, arch_kvm_vm_type(k->kvm_fd));
+    k->vcpu_mmap_size = kvm_ioctl_int(k->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
+    k->vm_fd = kvm_ioctl_int(k->kvm_fd, KVM_CREATE_VM, arch_kvm_vm_type(k->kvm_fd));
     if (k->vm_fd < 0 || k->vcpu_mmap_size <= 0) {
         rc = -errno;
         log_error("KVM_CREATE_VM: %m");
@@ -114,9 +113,9 @@ fail:
 void kvm_vm_destroy(struct kvm_vm *k)
 {
     if (k->vm_fd >= 0)
-        close(k->vm_fd);
+        kvm_sys()->close(k->vm_fd);
     if (k->kvm_fd >= 0)
-        close(k->kvm_fd);
+        kvm_sys()->close(k->kvm_fd);
     k->vm_fd = k->kvm_fd = -1;
     free(k->routing);
     k->routing = NULL;
@@ -131,7 +130,7 @@ int kvm_vm_remap(struct kvm_vm *k, int slot, uint64_t gpa, uint64_t size, void *
         .memory_size = size,
         .userspace_addr = (uint64_t)(uintptr_t)host,
     };
-    if (ioctl(k->vm_fd, KVM_SET_USER_MEMORY_REGION, &r) < 0) {
+    if (kvm_ioctl(k->vm_fd, KVM_SET_USER_MEMORY_REGION, &r) < 0) {
         int err = -errno;
         log_error("KVM_SET_USER_MEMORY_REGION slot %d at 0x%llx (+0x%llx): %m", slot,
                   (unsigned long long)gpa, (unsigned long long)size);
@@ -199,7 +198,7 @@ static int hook_irqfd(void *opaque, int efd, int gsi, bool assign)
     struct kvm_vm *k = opaque;
     struct kvm_irqfd f = {
         .fd = (uint32_t)efd, .gsi = (uint32_t)gsi, .flags = assign ? 0 : KVM_IRQFD_FLAG_DEASSIGN};
-    if (ioctl(k->vm_fd, KVM_IRQFD, &f) < 0) {
+    if (kvm_ioctl(k->vm_fd, KVM_IRQFD, &f) < 0) {
         int err = -errno;
         log_error("KVM_IRQFD gsi %d: %m", gsi);
         return err;
@@ -216,7 +215,7 @@ static int hook_ioeventfd(void *opaque, uint64_t addr, unsigned len, bool pio, i
         .fd = efd,
         .flags = (pio ? KVM_IOEVENTFD_FLAG_PIO : 0) | (assign ? 0 : KVM_IOEVENTFD_FLAG_DEASSIGN),
     };
-    if (ioctl(k->vm_fd, KVM_IOEVENTFD, &e) < 0) {
+    if (kvm_ioctl(k->vm_fd, KVM_IOEVENTFD, &e) < 0) {
         int err = -errno;
         log_error("KVM_IOEVENTFD at 0x%llx: %m", (unsigned long long)addr);
         return err;

@@ -11,12 +11,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 #include "core/log.h"
 #include "vmm/arch.h"
+#include "vmm/kvm_sys.h"
 #include "vmm/sandbox.h"
 #include "vmm/vm_internal.h"
 
@@ -44,20 +43,18 @@ int vcpu_create(struct vcpu *v, struct vmm *vmm, unsigned index)
     memset(v, 0, sizeof(*v));
     v->vmm = vmm;
     v->index = index;
-    v->fd = ioctl(vmm->kvm.vm_fd, KVM_CREATE_VCPU, index);
+    v->fd = kvm_ioctl_int(vmm->kvm.vm_fd, KVM_CREATE_VCPU, index);
     if (v->fd < 0) {
         int err = -errno;
         log_error("KVM_CREATE_VCPU %u: %m", index);
         return err;
     }
-    v->run =
-        mmap(NULL, (size_t)vmm->kvm.vcpu_mmap_size, PROT_READ | PROT_WRITE, MAP_SHARED, v->fd, 0);
-    if (v->run == MAP_FAILED) {
+    v->run = kvm_sys()->mmap_run(v->fd, (size_t)vmm->kvm.vcpu_mmap_size);
+    if (!v->run) {
         int err = -errno;
         log_error("mapping vCPU %u run area: %m", index);
-        close(v->fd);
+        kvm_sys()->close(v->fd);
         v->fd = -1;
-        v->run = NULL;
         return err;
     }
     return arch_vcpu_init(v);
@@ -66,9 +63,9 @@ int vcpu_create(struct vcpu *v, struct vmm *vmm, unsigned index)
 void vcpu_destroy(struct vcpu *v)
 {
     if (v->run)
-        munmap(v->run, (size_t)v->vmm->kvm.vcpu_mmap_size);
+        kvm_sys()->munmap_run(v->run, (size_t)v->vmm->kvm.vcpu_mmap_size);
     if (v->fd >= 0)
-        close(v->fd);
+        kvm_sys()->close(v->fd);
     v->run = NULL;
     v->fd = -1;
 }
@@ -91,7 +88,7 @@ static void *vcpu_thread(void *arg)
     pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 
     while (vmm_vcpu_may_run(vmm)) {
-        if (ioctl(v->fd, KVM_RUN, 0) < 0) {
+        if (kvm_ioctl_int(v->fd, KVM_RUN, 0) < 0) {
             if (errno == EINTR || errno == EAGAIN) {
                 v->run->immediate_exit = 0;
                 continue;
