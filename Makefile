@@ -143,7 +143,9 @@ check-unit-asan: deps $(ASAN_BINS)
 CHECK_TARGETS += check-unit-asan
 
 # cppcheck over src/ and tests/: the checks and each suppression with its
-# reason are in .cppcheck-suppressions; a finding fails `make lint`.
+# reason are in .cppcheck-suppressions; a finding fails `make lint`. Then
+# scripts/check-arch-seam.sh: no x86 KVM set-up, 0xCF8 or bzImage/e820
+# code outside src/arch/x86.
 CPPCHECK_FLAGS := --quiet --enable=warning,portability,performance --error-exitcode=1 \
                   --inline-suppr --suppressions-list=.cppcheck-suppressions \
                   -j2 --std=c11 -Isrc -Itests/unit -D_GNU_SOURCE -D__linux__ -D__x86_64__ \
@@ -153,6 +155,7 @@ lint:
 	@scripts/deps.sh cppcheck
 	@mkdir -p $(BUILD)/cppcheck
 	cppcheck $(CPPCHECK_FLAGS) src tests bench
+	@scripts/check-arch-seam.sh
 
 CHECK_TARGETS += lint
 

@@ -26,7 +26,7 @@ struct boot_config {
     enum boot_kind kind;
     char *variable_store; /* EFI: NULL when not given */
     bool create;          /* EFI: create the variable store from the template */
-    char *kernel;         /* LINUX: bzImage path */
+    char *kernel;         /* LINUX: the kernel image (the arch says which format) */
     char *initrd;         /* LINUX: optional */
     char *cmdline;        /* LINUX: optional */
 };

@@ -1,9 +1,10 @@
 /*
- * How platform devices (on a PC: i8042, reset control, ACPI PM) tell the VMM
- * that the guest asked for a machine-level event: power off (ACPI S5) or
- * reset (i8042 pulse, port 0x92, 0xCF9). Devices call these from the vCPU
- * thread that performed the I/O, never with a device lock held, so the VMM
- * may stop vCPUs or call back into the devices from them.
+ * How platform devices (on a PC: i8042, reset control, ACPI PM) tell the
+ * VMM that the guest asked for a machine-level event: power off (ACPI S5)
+ * or reset (on a PC: an i8042 pulse, port 0x92, the reset control
+ * register). Devices call these from the vCPU thread that performed the
+ * I/O, never with a device lock held, so the VMM may stop vCPUs or call
+ * back into the devices from them.
  */
 #ifndef KRUNKIT_HW_PLATFORM_H
 #define KRUNKIT_HW_PLATFORM_H

@@ -93,7 +93,7 @@ bool io_bus_access(struct io_bus *bus, uint64_t addr, void *data, unsigned len, 
     }
     /*
      * Call the device outside the lock: a handler may itself move ranges
-     * (a BAR write through 0xCFC remaps I/O ranges on this same bus).
+     * (a BAR write in configuration space remaps I/O ranges on this same bus).
      * Devices outlive the vCPUs, so the copied range stays valid.
      */
     struct io_range hit = *r;
