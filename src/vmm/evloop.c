@@ -78,7 +78,7 @@ struct evloop {
     size_t nheap, heap_cap;
     int next_id;
     uint64_t next_seq;
-    uint64_t armed_at;                 /* the timerfd's deadline; 0: not armed */
+    uint64_t armed_at;                  /* the timerfd's deadline; 0: not armed */
     struct evloop_timer *running_timer; /* its callback is running now */
     evloop_post_cb post_cb;
     void *post_opaque;

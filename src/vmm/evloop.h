@@ -78,8 +78,8 @@ int evloop_del(struct evloop *loop, int fd);
  * A timer firing first_ns from now (EVLOOP_TIMER_OFF: not armed), then
  * every period_ns (0: once). Returns its id (> 0) or -errno.
  */
-int evloop_timer_add(struct evloop *loop, uint64_t first_ns, uint64_t period_ns,
-                     evloop_timer_cb cb, void *opaque);
+int evloop_timer_add(struct evloop *loop, uint64_t first_ns, uint64_t period_ns, evloop_timer_cb cb,
+                     void *opaque);
 /* Re-arm (or with EVLOOP_TIMER_OFF disarm) timer id; 0 or -ENOENT. */
 int evloop_timer_set(struct evloop *loop, int id, uint64_t first_ns, uint64_t period_ns);
 /* Remove timer id and free it (the guarantee is above); 0 or -ENOENT. */
