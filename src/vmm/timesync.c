@@ -47,7 +47,7 @@ struct timesync {
     int request_timer;   /* armed with no delay by timesync_request */
     int clock_fd;        /* timerfd watching for the host's clock being set */
     struct sync_op op;
-    bool again;       /* asked for while a sync was in progress: one more after it */
+    bool again;         /* asked for while a sync was in progress: one more after it */
     bool clock_was_set; /* why the next sync runs, for its log line */
     pthread_mutex_t lock;
     unsigned count;
@@ -159,8 +159,9 @@ static int op_start(struct sync_op *op, const char *path, uint64_t time_ns, int 
                        (unsigned long long)time_ns);
     op->sent = 0;
     op->got = 0;
-    /* Connected or not yet: writable either way once it is, or with its error. */
-    int fd = unix_connect(path, SOCK_STREAM | SOCK_NONBLOCK, NULL);
+    /* Connected or still connecting: writable once it is, or with its error. */
+    bool pending;
+    int fd = unix_connect(path, SOCK_STREAM | SOCK_NONBLOCK, &pending);
     if (fd < 0)
         return fd;
     int rc = evloop_add(op->loop, fd, EPOLLOUT, op_ready, op);
@@ -239,8 +240,8 @@ static void sync_done(struct sync_op *op, int rc)
 {
     struct timesync *ts = op->opaque;
     if (rc)
-        log_warn("timesync: cannot set the guest's time through vsock port %u: %s",
-                 ts->vsock.port, strerror(-rc));
+        log_warn("timesync: cannot set the guest's time through vsock port %u: %s", ts->vsock.port,
+                 strerror(-rc));
     else
         log_debug("timesync: guest time set");
     pthread_mutex_lock(&ts->lock);

@@ -59,8 +59,8 @@ struct vsock_conn {
     enum conn_state state;
     int fd;
     uint32_t local_port, peer_port;
-    uint32_t events; /* epoll interest now */
-    bool in_epoll;   /* the fd has a handler on the muxer's loop */
+    uint32_t events;   /* epoll interest now */
+    bool in_epoll;     /* the fd has a handler on the muxer's loop */
     bool readable;     /* EPOLLIN seen and no EAGAIN since */
     bool hup;          /* the host side closed; fd left the epoll set */
     bool host_eof;     /* host read side at EOF: SHUTDOWN(SEND) sent to the guest */
@@ -462,7 +462,10 @@ static void arm_request_timer(struct vsock_muxer *mx)
     }
     uint64_t now = now_ns();
     evloop_timer_set(mx->loop, mx->timer,
-                     !first ? EVLOOP_TIMER_OFF : first > now ? first - now : 0, 0);
+                     !first        ? EVLOOP_TIMER_OFF
+                     : first > now ? first - now
+                                   : 0,
+                     0);
 }
 
 /* The guest left host connections unanswered: reset them (the host sees its socket close). */
