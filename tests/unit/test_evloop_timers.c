@@ -39,8 +39,9 @@ struct tick {
     int id;
     int cancel_id; /* a timer to cancel on the first call; 0: none */
     int cancel_rc;
-    bool stop_loop; /* evloop_stop on the first call (loops run on the test thread) */
-    char mark;      /* appended to the shared log on each call */
+    bool stop_loop;  /* evloop_stop on the first call (loops run on the test thread) */
+    char mark;       /* appended to the shared log on each call */
+    char thread[16]; /* the name of the thread of the last call */
 };
 
 /* The order of calls across ticks and the hook, for the ordering tests. */
@@ -65,6 +66,7 @@ static void tick_init(struct tick *t, struct evloop *loop, char mark)
 
 static void tick_fire(struct tick *t)
 {
+    pthread_getname_np(pthread_self(), t->thread, sizeof(t->thread));
     unsigned n = atomic_fetch_add(&t->calls, 1) + 1;
     if (t->mark)
         log_mark(t->mark);
@@ -419,6 +421,7 @@ static void test_nested_loop_timers_run_on_outer_thread(void **state)
     /* Armed from this thread: the inner loop's wake-up reaches the outer one. */
     assert_true(evloop_timer_add(inner, 2 * MS, 0, tick_timer, &t) > 0);
     assert_true(wait_tick(&t));
+    assert_string_equal(t.thread, "io-timers"); /* the outer loop's thread */
     int id = evloop_timer_add(inner, 1 * MS, 1 * MS, tick_timer, &p);
     assert_true(id > 0);
     for (int i = 0; i < 3; i++)
