@@ -9,14 +9,13 @@
  * (signalfd): the first asks the VM to stop, the second hard-stops it.
  */
 #include <errno.h>
-#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
+#include <sys/epoll.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <fcntl.h>
@@ -28,57 +27,47 @@
 #include "cli/pidfile.h"
 #include "cli/rest.h"
 #include "cli/vm_control.h"
+#include "vmm/evloop.h"
 #include "vmm/sandbox.h"
 #include "vmm/vmm.h"
 
 struct sig_thread {
-    pthread_t thread;
-    int sfd; /* signalfd for SIGINT, SIGTERM */
-    int efd; /* eventfd: main asks the thread to exit */
+    struct evloop *loop; /* its thread waits on the signalfd */
+    int sfd;             /* signalfd for SIGINT, SIGTERM */
     pthread_mutex_t lock;
     const struct vm_control *ctl; /* NULL until the VMM exists */
     unsigned count;               /* signals received so far */
 };
 
-static void *sig_thread_main(void *arg)
+static void sig_ready(void *opaque, uint32_t events)
 {
-    if (sandbox_thread_enter(SANDBOX_SIGNAL) < 0)
-        return NULL; /* logged; SIGINT/SIGTERM then wait for the VM's end */
-    struct sig_thread *st = arg;
-    struct pollfd fds[2] = {{.fd = st->sfd, .events = POLLIN}, {.fd = st->efd, .events = POLLIN}};
-    for (;;) {
-        if (poll(fds, 2, -1) < 0) {
-            if (errno == EINTR)
-                continue;
-            log_error("signal thread: poll: %m");
-            return NULL;
-        }
-        if (fds[1].revents)
-            return NULL;
-        struct signalfd_siginfo si;
-        if (read(st->sfd, &si, sizeof(si)) != (ssize_t)sizeof(si))
-            continue;
-        pthread_mutex_lock(&st->lock);
-        unsigned n = ++st->count;
-        const struct vm_control *ctl = st->ctl;
-        pthread_mutex_unlock(&st->lock);
-        const char *sig = si.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM";
-        if (!ctl) {
-            log_info("%s before the VM started: not starting it", sig);
-            continue;
-        }
-        enum vm_request req = n == 1 ? VM_REQ_STOP : VM_REQ_HARD_STOP;
-        log_info("%s: requesting %s", sig, n == 1 ? "a graceful stop" : "a hard stop");
-        int r = ctl->request(ctl->opaque, req);
-        if (r < 0)
-            log_warn("%s: the VM refused the %s request: %s", sig, n == 1 ? "stop" : "hard stop",
-                     strerror(-r));
+    struct sig_thread *st = opaque;
+    struct signalfd_siginfo si;
+    (void)events;
+    if (read(st->sfd, &si, sizeof(si)) != (ssize_t)sizeof(si))
+        return;
+    pthread_mutex_lock(&st->lock);
+    unsigned n = ++st->count;
+    const struct vm_control *ctl = st->ctl;
+    pthread_mutex_unlock(&st->lock);
+    const char *sig = si.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM";
+    if (!ctl) {
+        log_info("%s before the VM started: not starting it", sig);
+        return;
     }
+    enum vm_request req = n == 1 ? VM_REQ_STOP : VM_REQ_HARD_STOP;
+    log_info("%s: requesting %s", sig, n == 1 ? "a graceful stop" : "a hard stop");
+    int r = ctl->request(ctl->opaque, req);
+    if (r < 0)
+        log_warn("%s: the VM refused the %s request: %s", sig, n == 1 ? "stop" : "hard stop",
+                 strerror(-r));
 }
 
 /*
  * Blocks SIGINT/SIGTERM in this thread before any other thread exists, so
- * every thread inherits the mask and only the signalfd sees them.
+ * every thread inherits the mask and only the signalfd sees them. The
+ * signalfd is the one handler of an event loop on a thread of its own
+ * (class signal: it only waits and reads).
  */
 static int sig_thread_start(struct sig_thread *st)
 {
@@ -91,22 +80,21 @@ static int sig_thread_start(struct sig_thread *st)
         return -r;
     st->ctl = NULL;
     st->count = 0;
+    st->loop = NULL;
     st->sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
     if (st->sfd < 0)
         return -errno;
-    st->efd = eventfd(0, EFD_CLOEXEC);
-    if (st->efd < 0) {
-        r = -errno;
-        close(st->sfd);
-        return r;
-    }
     pthread_mutex_init(&st->lock, NULL);
-    r = pthread_create(&st->thread, NULL, sig_thread_main, st);
+    r = evloop_create(&st->loop);
+    if (r == 0)
+        r = evloop_add(st->loop, st->sfd, EPOLLIN, sig_ready, st);
+    if (r == 0)
+        r = evloop_start_thread(st->loop, "signal", SANDBOX_SIGNAL);
     if (r) {
+        evloop_destroy(st->loop);
         close(st->sfd);
-        close(st->efd);
         pthread_mutex_destroy(&st->lock);
-        return -r;
+        return r;
     }
     return 0;
 }
@@ -123,12 +111,8 @@ static unsigned sig_thread_attach(struct sig_thread *st, const struct vm_control
 
 static void sig_thread_stop(struct sig_thread *st)
 {
-    uint64_t one = 1;
-    if (write(st->efd, &one, sizeof(one)) != sizeof(one))
-        log_error("signal thread: cannot wake it: %m");
-    pthread_join(st->thread, NULL);
+    evloop_destroy(st->loop); /* waits for a request in progress, ends the thread */
     close(st->sfd);
-    close(st->efd);
     pthread_mutex_destroy(&st->lock);
 }
 

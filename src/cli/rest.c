@@ -1,7 +1,10 @@
 /*
  * The REST service: vfkit's and krunkit's HTTP/1.1 API (shared/compat/
- * CLIENTS.md) on one thread with epoll and non-blocking sockets, so a slow
- * or hostile client costs a buffer and a slot, never the service.
+ * CLIENTS.md) on one thread, an event loop (vmm/evloop.h) with
+ * non-blocking sockets, so a slow or hostile client costs a buffer and a
+ * slot, never the service. One loop timer follows the earliest deadline
+ * (idle timeouts, lingering, the accept back-off); the loop's post-dispatch
+ * hook frees the connections a batch closed and re-arms that timer.
  *
  * Endpoints and answers (every error body is {"error":"..."}):
  *   GET|HEAD /vm/state    200 {"state":NAME,"canStart":..,"canPause":..,
@@ -30,6 +33,7 @@
 
 #include "cli/http.h"
 #include "core/log.h"
+#include "vmm/evloop.h"
 #include "vmm/sandbox.h"
 #include "util/unix_socket.h"
 
@@ -47,7 +51,6 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -69,12 +72,10 @@
 /* accept() failing for lack of fds: retry after this long, not in a spin. */
 #define ACCEPT_BACKOFF_MS 100
 
-enum rest_fd_kind { REST_FD_WAKE, REST_FD_LISTENER, REST_FD_CONN };
-
-/* What an epoll event points at; first member of whatever owns the fd. */
+/* A socket of the service: a listener's handler gets this, a connection's its rest_conn. */
 struct rest_fd {
-    enum rest_fd_kind kind;
     int fd;
+    struct rest_server *srv;
 };
 
 struct rest_conn {
@@ -100,8 +101,9 @@ struct rest_server {
     struct vm_control ctl;
     char *inspect_json;
     struct rest_limits limits;
-    int epfd;
-    struct rest_fd wake;
+    struct evloop *loop;
+    int timer; /* evloop timer at the earliest deadline (connections, listener back-off) */
+    bool thread_started;
     struct rest_fd listeners[REST_MAX_LISTENERS];
     size_t n_listeners;
     bool listeners_paused;
@@ -111,10 +113,9 @@ struct rest_server {
     unsigned long refused;          /* requests refused by rest_request_check */
     struct unix_listener unix_sock; /* its name, removed at the end while still ours */
     unsigned port;
-    pthread_t thread;
     struct rest_conn *conns; /* live connections, oldest last */
     unsigned n_conns;
-    struct rest_conn *dead; /* closed this batch, linked through next */
+    struct rest_conn *dead; /* closed this batch, linked through next; freed after it */
 };
 
 static uint64_t now_ms(void)
@@ -130,11 +131,11 @@ static void conn_set_mask(struct rest_conn *c, uint32_t mask)
 {
     if (c->epoll_mask == mask)
         return;
-    struct epoll_event ev = {.events = mask, .data.ptr = &c->ev};
-    if (epoll_ctl(c->srv->epfd, EPOLL_CTL_MOD, c->ev.fd, &ev) == 0)
+    int r = evloop_mod(c->srv->loop, c->ev.fd, mask);
+    if (r == 0)
         c->epoll_mask = mask;
     else
-        log_warn("rest: epoll_ctl on connection fd %d: %s", c->ev.fd, strerror(errno));
+        log_warn("rest: epoll_ctl on connection fd %d: %s", c->ev.fd, strerror(-r));
 }
 
 static void conn_kill(struct rest_conn *c)
@@ -143,7 +144,8 @@ static void conn_kill(struct rest_conn *c)
     if (c->dead)
         return;
     c->dead = true;
-    epoll_ctl(srv->epfd, EPOLL_CTL_DEL, c->ev.fd, NULL);
+    /* Its handler is not called again; the memory goes after the batch (rest_after_batch). */
+    evloop_del(srv->loop, c->ev.fd);
     close(c->ev.fd);
     c->ev.fd = -1;
     if (c->prev)
@@ -679,10 +681,8 @@ static void conn_timeout(struct rest_conn *c)
 
 static void listeners_set(struct rest_server *srv, bool on)
 {
-    for (size_t i = 0; i < srv->n_listeners; i++) {
-        struct epoll_event ev = {.events = on ? EPOLLIN : 0, .data.ptr = &srv->listeners[i]};
-        epoll_ctl(srv->epfd, EPOLL_CTL_MOD, srv->listeners[i].fd, &ev);
-    }
+    for (size_t i = 0; i < srv->n_listeners; i++)
+        evloop_mod(srv->loop, srv->listeners[i].fd, on ? EPOLLIN : 0);
     srv->listeners_paused = !on;
 }
 
@@ -694,6 +694,13 @@ static struct rest_conn *stalest_conn(struct rest_server *srv)
             best = c;
     }
     return best;
+}
+
+static void conn_ready(void *opaque, uint32_t events)
+{
+    struct rest_conn *c = opaque;
+    if (!c->dead)
+        conn_event(c, events);
 }
 
 static void accept_all(struct rest_server *srv, struct rest_fd *l)
@@ -721,15 +728,15 @@ static void accept_all(struct rest_server *srv, struct rest_fd *l)
             close(fd);
             continue;
         }
-        c->ev.kind = REST_FD_CONN;
         c->ev.fd = fd;
+        c->ev.srv = srv;
         c->srv = srv;
         c->epoll_mask = EPOLLIN;
         c->deadline_ms = now_ms() + srv->limits.idle_timeout_ms;
         http_parser_init(&c->parser);
-        struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &c->ev};
-        if (epoll_ctl(srv->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
-            log_warn("rest: epoll_ctl add: %s", strerror(errno));
+        int r = evloop_add(srv->loop, fd, EPOLLIN, conn_ready, c);
+        if (r < 0) {
+            log_warn("rest: epoll_ctl add: %s", strerror(-r));
             close(fd);
             free(c);
             continue;
@@ -742,10 +749,38 @@ static void accept_all(struct rest_server *srv, struct rest_fd *l)
     }
 }
 
-/* ---- the thread ---- */
+/* ---- the loop's handlers, timer and hook ---- */
 
-static int next_timeout_ms(struct rest_server *srv, uint64_t now)
+static void listener_ready(void *opaque, uint32_t events)
 {
+    struct rest_fd *l = opaque;
+    (void)events;
+    accept_all(l->srv, l);
+}
+
+/* The earliest deadline has come: time out connections, end the accept back-off. */
+static void rest_tick(void *opaque)
+{
+    struct rest_server *srv = opaque;
+    uint64_t now = now_ms();
+    for (struct rest_conn *c = srv->conns, *next; c; c = next) {
+        next = c->next;
+        if (c->deadline_ms <= now)
+            conn_timeout(c);
+    }
+    if (srv->listeners_paused && srv->listeners_resume_ms <= now)
+        listeners_set(srv, true);
+}
+
+/* After each batch: free what it closed; the timer follows the earliest deadline left. */
+static void rest_after_batch(void *opaque)
+{
+    struct rest_server *srv = opaque;
+    while (srv->dead) {
+        struct rest_conn *c = srv->dead;
+        srv->dead = c->next;
+        conn_free(c);
+    }
     uint64_t next = UINT64_MAX;
     for (struct rest_conn *c = srv->conns; c; c = c->next) {
         if (c->deadline_ms < next)
@@ -753,60 +788,19 @@ static int next_timeout_ms(struct rest_server *srv, uint64_t now)
     }
     if (srv->listeners_paused && srv->listeners_resume_ms < next)
         next = srv->listeners_resume_ms;
-    if (next == UINT64_MAX)
-        return -1;
-    if (next <= now)
-        return 0;
-    return next - now > 60000 ? 60000 : (int)(next - now);
-}
-
-static void *rest_thread(void *arg)
-{
-    if (sandbox_thread_enter(SANDBOX_REST) < 0)
-        return NULL; /* logged */
-    struct rest_server *srv = arg;
-    struct epoll_event evs[32];
-
-    for (;;) {
-        int n = epoll_wait(srv->epfd, evs, 32, next_timeout_ms(srv, now_ms()));
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            log_error("rest: epoll_wait: %s; service stopped", strerror(errno));
-            return NULL;
-        }
-        for (int i = 0; i < n; i++) {
-            struct rest_fd *f = evs[i].data.ptr;
-            if (f->kind == REST_FD_WAKE)
-                return NULL;
-            if (f->kind == REST_FD_LISTENER) {
-                accept_all(srv, f);
-            } else {
-                struct rest_conn *c = (struct rest_conn *)f;
-                if (!c->dead)
-                    conn_event(c, evs[i].events);
-            }
-        }
-        uint64_t now = now_ms();
-        for (struct rest_conn *c = srv->conns, *next; c; c = next) {
-            next = c->next;
-            if (c->deadline_ms <= now)
-                conn_timeout(c);
-        }
-        if (srv->listeners_paused && srv->listeners_resume_ms <= now)
-            listeners_set(srv, true);
-        while (srv->dead) {
-            struct rest_conn *c = srv->dead;
-            srv->dead = c->next;
-            conn_free(c);
-        }
-    }
+    uint64_t now = now_ms();
+    uint64_t delay = next == UINT64_MAX ? EVLOOP_TIMER_OFF
+                     : next <= now      ? 0
+                                        : (next - now) * 1000000ull;
+    evloop_timer_set(srv->loop, srv->timer, delay, 0);
 }
 
 /* ---- start and stop ---- */
 
 static void server_free(struct rest_server *srv)
 {
+    if (srv->thread_started)
+        evloop_stop(srv->loop); /* parked: no handler runs while the rest goes */
     while (srv->conns)
         conn_kill(srv->conns);
     while (srv->dead) {
@@ -814,13 +808,12 @@ static void server_free(struct rest_server *srv)
         srv->dead = c->next;
         conn_free(c);
     }
-    for (size_t i = 0; i < srv->n_listeners; i++)
+    for (size_t i = 0; i < srv->n_listeners; i++) {
+        evloop_del(srv->loop, srv->listeners[i].fd);
         close(srv->listeners[i].fd);
+    }
     unix_listener_close(&srv->unix_sock);
-    if (srv->wake.fd >= 0)
-        close(srv->wake.fd);
-    if (srv->epfd >= 0)
-        close(srv->epfd);
+    evloop_destroy(srv->loop); /* ends the thread */
     free(srv->inspect_json);
     free(srv->listen_name);
     free(srv);
@@ -829,13 +822,10 @@ static void server_free(struct rest_server *srv)
 static int add_listener(struct rest_server *srv, int fd)
 {
     struct rest_fd *l = &srv->listeners[srv->n_listeners];
-    l->kind = REST_FD_LISTENER;
     l->fd = fd;
+    l->srv = srv;
     srv->n_listeners++;
-    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = l};
-    if (epoll_ctl(srv->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
-        return -errno;
-    return 0;
+    return evloop_add(srv->loop, fd, EPOLLIN, listener_ready, l);
 }
 
 static bool sockaddr_is_loopback(const struct sockaddr *sa)
@@ -1049,10 +1039,7 @@ int rest_start_with_limits(const struct rest_config *rc, const struct vm_control
     struct rest_server *srv = calloc(1, sizeof(*srv));
     if (!srv)
         return -ENOMEM;
-    srv->epfd = -1;
     srv->unix_sock.fd = -1;
-    srv->wake.fd = -1;
-    srv->wake.kind = REST_FD_WAKE;
     srv->ctl = *ctl;
     srv->limits.max_connections = REST_DEFAULT_MAX_CONNECTIONS;
     srv->limits.idle_timeout_ms = REST_DEFAULT_IDLE_TIMEOUT_MS;
@@ -1066,18 +1053,17 @@ int rest_start_with_limits(const struct rest_config *rc, const struct vm_control
     srv->inspect_json = strdup(inspect_json);
     if (!srv->inspect_json)
         goto fail;
-    srv->epfd = epoll_create1(EPOLL_CLOEXEC);
-    srv->wake.fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (srv->epfd < 0 || srv->wake.fd < 0) {
-        r = -errno;
-        log_error("rest: epoll/eventfd: %s", strerror(errno));
+    r = evloop_create(&srv->loop);
+    if (r == 0) {
+        /* Made before the process is confined: the first timer creates the loop's timerfd. */
+        srv->timer = evloop_timer_add(srv->loop, EVLOOP_TIMER_OFF, 0, rest_tick, srv);
+        r = srv->timer < 0 ? srv->timer : 0;
+    }
+    if (r < 0) {
+        log_error("rest: its event loop: %s", strerror(-r));
         goto fail;
     }
-    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &srv->wake};
-    if (epoll_ctl(srv->epfd, EPOLL_CTL_ADD, srv->wake.fd, &ev) < 0) {
-        r = -errno;
-        goto fail;
-    }
+    evloop_set_post_dispatch(srv->loop, rest_after_batch, srv);
     if (rc->scheme == REST_TCP) {
         r = listen_tcp(srv, rc);
     } else if (rc->scheme == REST_UNIX) {
@@ -1093,13 +1079,13 @@ int rest_start_with_limits(const struct rest_config *rc, const struct vm_control
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
-    int e = pthread_create(&srv->thread, NULL, rest_thread, srv);
+    r = evloop_start_thread(srv->loop, "rest", SANDBOX_REST);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
-    if (e) {
-        log_error("rest: cannot start the service thread: %s", strerror(e));
-        r = -e;
+    if (r < 0) {
+        log_error("rest: cannot start the service thread: %s", strerror(-r));
         goto fail;
     }
+    srv->thread_started = true;
     *out = srv;
     return 0;
 fail:
@@ -1122,9 +1108,5 @@ void rest_stop(struct rest_server *srv)
 {
     if (!srv)
         return;
-    uint64_t one = 1;
-    while (write(srv->wake.fd, &one, sizeof(one)) < 0 && errno == EINTR)
-        ;
-    pthread_join(srv->thread, NULL);
     server_free(srv);
 }

@@ -202,10 +202,10 @@ int net_dgram_connect_path(const struct dev_net *cfg, struct net_backend *be)
                   strerror(-rc));
         return rc;
     }
-    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-        int err = errno;
-        log_error("--device virtio-net %s: %s", be->what, strerror(err));
-        return -err;
+    rc = unix_connect_fd(fd, cfg->path);
+    if (rc) {
+        log_error("--device virtio-net %s: %s", be->what, strerror(-rc));
+        return rc;
     }
     int sz = DGRAM_SNDBUF;
     setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));

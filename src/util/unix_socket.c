@@ -21,6 +21,18 @@ int unix_addr(const char *path, struct sockaddr_un *sa)
     return 0;
 }
 
+int unix_connect_fd(int fd, const char *path)
+{
+    struct sockaddr_un sa;
+    int rc = unix_addr(path, &sa);
+    if (rc)
+        return rc;
+    do {
+        rc = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+    } while (rc < 0 && errno == EINTR);
+    return rc < 0 ? -errno : 0;
+}
+
 int unix_connect(const char *path, int type, bool *in_progress)
 {
     struct sockaddr_un sa;
@@ -32,18 +44,15 @@ int unix_connect(const char *path, int type, bool *in_progress)
     int fd = socket(AF_UNIX, type | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return -errno;
-    do {
-        rc = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
-    } while (rc < 0 && errno == EINTR);
+    rc = unix_connect_fd(fd, path);
     if (rc == 0)
         return fd;
-    int err = errno;
-    if (err == EINPROGRESS && in_progress) {
+    if (rc == -EINPROGRESS && in_progress) {
         *in_progress = true;
         return fd;
     }
     close(fd);
-    return -err;
+    return rc;
 }
 
 /* Is a process listening at path? When it cannot tell: yes (keep the name). */

@@ -29,6 +29,11 @@ int unix_addr(const char *path, struct sockaddr_un *sa);
  * nothing: then that case is -EINPROGRESS).
  */
 int unix_connect(const char *path, int type, bool *in_progress);
+/*
+ * Connect an AF_UNIX socket the caller made (and perhaps bound: a datagram
+ * client needs its own name first) to path: 0 or -errno.
+ */
+int unix_connect_fd(int fd, const char *path);
 
 struct unix_listener {
     int fd; /* -1 when none */

@@ -97,6 +97,14 @@ static const struct call loop_calls[] = {
     {NULL, ARG_ANY},
 };
 
+/* A loop whose fds are all added before its thread runs: waiting only. */
+static const struct call loop_wait_calls[] = {
+    {"read", ARG_ANY},
+    {"epoll_wait", ARG_ANY},
+    {"epoll_pwait", ARG_ANY},
+    {NULL, ARG_ANY},
+};
+
 /* Data on sockets and files already open. */
 static const struct call stream_calls[] = {
     {"readv", ARG_ANY},   {"writev", ARG_ANY},   {"recvmsg", ARG_ANY},
@@ -166,7 +174,7 @@ static const struct call vsock_calls[] = {
     {"connect", ARG_ANY},
     {"shutdown", ARG_ANY},        /* half-close from either side */
     {"getsockopt", ARG_ANY},      /* SO_ERROR of a non-blocking connect */
-    {"timerfd_settime", ARG_ANY}, /* connection timeouts */
+    {"timerfd_settime", ARG_ANY}, /* connection timeouts: the muxer's loop timer */
     {NULL, ARG_ANY},
 };
 
@@ -187,20 +195,19 @@ static const struct call rest_calls[] = {
     {"accept4", ARG_ANY},  /* new clients on the listening socket */
     {"shutdown", ARG_ANY}, /* end a response */
     {"ioctl", ARG_IOCTL},  /* pause/resume keep the guest clock; stop presses the power button */
+    {"timerfd_settime", ARG_ANY}, /* idle timeouts: the loop's timer */
     {NULL, ARG_ANY},
 };
 
 static const struct call timesync_calls[] = {
-    {"read", ARG_ANY},
     {"socket", ARG_UNIX_STREAM}, /* one connection to the guest agent per sync */
     {"connect", ARG_ANY},
     {"getsockopt", ARG_ANY},      /* SO_ERROR of the non-blocking connect */
-    {"timerfd_settime", ARG_ANY}, /* re-arm the clock-was-set watch */
+    {"timerfd_settime", ARG_ANY}, /* re-arm the clock-was-set watch; the sync's deadline */
     {NULL, ARG_ANY},
 };
 
 static const struct call signal_calls[] = {
-    {"read", ARG_ANY},    /* the signalfd */
     {"ioctl", ARG_IOCTL}, /* a stop presses the power button (an IRQ line) */
     {NULL, ARG_ANY},
 };
@@ -257,8 +264,8 @@ static const struct class_def classes[SANDBOX_CLASS_COUNT] = {
     [SANDBOX_IO_OTHER] = {"io", {base_calls, loop_calls}},
     [SANDBOX_BLK_WORKER] = {"blk-worker", {base_calls, file_io_calls, worker_calls}},
     [SANDBOX_REST] = {"rest", {base_calls, loop_calls, stream_calls, rest_calls}},
-    [SANDBOX_TIMESYNC] = {"timesync", {base_calls, poll_calls, stream_calls, timesync_calls}},
-    [SANDBOX_SIGNAL] = {"signal", {base_calls, poll_calls, signal_calls}},
+    [SANDBOX_TIMESYNC] = {"timesync", {base_calls, loop_calls, stream_calls, timesync_calls}},
+    [SANDBOX_SIGNAL] = {"signal", {base_calls, loop_wait_calls, signal_calls}},
 };
 
 /* Compiled filters, kept from sandbox_init on. */

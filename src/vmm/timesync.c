@@ -2,13 +2,12 @@
 #include "vmm/timesync.h"
 
 #include <errno.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/timerfd.h>
 #include <sys/un.h>
@@ -16,20 +15,41 @@
 #include <unistd.h>
 
 #include "core/log.h"
-#include "vmm/sandbox.h"
 #include "util/unix_socket.h"
+#include "vmm/evloop.h"
+#include "vmm/sandbox.h"
 
 #define TIMESYNC_TIMEOUT_MS 3000
 #define TIMESYNC_REPLY_MAX 512
 
+/*
+ * One guest-set-time exchange, driven by an event loop: connect, send the
+ * command, read the one-line answer, all before a timer of the loop ends
+ * it. timesync_send runs one on a loop of its own; the thread's loop runs
+ * one per sync.
+ */
+struct sync_op {
+    struct evloop *loop;
+    int timer; /* the exchange's deadline */
+    int fd;    /* -1: no exchange in progress */
+    char cmd[128];
+    int len, sent;
+    char reply[TIMESYNC_REPLY_MAX];
+    size_t got;
+    void (*done)(struct sync_op *op, int rc);
+    void *opaque;
+};
+
 struct timesync {
     struct dev_vsock vsock;
     char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
-    pthread_t thread;
-    int wake_fd;  /* eventfd: a request or the stop */
-    int clock_fd; /* timerfd watching for the host's clock being set */
+    struct evloop *loop; /* the thread's: requests, the clock watch, the exchange */
+    int request_timer;   /* armed with no delay by timesync_request */
+    int clock_fd;        /* timerfd watching for the host's clock being set */
+    struct sync_op op;
+    bool again;         /* asked for while a sync was in progress: one more after it */
+    bool clock_was_set; /* why the next sync runs, for its log line */
     pthread_mutex_t lock;
-    bool requested, stopping;
     unsigned count;
 };
 
@@ -40,84 +60,148 @@ static uint64_t clock_ns(clockid_t id)
     return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
 }
 
-/* Milliseconds left until `deadline` (CLOCK_MONOTONIC ns), at least 0. */
-static int ms_left(uint64_t deadline)
+/* The exchange is over: the socket goes, the deadline is disarmed, `done` gets the result. */
+static void op_finish(struct sync_op *op, int rc)
 {
-    uint64_t now = clock_ns(CLOCK_MONOTONIC);
-    return now >= deadline ? 0 : (int)((deadline - now + 999999) / 1000000);
+    if (op->fd < 0)
+        return;
+    evloop_del(op->loop, op->fd);
+    close(op->fd);
+    op->fd = -1;
+    evloop_timer_set(op->loop, op->timer, EVLOOP_TIMER_OFF, 0);
+    op->done(op, rc);
 }
 
-/* Wait for `events` on fd until the deadline: 0, -ETIMEDOUT or -errno. */
-static int wait_fd(int fd, short events, uint64_t deadline)
+/* Send what the socket takes; 1 when all is sent, 0 to wait, or -errno. */
+static int op_send(struct sync_op *op)
 {
-    for (;;) {
-        struct pollfd p = {.fd = fd, .events = events};
-        int r = poll(&p, 1, ms_left(deadline));
-        if (r > 0)
+    while (op->sent < op->len) {
+        ssize_t n = send(op->fd, op->cmd + op->sent, (size_t)(op->len - op->sent), MSG_NOSIGNAL);
+        if (n >= 0)
+            op->sent += (int)n;
+        else if (errno == EAGAIN)
             return 0;
-        if (r == 0)
-            return -ETIMEDOUT;
-        if (errno != EINTR)
+        else if (errno != EINTR)
             return -errno;
     }
+    return 1;
 }
 
-int timesync_send(const char *path, uint64_t time_ns, int timeout_ms)
+/* Read the answer; 1 with the whole line, 0 to wait, or -errno. */
+static int op_read(struct sync_op *op)
 {
-    uint64_t deadline = clock_ns(CLOCK_MONOTONIC) + (uint64_t)timeout_ms * 1000000ull;
+    char *nl;
+    while (!(nl = memchr(op->reply, '\n', op->got))) {
+        if (op->got == sizeof(op->reply) - 1)
+            return -EPROTO;
+        ssize_t n = read(op->fd, op->reply + op->got, sizeof(op->reply) - 1 - op->got);
+        if (n > 0)
+            op->got += (size_t)n;
+        else if (n == 0)
+            return -ECONNRESET; /* the muxer closed it: nothing listens on the guest's port */
+        else if (errno == EAGAIN)
+            return 0;
+        else if (errno != EINTR)
+            return -errno;
+    }
+    /* The guest wrote it: a NUL before the newline just ends the text early. */
+    *nl = '\0';
+    if (!strstr(op->reply, "\"return\"")) {
+        log_warn("timesync: the guest agent answered %s", op->reply);
+        return -EPROTO;
+    }
+    return 1;
+}
+
+static void op_ready(void *opaque, uint32_t events)
+{
+    struct sync_op *op = opaque;
+    (void)events; /* errors and hang-ups show in send and read */
+    int rc;
+    if (op->sent < op->len) {
+        rc = op_send(op);
+        if (rc == 1 && evloop_mod(op->loop, op->fd, EPOLLIN) < 0)
+            rc = -errno;
+        if (rc <= 0) {
+            if (rc < 0)
+                op_finish(op, rc);
+            return;
+        }
+    }
+    rc = op_read(op);
+    if (rc != 0)
+        op_finish(op, rc < 0 ? rc : 0);
+}
+
+static void op_timeout(void *opaque)
+{
+    op_finish(opaque, -ETIMEDOUT);
+}
+
+/* A loop's exchange; op_start may then be called once at a time. 0 or -errno. */
+static int op_init(struct sync_op *op, struct evloop *loop, void (*done)(struct sync_op *, int),
+                   void *opaque)
+{
+    memset(op, 0, sizeof(*op));
+    op->loop = loop;
+    op->fd = -1;
+    op->done = done;
+    op->opaque = opaque;
+    op->timer = evloop_timer_add(loop, EVLOOP_TIMER_OFF, 0, op_timeout, op);
+    return op->timer < 0 ? op->timer : 0;
+}
+
+/* Connect and start the exchange; on an error here `done` is not called. */
+static int op_start(struct sync_op *op, const char *path, uint64_t time_ns, int timeout_ms)
+{
+    op->len = snprintf(op->cmd, sizeof(op->cmd),
+                       "{\"execute\":\"guest-set-time\",\"arguments\":{\"time\":%llu}}\n",
+                       (unsigned long long)time_ns);
+    op->sent = 0;
+    op->got = 0;
+    /* Connected or still connecting: writable once it is, or with its error. */
     bool pending;
     int fd = unix_connect(path, SOCK_STREAM | SOCK_NONBLOCK, &pending);
     if (fd < 0)
         return fd;
-    int rc = 0;
-    char cmd[128];
-    int len = snprintf(cmd, sizeof(cmd),
-                       "{\"execute\":\"guest-set-time\",\"arguments\":{\"time\":%llu}}\n",
-                       (unsigned long long)time_ns);
-    if (pending && (rc = wait_fd(fd, POLLOUT, deadline)))
-        goto out;
-    for (int sent = 0; sent < len;) {
-        ssize_t n = send(fd, cmd + sent, (size_t)(len - sent), MSG_NOSIGNAL);
-        if (n >= 0) {
-            sent += (int)n;
-        } else if (errno == EAGAIN) {
-            if ((rc = wait_fd(fd, POLLOUT, deadline)))
-                goto out;
-        } else if (errno != EINTR) {
-            rc = -errno;
-            goto out;
-        }
+    int rc = evloop_add(op->loop, fd, EPOLLOUT, op_ready, op);
+    if (rc) {
+        close(fd);
+        return rc;
     }
-    char reply[TIMESYNC_REPLY_MAX];
-    size_t got = 0;
-    char *nl;
-    while (!(nl = memchr(reply, '\n', got))) {
-        if (got == sizeof(reply) - 1) {
-            rc = -EPROTO;
-            goto out;
-        }
-        ssize_t n = read(fd, reply + got, sizeof(reply) - 1 - got);
-        if (n > 0) {
-            got += (size_t)n;
-        } else if (n == 0) {
-            rc = -ECONNRESET; /* the muxer closed it: nothing listens on the guest's port */
-            goto out;
-        } else if (errno == EAGAIN) {
-            if ((rc = wait_fd(fd, POLLIN, deadline)))
-                goto out;
-        } else if (errno != EINTR) {
-            rc = -errno;
-            goto out;
-        }
-    }
-    /* The guest wrote it: a NUL before the newline just ends the text early. */
-    *nl = '\0';
-    if (!strstr(reply, "\"return\"")) {
-        log_warn("timesync: the guest agent answered %s", reply);
-        rc = -EPROTO;
-    }
-out:
-    close(fd);
+    op->fd = fd;
+    evloop_timer_set(op->loop, op->timer, (uint64_t)timeout_ms * 1000000ull, 0);
+    return 0;
+}
+
+struct send_wait {
+    int rc;
+};
+
+static void send_done(struct sync_op *op, int rc)
+{
+    struct send_wait *w = op->opaque;
+    w->rc = rc;
+    evloop_stop(op->loop);
+}
+
+int timesync_send(const char *path, uint64_t time_ns, int timeout_ms)
+{
+    struct evloop *loop;
+    int rc = evloop_create(&loop);
+    if (rc)
+        return rc;
+    struct send_wait w = {0};
+    struct sync_op op;
+    rc = op_init(&op, loop, send_done, &w);
+    if (rc == 0)
+        rc = op_start(&op, path, time_ns, timeout_ms);
+    /* On this thread until the exchange ends (send_done stops the loop). */
+    if (rc == 0)
+        rc = evloop_run(loop) < 0 ? -EIO : w.rc;
+    if (op.fd >= 0)
+        close(op.fd);
+    evloop_destroy(loop);
     return rc;
 }
 
@@ -136,59 +220,55 @@ static int arm_clock_watch(int tfd)
     return 0;
 }
 
-/* True when the host's clock was set since the watch was armed (re-armed then). */
-static bool clock_was_set(struct timesync *ts)
+/* On the thread: a sync now, or after the one in progress. */
+static void sync_soon(struct timesync *ts)
 {
-    uint64_t n;
-    if (read(ts->clock_fd, &n, sizeof(n)) >= 0 || errno != ECANCELED)
-        return false;
-    arm_clock_watch(ts->clock_fd);
-    return true;
-}
-
-static void *timesync_thread(void *arg)
-{
-    if (sandbox_thread_enter(SANDBOX_TIMESYNC) < 0)
-        return NULL; /* logged */
-    struct timesync *ts = arg;
-    for (;;) {
-        struct pollfd p[2] = {{.fd = ts->wake_fd, .events = POLLIN},
-                              {.fd = ts->clock_fd, .events = POLLIN}};
-        if (poll(p, 2, -1) < 0 && errno != EINTR)
-            break;
-        uint64_t n;
-        if (p[0].revents)
-            (void)!read(ts->wake_fd, &n, sizeof(n)); /* zeroes the counter */
-        bool set = p[1].revents && clock_was_set(ts);
-        pthread_mutex_lock(&ts->lock);
-        bool stop = ts->stopping, want = ts->requested || set;
-        ts->requested = false;
-        pthread_mutex_unlock(&ts->lock);
-        if (stop)
-            break;
-        if (!want)
-            continue;
-        if (set)
-            log_info("timesync: the host's clock was set (or it resumed from sleep); "
-                     "setting the guest's clock");
-        int rc = timesync_send(ts->path, clock_ns(CLOCK_REALTIME), TIMESYNC_TIMEOUT_MS);
-        if (rc)
-            log_warn("timesync: cannot set the guest's time through vsock port %u: %s",
-                     ts->vsock.port, strerror(-rc));
-        else
-            log_debug("timesync: guest time set");
-        pthread_mutex_lock(&ts->lock);
-        ts->count += rc == 0;
-        pthread_mutex_unlock(&ts->lock);
+    if (ts->op.fd >= 0) {
+        ts->again = true;
+        return;
     }
-    return NULL;
+    if (ts->clock_was_set)
+        log_info("timesync: the host's clock was set (or it resumed from sleep); "
+                 "setting the guest's clock");
+    ts->clock_was_set = false;
+    int rc = op_start(&ts->op, ts->path, clock_ns(CLOCK_REALTIME), TIMESYNC_TIMEOUT_MS);
+    if (rc)
+        ts->op.done(&ts->op, rc);
 }
 
-static void wake(struct timesync *ts)
+static void sync_done(struct sync_op *op, int rc)
 {
-    uint64_t one = 1;
-    if (write(ts->wake_fd, &one, sizeof(one)) < 0)
-        log_warn("timesync: cannot wake its thread: %m");
+    struct timesync *ts = op->opaque;
+    if (rc)
+        log_warn("timesync: cannot set the guest's time through vsock port %u: %s", ts->vsock.port,
+                 strerror(-rc));
+    else
+        log_debug("timesync: guest time set");
+    pthread_mutex_lock(&ts->lock);
+    ts->count += rc == 0;
+    pthread_mutex_unlock(&ts->lock);
+    if (ts->again) {
+        ts->again = false;
+        sync_soon(ts);
+    }
+}
+
+static void requested(void *opaque)
+{
+    sync_soon(opaque);
+}
+
+/* The watch fails its read with ECANCELED once the host's clock was set: re-arm it, sync. */
+static void clock_ready(void *opaque, uint32_t events)
+{
+    struct timesync *ts = opaque;
+    uint64_t n;
+    (void)events;
+    if (read(ts->clock_fd, &n, sizeof(n)) >= 0 || errno != ECANCELED)
+        return;
+    arm_clock_watch(ts->clock_fd);
+    ts->clock_was_set = true;
+    sync_soon(ts);
 }
 
 int timesync_create(uint32_t port, struct timesync **out)
@@ -200,19 +280,24 @@ int timesync_create(uint32_t port, struct timesync **out)
     snprintf(ts->path, sizeof(ts->path), "/tmp/krunkit_timesync_%d.sock", (int)getpid());
     ts->vsock = (struct dev_vsock){.port = port, .socket_url = ts->path, .listen = false};
     pthread_mutex_init(&ts->lock, NULL);
-    int rc = 0;
-    ts->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    ts->op.fd = -1;
     ts->clock_fd = timerfd_create(CLOCK_REALTIME, TFD_CLOEXEC | TFD_NONBLOCK);
-    if (ts->wake_fd < 0 || ts->clock_fd < 0)
-        rc = -errno;
-    else
-        rc = arm_clock_watch(ts->clock_fd);
+    int rc = ts->clock_fd < 0 ? -errno : arm_clock_watch(ts->clock_fd);
     if (!rc)
-        rc = -pthread_create(&ts->thread, NULL, timesync_thread, ts);
+        rc = evloop_create(&ts->loop);
+    if (!rc)
+        rc = op_init(&ts->op, ts->loop, sync_done, ts);
+    if (!rc) {
+        ts->request_timer = evloop_timer_add(ts->loop, EVLOOP_TIMER_OFF, 0, requested, ts);
+        rc = ts->request_timer < 0 ? ts->request_timer : 0;
+    }
+    if (!rc)
+        rc = evloop_add(ts->loop, ts->clock_fd, EPOLLIN, clock_ready, ts);
+    if (!rc)
+        rc = evloop_start_thread(ts->loop, "timesync", SANDBOX_TIMESYNC);
     if (rc) {
         log_error("--timesync: cannot start its thread: %s", strerror(-rc));
-        if (ts->wake_fd >= 0)
-            close(ts->wake_fd);
+        evloop_destroy(ts->loop);
         if (ts->clock_fd >= 0)
             close(ts->clock_fd);
         pthread_mutex_destroy(&ts->lock);
@@ -230,10 +315,8 @@ const struct dev_vsock *timesync_vsock(const struct timesync *ts)
 
 void timesync_request(struct timesync *ts)
 {
-    pthread_mutex_lock(&ts->lock);
-    ts->requested = true;
-    pthread_mutex_unlock(&ts->lock);
-    wake(ts);
+    /* Requests before the thread gets to it are one sync, as they were one flag. */
+    evloop_timer_set(ts->loop, ts->request_timer, 0, 0);
 }
 
 unsigned timesync_count(struct timesync *ts)
@@ -248,12 +331,10 @@ void timesync_destroy(struct timesync *ts)
 {
     if (!ts)
         return;
-    pthread_mutex_lock(&ts->lock);
-    ts->stopping = true;
-    pthread_mutex_unlock(&ts->lock);
-    wake(ts);
-    pthread_join(ts->thread, NULL);
-    close(ts->wake_fd);
+    /* A sync in progress is dropped with its socket (the guest sees the connection close). */
+    evloop_destroy(ts->loop);
+    if (ts->op.fd >= 0)
+        close(ts->op.fd);
     close(ts->clock_fd);
     pthread_mutex_destroy(&ts->lock);
     free(ts);

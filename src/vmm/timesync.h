@@ -13,9 +13,9 @@
  * does when it resumes from suspend (a CLOCK_REALTIME timerfd armed with
  * TFD_TIMER_CANCEL_ON_SET reports it, no polling), and after a REST
  * Resume, because the guest's clock stands still while the VM is paused
- * (vm.c restores kvmclock on resume). One thread does it, idle otherwise;
- * a sync gives up after a few seconds (no agent yet, guest busy) and is
- * logged.
+ * (vm.c restores kvmclock on resume). One thread does it, an event loop
+ * (vmm/evloop.h) idle otherwise; a sync gives up after a few seconds (no
+ * agent yet, guest busy; a loop timer) and is logged.
  */
 #ifndef KRUNKIT_VMM_TIMESYNC_H
 #define KRUNKIT_VMM_TIMESYNC_H

@@ -11,6 +11,12 @@
  * Host -> guest data is read from the host socket straight into a guest
  * receive buffer, never more than the guest's credit allows; while there is
  * no credit or no receive buffer the socket is simply not read.
+ *
+ * The host sockets and the request timeout live on an event loop of the
+ * muxer's own (vmm/evloop.h) that has no thread: it is nested in the
+ * virtio-vsock device's loop, whose handler calls vsock_muxer_poll, so the
+ * muxer's fds and timer are served by that one I/O thread, under the
+ * device's lock like everything else here.
  */
 #include "vsock/muxer.h"
 
@@ -22,22 +28,19 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/timerfd.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "core/log.h"
 #include "util/unix_socket.h"
+#include "vmm/evloop.h"
 
 /* Host-side ports for connections the host opens start here (guests use low ones). */
 #define LOCAL_PORT_FIRST 0x40000000u
 #define LOCAL_PORT_LAST 0xfffffffeu
-/* epoll tags: listening sockets have this bit set, connections are plain indexes. */
-#define TAG_LISTENER (1ull << 32)
-#define TAG_TIMER (1ull << 33)
-
 struct vsock_port {
+    struct vsock_muxer *mx;
     uint32_t port;
     char *path;
     bool guest_connects;           /* listen mode: the guest initiates, we connect to path */
@@ -52,11 +55,12 @@ enum conn_state {
 };
 
 struct vsock_conn {
+    struct vsock_muxer *mx; /* for the loop's handler; set for every slot at create */
     enum conn_state state;
     int fd;
     uint32_t local_port, peer_port;
-    uint32_t events; /* epoll interest now */
-    bool in_epoll;
+    uint32_t events;   /* epoll interest now */
+    bool in_epoll;     /* the fd has a handler on the muxer's loop */
     bool readable;     /* EPOLLIN seen and no EAGAIN since */
     bool hup;          /* the host side closed; fd left the epoll set */
     bool host_eof;     /* host read side at EOF: SHUTDOWN(SEND) sent to the guest */
@@ -78,7 +82,7 @@ struct pending_rst {
 };
 
 struct vsock_muxer {
-    int epfd;
+    struct evloop *loop; /* nested in the device's loop: see the top of this file */
     struct vsock_port *ports;
     size_t nports;
     struct vsock_conn conns[VSOCK_MAX_CONNS];
@@ -88,7 +92,7 @@ struct vsock_muxer {
     struct pending_rst rst[VSOCK_MAX_PENDING_RST];
     unsigned rst_head, nrst;
     bool guest_ready;
-    int timer_fd; /* timerfd: the earliest request_deadline */
+    int timer; /* evloop timer: the earliest request_deadline */
 };
 
 /* ---- helpers ---- */
@@ -117,6 +121,8 @@ static struct vsock_conn *find_conn(struct vsock_muxer *mx, uint32_t local, uint
     return NULL;
 }
 
+static void conn_ready(void *opaque, uint32_t events);
+
 static struct vsock_conn *new_conn(struct vsock_muxer *mx, int fd, uint32_t local, uint32_t peer)
 {
     if (mx->nconns >= VSOCK_MAX_CONNS)
@@ -126,8 +132,8 @@ static struct vsock_conn *new_conn(struct vsock_muxer *mx, int fd, uint32_t loca
         if (c->state != CONN_FREE)
             continue;
         memset(c, 0, sizeof(*c));
-        struct epoll_event ev = {.events = 0, .data.u64 = i};
-        if (epoll_ctl(mx->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
+        c->mx = mx;
+        if (evloop_add(mx->loop, fd, 0, conn_ready, c) < 0)
             return NULL;
         c->fd = fd;
         c->in_epoll = true;
@@ -145,10 +151,11 @@ static void free_conn(struct vsock_muxer *mx, struct vsock_conn *c)
     if (c->state == CONN_FREE)
         return;
     if (c->in_epoll)
-        epoll_ctl(mx->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+        evloop_del(mx->loop, c->fd);
     close(c->fd);
     free(c->buf);
     memset(c, 0, sizeof(*c));
+    c->mx = mx;
     c->fd = -1;
     mx->nconns--;
 }
@@ -183,8 +190,7 @@ static void update_interest(struct vsock_muxer *mx, struct vsock_conn *c)
         ev |= EPOLLOUT;
     if (ev == c->events)
         return;
-    struct epoll_event e = {.events = ev, .data.u64 = (uint64_t)(c - mx->conns)};
-    if (epoll_ctl(mx->epfd, EPOLL_CTL_MOD, c->fd, &e) == 0)
+    if (evloop_mod(mx->loop, c->fd, ev) == 0)
         c->events = ev;
 }
 
@@ -454,18 +460,18 @@ static void arm_request_timer(struct vsock_muxer *mx)
         if (c->state == CONN_REQUEST_SENT && (!first || c->request_deadline < first))
             first = c->request_deadline;
     }
-    struct itimerspec it = {0};
-    it.it_value.tv_sec = (time_t)(first / 1000000000ull);
-    it.it_value.tv_nsec = (long)(first % 1000000000ull);
-    timerfd_settime(mx->timer_fd, TFD_TIMER_ABSTIME, &it, NULL);
+    uint64_t now = now_ns();
+    evloop_timer_set(mx->loop, mx->timer,
+                     !first        ? EVLOOP_TIMER_OFF
+                     : first > now ? first - now
+                                   : 0,
+                     0);
 }
 
 /* The guest left host connections unanswered: reset them (the host sees its socket close). */
-static void expire_requests(struct vsock_muxer *mx)
+static void expire_requests(void *opaque)
 {
-    uint64_t n;
-    if (read(mx->timer_fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
-        return;
+    struct vsock_muxer *mx = opaque;
     uint64_t now = now_ns();
     for (unsigned i = 0; i < VSOCK_MAX_CONNS; i++) {
         struct vsock_conn *c = &mx->conns[i];
@@ -512,6 +518,8 @@ static void accept_host(struct vsock_muxer *mx, struct vsock_port *p)
 
 static void conn_event(struct vsock_muxer *mx, struct vsock_conn *c, uint32_t ev)
 {
+    if (c->state == CONN_FREE)
+        return;
     if (ev & EPOLLERR) {
         reset_conn(mx, c);
         return;
@@ -529,7 +537,7 @@ static void conn_event(struct vsock_muxer *mx, struct vsock_conn *c, uint32_t ev
         c->readable = true;
     if (ev & EPOLLHUP) {
         /* The host closed: what it sent is still readable; it reads nothing more. */
-        epoll_ctl(mx->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+        evloop_del(mx->loop, c->fd);
         c->in_epoll = false;
         c->hup = true;
         if (c->state == CONN_REQUEST_SENT || c->buf_len) {
@@ -541,25 +549,24 @@ static void conn_event(struct vsock_muxer *mx, struct vsock_conn *c, uint32_t ev
     update_interest(mx, c);
 }
 
+static void conn_ready(void *opaque, uint32_t events)
+{
+    struct vsock_conn *c = opaque;
+    conn_event(c->mx, c, events);
+}
+
+static void listener_ready(void *opaque, uint32_t events)
+{
+    struct vsock_port *p = opaque;
+    (void)events;
+    accept_host(p->mx, p);
+}
+
 void vsock_muxer_poll(struct vsock_muxer *mx)
 {
-    struct epoll_event evs[32];
-    int n = epoll_wait(mx->epfd, evs, 32, 0);
-    for (int i = 0; i < n; i++) {
-        uint64_t tag = evs[i].data.u64;
-        if (tag == TAG_TIMER) {
-            expire_requests(mx);
-            continue;
-        }
-        if (tag & TAG_LISTENER) {
-            size_t idx = (size_t)(tag & 0xffffffffu);
-            if (idx < mx->nports)
-                accept_host(mx, &mx->ports[idx]);
-            continue;
-        }
-        if (tag < VSOCK_MAX_CONNS && mx->conns[tag].state != CONN_FREE)
-            conn_event(mx, &mx->conns[tag], evs[i].events);
-    }
+    int rc = evloop_dispatch(mx->loop);
+    if (rc < 0)
+        log_debug("vsock: its event loop: %s", strerror(-rc));
 }
 
 /* ---- host -> guest packets ---- */
@@ -760,7 +767,7 @@ void vsock_muxer_reset(struct vsock_muxer *mx)
 
 int vsock_muxer_fd(const struct vsock_muxer *mx)
 {
-    return mx->epfd;
+    return evloop_fd(mx->loop);
 }
 
 unsigned vsock_muxer_nconns(const struct vsock_muxer *mx)
@@ -781,17 +788,17 @@ void vsock_muxer_destroy(struct vsock_muxer *mx)
 {
     if (!mx)
         return;
-    vsock_muxer_reset(mx);
+    if (mx->loop)
+        vsock_muxer_reset(mx);
     for (size_t i = 0; i < mx->nports; i++) {
         struct vsock_port *p = &mx->ports[i];
+        if (p->listener.fd >= 0 && mx->loop)
+            evloop_del(mx->loop, p->listener.fd);
         unix_listener_close(&p->listener);
         free(p->path);
     }
     free(mx->ports);
-    if (mx->epfd >= 0)
-        close(mx->epfd);
-    if (mx->timer_fd >= 0)
-        close(mx->timer_fd);
+    evloop_destroy(mx->loop); /* its timer with it */
     free(mx);
 }
 
@@ -800,20 +807,19 @@ int vsock_muxer_create(const struct dev_vsock *const *devs, size_t n, struct vso
     struct vsock_muxer *mx = calloc(1, sizeof(*mx));
     if (!mx)
         return -ENOMEM;
-    for (unsigned i = 0; i < VSOCK_MAX_CONNS; i++)
+    for (unsigned i = 0; i < VSOCK_MAX_CONNS; i++) {
         mx->conns[i].fd = -1;
-    mx->next_local_port = LOCAL_PORT_FIRST;
-    mx->epfd = epoll_create1(EPOLL_CLOEXEC);
-    mx->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-    mx->ports = calloc(n ? n : 1, sizeof(*mx->ports));
-    int rc = 0;
-    if (mx->epfd < 0 || mx->timer_fd < 0 || !mx->ports) {
-        rc = mx->epfd < 0 || mx->timer_fd < 0 ? -errno : -ENOMEM;
-        goto fail;
+        mx->conns[i].mx = mx;
     }
-    struct epoll_event tev = {.events = EPOLLIN, .data.u64 = TAG_TIMER};
-    if (epoll_ctl(mx->epfd, EPOLL_CTL_ADD, mx->timer_fd, &tev) < 0) {
-        rc = -errno;
+    mx->next_local_port = LOCAL_PORT_FIRST;
+    mx->ports = calloc(n ? n : 1, sizeof(*mx->ports));
+    int rc = mx->ports ? evloop_create(&mx->loop) : -ENOMEM;
+    if (rc)
+        goto fail;
+    /* Made here, before any confinement: the timer's timerfd comes with the first timer. */
+    mx->timer = evloop_timer_add(mx->loop, EVLOOP_TIMER_OFF, 0, expire_requests, mx);
+    if (mx->timer < 0) {
+        rc = mx->timer;
         goto fail;
     }
     for (size_t i = 0; i < n; i++) {
@@ -824,6 +830,7 @@ int vsock_muxer_create(const struct dev_vsock *const *devs, size_t n, struct vso
             goto fail;
         }
         struct vsock_port *p = &mx->ports[mx->nports++];
+        p->mx = mx;
         p->port = d->port;
         p->guest_connects = d->listen;
         p->listener.fd = -1;
@@ -844,11 +851,9 @@ int vsock_muxer_create(const struct dev_vsock *const *devs, size_t n, struct vso
         rc = bind_listener(p);
         if (rc)
             goto fail;
-        struct epoll_event ev = {.events = EPOLLIN, .data.u64 = TAG_LISTENER | i};
-        if (epoll_ctl(mx->epfd, EPOLL_CTL_ADD, p->listener.fd, &ev) < 0) {
-            rc = -errno;
+        rc = evloop_add(mx->loop, p->listener.fd, EPOLLIN, listener_ready, p);
+        if (rc)
             goto fail;
-        }
         log_info("vsock port %u: host connections on %s go to the guest", p->port, p->path);
     }
     *out = mx;

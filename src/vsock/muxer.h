@@ -18,9 +18,11 @@
  * advertise (buf_alloc) is a real per-connection buffer that bounds what we
  * hold when the host socket would block.
  *
- * Not thread-safe: the device calls everything under its lock on its I/O
- * thread. The muxer's sockets sit in its own epoll set, whose fd the device
- * polls (vsock_muxer_fd) and then calls vsock_muxer_poll.
+ * Not thread-safe: the device calls everything under its lock, and the
+ * host side runs on the device's I/O thread only. The muxer's sockets and
+ * its request timeout sit on an event loop of its own without a thread
+ * (vmm/evloop.h, nested loops): the device's loop watches vsock_muxer_fd
+ * and its handler calls vsock_muxer_poll, which dispatches them.
  */
 #ifndef KRUNKIT_VSOCK_MUXER_H
 #define KRUNKIT_VSOCK_MUXER_H
@@ -88,7 +90,7 @@ struct vsock_muxer;
 int vsock_muxer_create(const struct dev_vsock *const *devs, size_t n, struct vsock_muxer **out);
 /* Closes every connection and socket, removes the sockets it created. */
 void vsock_muxer_destroy(struct vsock_muxer *mx);
-/* The epoll fd the device watches for EPOLLIN. */
+/* The fd the device's loop watches for EPOLLIN (the muxer's loop, evloop_fd). */
 int vsock_muxer_fd(const struct vsock_muxer *mx);
 
 /*
@@ -109,7 +111,11 @@ void vsock_muxer_recv(struct vsock_muxer *mx, const struct vsock_hdr *hdr,
 /* Answer a packet the device rejected (bad cid, bad length) with RST. */
 void vsock_muxer_reject(struct vsock_muxer *mx, const struct vsock_hdr *hdr);
 
-/* Serve the host sockets that are ready (accept, read EOF, write). */
+/*
+ * Serve the host sockets that are ready (accept, read EOF, write) and the
+ * request timeout: one batch of the muxer's loop, on the calling thread,
+ * which must always be the same one (the device's I/O thread).
+ */
 void vsock_muxer_poll(struct vsock_muxer *mx);
 
 /* true when a packet is waiting for a receive buffer. */

@@ -12,7 +12,7 @@ $(REST_HARNESS): $(REST_HARNESS_OBJS) $(BUILD)/libkrunkit.a
 
 # The sanitizer build takes only what the service is made of.
 REST_ASAN_SRCS    := src/cli/rest.c src/cli/http.c src/cli/vm_control.c src/core/log.c src/vmm/sandbox.c \
-                     src/arch/$(ARCH)/seccomp.c src/util/unix_socket.c \
+                     src/vmm/evloop.c src/arch/$(ARCH)/seccomp.c src/util/unix_socket.c \
                      $(sort $(wildcard tests/rest/*.c))
 REST_ASAN_FLAGS   := -std=gnu11 -O1 -g -Isrc -D_GNU_SOURCE -fno-omit-frame-pointer \
                      -fsanitize=address,undefined -fno-sanitize-recover=undefined

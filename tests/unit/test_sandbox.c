@@ -28,6 +28,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/timerfd.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -67,6 +68,8 @@ enum op {
     OP_ACCEPT4,
     OP_OPENAT_IN_DIR,
     OP_POLL,
+    OP_EPOLL_WAIT,
+    OP_TIMERFD_SETTIME,
     OP_EXECVE,
 };
 
@@ -98,6 +101,8 @@ static const char *op_syscall[] = {
     [OP_ACCEPT4] = "accept4",
     [OP_OPENAT_IN_DIR] = "openat",
     [OP_POLL] = "poll",
+    [OP_EPOLL_WAIT] = "epoll_wait",
+    [OP_TIMERFD_SETTIME] = "timerfd_settime",
     [OP_EXECVE] = "execve",
 };
 
@@ -108,6 +113,8 @@ struct fds {
     int listener;
     int dir;
     int file;
+    int epfd;
+    int timerfd;
 };
 
 static void *thread_fn(void *arg)
@@ -209,6 +216,14 @@ static int do_op(enum op op, const struct fds *f)
         struct pollfd p = {.fd = f->pipe[0], .events = POLLIN};
         return poll(&p, 1, 0);
     }
+    case OP_EPOLL_WAIT: {
+        struct epoll_event ev;
+        return epoll_wait(f->epfd, &ev, 1, 0);
+    }
+    case OP_TIMERFD_SETTIME: {
+        struct itimerspec it = {0};
+        return timerfd_settime(f->timerfd, 0, &it, NULL);
+    }
     case OP_EXECVE: {
         char *argv[] = {"/bin/true", NULL};
         return execve(argv[0], argv, argv + 1);
@@ -241,6 +256,10 @@ static void make_fds(struct fds *f)
     snprintf(path, sizeof(path), "%s/file", tmpdir);
     f->file = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     assert_true(f->file >= 0);
+    f->epfd = epoll_create1(EPOLL_CLOEXEC);
+    assert_true(f->epfd >= 0);
+    f->timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
+    assert_true(f->timerfd >= 0);
 }
 
 /* The child's whole life: enter, call, report. Its stderr is the log pipe. */
@@ -362,6 +381,7 @@ static const struct row rows[] = {
     {SANDBOX_IO_NET, OP_GETRANDOM, false},
     {SANDBOX_IO_NET, OP_SENDMSG, true},
     {SANDBOX_IO_NET, OP_WRITE_READ, true},
+    {SANDBOX_IO_NET, OP_TIMERFD_SETTIME, false},
 
     ALL_CLASSES_KILL(SANDBOX_IO_CONSOLE),
     {SANDBOX_IO_CONSOLE, OP_OPEN_PASSWD, false},
@@ -383,6 +403,7 @@ static const struct row rows[] = {
     {SANDBOX_IO_VSOCK, OP_SOCKET_UNIX_STREAM, true},
     {SANDBOX_IO_VSOCK, OP_ACCEPT4, true},
     {SANDBOX_IO_VSOCK, OP_SENDMSG, true},
+    {SANDBOX_IO_VSOCK, OP_TIMERFD_SETTIME, true},
 
     ALL_CLASSES_KILL(SANDBOX_IO_FS),
     {SANDBOX_IO_FS, OP_SOCKET_UNIX_STREAM, false},
@@ -405,18 +426,24 @@ static const struct row rows[] = {
     {SANDBOX_REST, OP_PWRITE, false},
     {SANDBOX_REST, OP_ACCEPT4, true},
     {SANDBOX_REST, OP_WRITE_READ, true},
+    {SANDBOX_REST, OP_EPOLL_WAIT, true},
+    {SANDBOX_REST, OP_TIMERFD_SETTIME, true},
 
     ALL_CLASSES_KILL(SANDBOX_TIMESYNC),
     {SANDBOX_TIMESYNC, OP_OPEN_PASSWD, false},
     {SANDBOX_TIMESYNC, OP_ACCEPT4, false},
     {SANDBOX_TIMESYNC, OP_SOCKET_UNIX_STREAM, true},
-    {SANDBOX_TIMESYNC, OP_POLL, true},
+    {SANDBOX_TIMESYNC, OP_POLL, false},
+    {SANDBOX_TIMESYNC, OP_EPOLL_WAIT, true},
+    {SANDBOX_TIMESYNC, OP_TIMERFD_SETTIME, true},
 
     ALL_CLASSES_KILL(SANDBOX_SIGNAL),
     {SANDBOX_SIGNAL, OP_OPEN_PASSWD, false},
     {SANDBOX_SIGNAL, OP_SENDMSG, false},
     {SANDBOX_SIGNAL, OP_KVM_RUN, false},
-    {SANDBOX_SIGNAL, OP_POLL, true},
+    {SANDBOX_SIGNAL, OP_POLL, false},
+    {SANDBOX_SIGNAL, OP_EPOLL_WAIT, true},
+    {SANDBOX_SIGNAL, OP_TIMERFD_SETTIME, false},
     {SANDBOX_SIGNAL, OP_WRITE_READ, true},
 };
 

@@ -144,6 +144,32 @@ static void test_connect_and_addr_errors(void **state)
     assert_int_equal(unix_connect(path, SOCK_STREAM | SOCK_NONBLOCK, NULL), -ECONNREFUSED);
 }
 
+/* A datagram client binds its own name first, then connects its socket to the peer's path. */
+static void test_connect_fd_datagram(void **state)
+{
+    (void)state;
+    int peer = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_un sa;
+    assert_int_equal(unix_addr(path, &sa), 0);
+    assert_int_equal(bind(peer, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    assert_true(peer >= 0 && fd >= 0);
+    assert_int_equal(unix_connect_fd(fd, path), 0);
+    assert_int_equal(send(fd, "x", 1, 0), 1);
+    char c = 0;
+    assert_int_equal(recv(peer, &c, 1, 0), 1);
+    assert_int_equal(c, 'x');
+    char missing[160];
+    snprintf(missing, sizeof(missing), "%s/none.sock", dir);
+    assert_int_equal(unix_connect_fd(fd, missing), -ENOENT);
+    char longp[200];
+    memset(longp, 'a', sizeof(longp) - 1);
+    longp[sizeof(longp) - 1] = 0;
+    assert_int_equal(unix_connect_fd(fd, longp), -ENAMETOOLONG);
+    close(fd);
+    close(peer);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -153,6 +179,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_other_users_socket_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_close_removes_only_ours, setup, teardown),
         cmocka_unit_test_setup_teardown(test_connect_and_addr_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_connect_fd_datagram, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
