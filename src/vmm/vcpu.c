@@ -77,11 +77,11 @@ static void *vcpu_thread(void *arg)
     snprintf(name, sizeof(name), "vcpu%u", v->index);
     /* Named here: naming another thread opens /proc, which the control filter forbids. */
     pthread_setname_np(pthread_self(), name);
-    if (sandbox_thread_enter(SANDBOX_VCPU) < 0) {
-        vmm_fail(v->vmm, "a vCPU cannot enter its seccomp sandbox");
-        return NULL;
-    }
     struct vmm *vmm = v->vmm;
+    if (sandbox_thread_enter(SANDBOX_VCPU) < 0) {
+        vmm_fail(vmm, "a vCPU cannot enter its seccomp sandbox");
+        goto out;
+    }
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, VCPU_KICK_SIGNAL);
@@ -140,6 +140,11 @@ static void *vcpu_thread(void *arg)
         }
         }
     }
+out:
+    /* From here on no kick may target this thread (vcpu_kick). */
+    pthread_mutex_lock(&vmm->lock);
+    v->running = false;
+    pthread_mutex_unlock(&vmm->lock);
     return NULL;
 }
 
@@ -150,17 +155,23 @@ int vcpu_start(struct vcpu *v)
     sigemptyset(&set);
     sigaddset(&set, VCPU_KICK_SIGNAL);
     pthread_sigmask(SIG_BLOCK, &set, &old);
+    /*
+     * Under the VM lock, with kicks: a kick sent once the thread exists but
+     * before `running` said so would be lost, and the vCPU would sit in
+     * KVM_RUN through a stop or a pause (seen under load in test_vm).
+     */
+    pthread_mutex_lock(&v->vmm->lock);
     int rc = pthread_create(&v->thread, NULL, vcpu_thread, v);
+    if (rc == 0)
+        v->started = v->running = true;
+    pthread_mutex_unlock(&v->vmm->lock);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
-    if (rc)
-        return -rc;
-    v->started = true;
-    return 0;
+    return -rc;
 }
 
 void vcpu_kick(struct vcpu *v)
 {
-    if (!v->started)
+    if (!v->running)
         return;
     __atomic_store_n(&v->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
     pthread_kill(v->thread, VCPU_KICK_SIGNAL);

@@ -20,7 +20,8 @@ struct vcpu {
     int fd;
     struct kvm_run *run;
     pthread_t thread;
-    bool started;
+    bool started; /* a thread to join: written by the thread calling vcpu_start/vcpu_join */
+    bool running; /* the thread may be kicked: under the VM lock */
     /*
      * Exit statistics, written by the vCPU thread only, logged at debug level;
      * port I/O (io_exits, hot_port) only where the arch has it.
@@ -34,6 +35,7 @@ struct vcpu {
 int vcpu_create(struct vcpu *v, struct vmm *vmm, unsigned index);
 void vcpu_destroy(struct vcpu *v);
 int vcpu_start(struct vcpu *v);
+/* Force the vCPU out of KVM_RUN to look at the VM state; call with the VM lock held. */
 void vcpu_kick(struct vcpu *v);
 void vcpu_join(struct vcpu *v);
 
