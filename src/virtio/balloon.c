@@ -11,25 +11,23 @@
  *
  * Also offered: VIRTIO_BALLOON_F_STATS_VQ (5.5.6.3: the guest's buffer is
  * held and returned when we want fresh numbers), DEFLATE_ON_OOM, and
- * free page reporting (VIRTIO_BALLOON_F_PAGE_REPORTING, 5.5.6.6), where
+ * free page reporting (VIRTIO_BALLOON_F_REPORTING, 5.5.6.6), where
  * each device-writable buffer on reporting_vq *is* a free range of guest
  * RAM, released the same way. Queues are numbered without gaps: inflateq 0,
  * deflateq 1, statsq 2, reporting_vq 3 (no FREE_PAGE_HINT queue).
  */
 #include <errno.h>
+#include <linux/virtio_balloon.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 
 #include "core/log.h"
 #include "virtio/devices.h"
-#include "virtio/pci.h"
+#include "virtio/virtio.h"
 
-#define VIRTIO_BALLOON_F_STATS_VQ 1
-#define VIRTIO_BALLOON_F_DEFLATE_ON_OOM 2
-#define VIRTIO_BALLOON_F_PAGE_REPORTING 5
-
-#define BALLOON_PAGE_SHIFT 12
+#define BALLOON_PAGE_SHIFT VIRTIO_BALLOON_PFN_SHIFT
 #define BALLOON_PAGE_SIZE (1ull << BALLOON_PAGE_SHIFT)
 #define BALLOON_QUEUE_SIZE 128
 #define INFLATE_Q 0
@@ -37,9 +35,9 @@
 #define STATS_Q 2
 #define REPORTING_Q 3
 #define NUM_QUEUES 4
-#define CFG_NUM_PAGES 0
-#define CFG_ACTUAL 4
-#define CFG_LEN 8
+#define CFG_NUM_PAGES offsetof(struct virtio_balloon_config, num_pages)
+#define CFG_ACTUAL offsetof(struct virtio_balloon_config, actual)
+#define CFG_LEN (CFG_ACTUAL + 4)
 #define BALLOON_NR_STATS 16
 
 struct virtio_balloon {
@@ -194,43 +192,42 @@ static unsigned queue_role(struct virtio_dev *dev, unsigned q)
     return q;
 }
 
-static void balloon_queue_notify(struct virtio_dev *dev, unsigned qi)
+static enum virtio_chain stats_chain(struct virtio_dev *dev, struct virtq *vq, struct virtq_elem *e,
+                                     void *opaque)
 {
     struct virtio_balloon *b = to_balloon(dev);
-    struct virtq *vq = virtio_vq(dev, qi);
+    (void)opaque;
+    handle_stats(b, e);
+    if (b->stats_elem) {
+        /* A second buffer: give the older one back. */
+        virtq_push(vq, b->stats_elem->head, 0);
+        free(b->stats_elem);
+    }
+    b->stats_elem = e;
+    return VIRTIO_CHAIN_DONE;
+}
+
+static enum virtio_chain pages_chain(struct virtio_dev *dev, struct virtq *vq, struct virtq_elem *e,
+                                     void *opaque)
+{
+    struct virtio_balloon *b = to_balloon(dev);
+    unsigned q = *(const unsigned *)opaque;
+    if (q == INFLATE_Q)
+        handle_inflate(b, e);
+    else if (q == REPORTING_Q)
+        handle_report(b, e);
+    /* deflateq: the pages come back on their own at the next touch. */
+    virtq_push(vq, e->head, 0);
+    free(e);
+    return VIRTIO_CHAIN_DONE;
+}
+
+static void balloon_queue_notify(struct virtio_dev *dev, unsigned qi)
+{
     unsigned q = queue_role(dev, qi);
-    struct virtq_elem *e;
-    int rc;
-    if (q == REPORTING_Q && !virtio_has_feature(dev, VIRTIO_BALLOON_F_PAGE_REPORTING))
+    if (q == REPORTING_Q && !virtio_has_feature(dev, VIRTIO_BALLOON_F_REPORTING))
         return;
-    if (q == STATS_Q) {
-        while ((rc = virtq_pop(vq, &e)) > 0) {
-            handle_stats(b, e);
-            if (b->stats_elem) {
-                /* A second buffer: give the older one back. */
-                virtq_push(vq, b->stats_elem->head, 0);
-                free(b->stats_elem);
-            }
-            b->stats_elem = e;
-        }
-        virtio_queue_flush(dev, qi);
-        return;
-    }
-    for (;;) {
-        virtq_disable_notify(vq);
-        while ((rc = virtq_pop(vq, &e)) > 0) {
-            if (q == INFLATE_Q)
-                handle_inflate(b, e);
-            else if (q == REPORTING_Q)
-                handle_report(b, e);
-            /* deflateq: the pages come back on their own at the next touch. */
-            virtq_push(vq, e->head, 0);
-            free(e);
-        }
-        if (rc < 0 || !virtq_enable_notify(vq))
-            break;
-    }
-    virtio_queue_flush(dev, qi);
+    virtio_queue_drain(dev, qi, q == STATS_Q ? stats_chain : pages_chain, &q);
 }
 
 static void balloon_config_read(struct virtio_dev *dev, unsigned off, void *data, unsigned len)
@@ -256,12 +253,20 @@ static void balloon_config_write(struct virtio_dev *dev, unsigned off, const voi
     }
 }
 
-static void balloon_reset(struct virtio_dev *dev)
+static int balloon_reset(struct virtio_dev *dev)
 {
     struct virtio_balloon *b = to_balloon(dev);
     free(b->stats_elem);
     b->stats_elem = NULL;
     b->actual = 0;
+    return 0;
+}
+
+static uint64_t balloon_features(struct virtio_dev *dev)
+{
+    (void)dev;
+    return 1ull << VIRTIO_BALLOON_F_STATS_VQ | 1ull << VIRTIO_BALLOON_F_DEFLATE_ON_OOM |
+           1ull << VIRTIO_BALLOON_F_REPORTING;
 }
 
 static void balloon_destroy(struct virtio_dev *dev)
@@ -271,6 +276,13 @@ static void balloon_destroy(struct virtio_dev *dev)
 }
 
 static const struct virtio_dev_ops balloon_ops = {
+    .name = "virtio-balloon",
+    .device_id = VIRTIO_ID_BALLOON,
+    .sandbox = SANDBOX_IO_BALLOON,
+    .config_len = CFG_LEN,
+    .nqueues = NUM_QUEUES,
+    .queue_size = BALLOON_QUEUE_SIZE,
+    .features = balloon_features,
     .queue_notify = balloon_queue_notify,
     .config_read = balloon_config_read,
     .config_write = balloon_config_write,
@@ -284,17 +296,12 @@ int virtio_balloon_create(struct machine *m, struct virtio_dev **out)
     if (!b)
         return -ENOMEM;
     struct virtio_dev *dev = &b->vdev;
-    uint64_t features = 1ull << VIRTIO_BALLOON_F_STATS_VQ |
-                        1ull << VIRTIO_BALLOON_F_DEFLATE_ON_OOM |
-                        1ull << VIRTIO_BALLOON_F_PAGE_REPORTING;
-    /* Class "other" (0xff00), as for other virtio devices without a PCI class. */
-    int rc = virtio_pci_init(dev, m, "virtio-balloon", VIRTIO_ID_BALLOON, 0xff0000, NUM_QUEUES,
-                             BALLOON_QUEUE_SIZE, features, CFG_LEN, &balloon_ops);
+    int rc = virtio_dev_init(dev, m, &balloon_ops);
     if (rc == 0)
-        rc = virtio_pci_start(dev);
+        rc = virtio_dev_start(dev);
     if (rc) {
         log_error("virtio-balloon: cannot create: %s", strerror(-rc));
-        virtio_pci_destroy(dev);
+        virtio_dev_destroy(dev);
         return rc;
     }
     *out = dev;

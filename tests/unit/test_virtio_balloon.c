@@ -46,7 +46,7 @@ static void start(struct fixture *f, uint64_t features)
 {
     struct vdrv *d = &f->drv;
     vdrv_enable_msix(d, 5);
-    assert_true(vdrv_negotiate(d, features) & VIRTIO_STATUS_FEATURES_OK);
+    assert_true(vdrv_negotiate(d, features) & VIRTIO_CONFIG_S_FEATURES_OK);
     vdrv_write(d, VIRTIO_PCI_COMMON_MSIX, 0, 2);
     unsigned nq = 2 + !!(d->features & 1ull << F_STATS) + !!(d->features & 1ull << F_REPORTING);
     for (unsigned q = 0; q < nq; q++)
@@ -61,7 +61,7 @@ static int setup(void **state)
     assert_int_equal(fake_guest_mem_init(&f->gm, 0, RAM_SIZE), 0);
     assert_int_equal(fake_vm_init(&f->vm, &f->gm), 0);
     assert_int_equal(virtio_balloon_create(&f->vm.m, &f->dev), 0);
-    vdrv_init(&f->drv, &f->vm, &f->dev->pci, HEAP_START, HEAP_END);
+    vdrv_init(&f->drv, &f->vm, virtio_pci_function(f->dev), HEAP_START, HEAP_END);
     *state = f;
     return 0;
 }
@@ -106,7 +106,7 @@ static void test_target_and_actual(void **state)
 {
     struct fixture *f = *state;
     start(f, ~0ull);
-    assert_int_equal(pci_config_read(&f->dev->pci, PCI_DEVICE_ID, 2), 0x1045);
+    assert_int_equal(pci_config_read(virtio_pci_function(f->dev), PCI_DEVICE_ID, 2), 0x1045);
     assert_int_equal(vdrv_read(&f->drv, VIRTIO_BAR_DEVICE, 4), 0);
     assert_int_equal(virtio_balloon_set_target(f->dev, 256), 0);
     assert_int_equal(vdrv_read(&f->drv, VIRTIO_BAR_DEVICE, 4), 256);
@@ -156,7 +156,7 @@ static void test_inflate_releases_pages(void **state)
     send(f, DEFLATE, pfns, 256 * 4);
     fill(f, base, PAGE, 1);
     assert_int_equal(*(uint8_t *)gm_ptr(&f->gm, base, 1), 1);
-    assert_false(vdrv_status(&f->drv) & VIRTIO_STATUS_NEEDS_RESET);
+    assert_false(vdrv_status(&f->drv) & VIRTIO_CONFIG_S_NEEDS_RESET);
 }
 
 static uint64_t now_ms(void)
@@ -192,7 +192,7 @@ static void test_huge_inflate_is_bounded(void **state)
     struct virtio_balloon_info info;
     assert_int_equal(virtio_balloon_info(f->dev, &info), 0);
     assert_int_equal(info.pages_freed, 1);
-    assert_false(vdrv_status(&f->drv) & VIRTIO_STATUS_NEEDS_RESET);
+    assert_false(vdrv_status(&f->drv) & VIRTIO_CONFIG_S_NEEDS_RESET);
 }
 
 static void test_free_page_reporting(void **state)

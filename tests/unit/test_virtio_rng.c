@@ -37,9 +37,9 @@ static int setup(void **state)
     assert_int_equal(fake_guest_mem_init(&f->gm, 0, RAM_SIZE), 0);
     assert_int_equal(fake_vm_init(&f->vm, &f->gm), 0);
     assert_int_equal(virtio_rng_create(&f->vm.m, &f->dev), 0);
-    vdrv_init(&f->drv, &f->vm, &f->dev->pci, 0x10000, RAM_SIZE);
+    vdrv_init(&f->drv, &f->vm, virtio_pci_function(f->dev), 0x10000, RAM_SIZE);
     vdrv_enable_msix(&f->drv, 2);
-    assert_true(vdrv_negotiate(&f->drv, ~0ull) & VIRTIO_STATUS_FEATURES_OK);
+    assert_true(vdrv_negotiate(&f->drv, ~0ull) & VIRTIO_CONFIG_S_FEATURES_OK);
     assert_int_equal(vdrv_setup_queue(&f->drv, 0, 16, 1), 1);
     vdrv_driver_ok(&f->drv);
     *state = f;
@@ -100,7 +100,7 @@ static void test_cap_and_readonly(void **state)
     /* Only device-readable buffers: nothing to fill. */
     struct vdrv_buf ro = {big, 64, false};
     assert_int_equal(request(f, &ro, 1), 0);
-    assert_false(vdrv_status(&f->drv) & VIRTIO_STATUS_NEEDS_RESET);
+    assert_false(vdrv_status(&f->drv) & VIRTIO_CONFIG_S_NEEDS_RESET);
 }
 
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
