@@ -77,6 +77,11 @@ int virtio_balloon_set_target(struct virtio_dev *dev, uint32_t pages);
 int virtio_balloon_info(struct virtio_dev *dev, struct virtio_balloon_info *info);
 /* Give the guest its statistics buffer back so it sends fresh numbers; -EAGAIN if none held. */
 int virtio_balloon_request_stats(struct virtio_dev *dev);
+/*
+ * Tests: behave as on a host whose pages are `size` bytes (a power of two,
+ * at least 4 KiB) instead of this host's; forgets what the balloon holds.
+ */
+int virtio_balloon_set_host_page_size(struct virtio_dev *dev, size_t size);
 
 /*
  * virtio-vsock (5.10): one device for every DEV_VSOCK entry of cfg and
