@@ -79,7 +79,7 @@ enum op {
     OP_SETTLE,     /* wait until the device is idle, then check the used rings */
     OP_ADD_CHAIN,  /* u8 queue, u8 n (bit 7: indirect), n x {u8 flags, u16 off, u16 len} */
     OP_PCI_CONFIG, /* u16 offset, u8 width (bit 7: read; 6, 5: in a capability), u32 value */
-    OP_HOST,       /* u8 call, u32 argument */
+    OP_HOST,       /* u8 call (0xf0 up: quiesce + resume), u32 argument */
     OP_BLK_REQ,    /* u8 type, u16 sector, u16 data length, u8 layout */
     OP_INPUT,      /* u8 len, bytes: typed on the console's pty */
     OPS
@@ -731,6 +731,16 @@ static void op_host(struct input *in)
     uint32_t arg = (uint32_t)take(in, 4);
     struct virtio_balloon_info info;
     device_poked();
+    if (call >= 0xf0) {
+        /*
+         * A pause and resume (the VM's Pause): whatever state the device is
+         * in, in-flight I/O included, quiesce must return and resume must
+         * bring it back; the settles after check what it did meanwhile.
+         */
+        virtio_dev_quiesce(run.dev);
+        virtio_dev_resume(run.dev);
+        return;
+    }
     switch (call % 4) {
     case 0:
         virtio_dev_reset(run.dev);
