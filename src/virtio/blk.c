@@ -20,6 +20,7 @@
 #include <errno.h>
 #include <linux/virtio_blk.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -335,22 +336,31 @@ static int blk_reset(struct virtio_dev *dev)
     return -EINPROGRESS;
 }
 
-/* Control thread, I/O thread parked: collect every request still in flight. */
+/*
+ * Control thread: collect every request still in flight. The lock is taken
+ * only to complete, so a disk that hangs holds up this caller, not the
+ * vCPUs or the API.
+ */
 static void blk_quiesce(struct virtio_dev *dev)
 {
     struct virtio_blk *b = to_blk(dev);
     if (!b->img)
         return;
-    while (b->inflight) {
+    for (;;) {
+        pthread_mutex_lock(&dev->lock);
+        blk_complete(b->img);
+        bool busy = b->inflight != 0;
+        if (!busy && b->draining) {
+            b->draining = false;
+            virtio_dev_reset_done(dev);
+        } else if (!busy) {
+            virtio_queue_flush(dev, 0);
+        }
+        pthread_mutex_unlock(&dev->lock);
+        if (!busy)
+            return;
         struct pollfd p = {.fd = blk_completion_fd(b->img), .events = POLLIN};
         poll(&p, 1, 1000);
-        blk_complete(b->img);
-    }
-    if (b->draining) {
-        b->draining = false;
-        virtio_dev_reset_done(dev);
-    } else {
-        virtio_queue_flush(dev, 0);
     }
 }
 

@@ -358,9 +358,12 @@ void virtio_dev_reset(struct virtio_dev *dev)
 {
     pthread_mutex_lock(&dev->lock);
     reset_locked(dev);
+    bool wait = dev->resetting;
+    pthread_mutex_unlock(&dev->lock);
     /* Not a vCPU: this caller may wait for the device's host I/O. */
-    if (dev->resetting && dev->ops->quiesce)
+    if (wait && dev->ops->quiesce)
         dev->ops->quiesce(dev);
+    pthread_mutex_lock(&dev->lock);
     virtio_dev_reset_done(dev);
     pthread_mutex_unlock(&dev->lock);
 }
@@ -371,12 +374,11 @@ void virtio_dev_quiesce(struct virtio_dev *dev)
     if (dev->thread_started)
         evloop_stop(dev->loop);
     pthread_mutex_lock(&dev->lock);
-    if (!dev->quiesced) {
-        dev->quiesced = true;
-        if (dev->ops->quiesce)
-            dev->ops->quiesce(dev);
-    }
+    bool was = dev->quiesced;
+    dev->quiesced = true;
     pthread_mutex_unlock(&dev->lock);
+    if (!was && dev->ops->quiesce)
+        dev->ops->quiesce(dev);
 }
 
 void virtio_dev_resume(struct virtio_dev *dev)
@@ -403,10 +405,10 @@ void virtio_dev_destroy(struct virtio_dev *dev)
         evloop_stop(dev->loop);
     if (dev->tops)
         dev->tops->stop(dev);
-    pthread_mutex_lock(&dev->lock);
     /* Host I/O must be back before the model's memory goes. */
     if (dev->ops->quiesce)
         dev->ops->quiesce(dev);
+    pthread_mutex_lock(&dev->lock);
     if (dev->ops->reset)
         dev->ops->reset(dev);
     virtio_dev_reset_done(dev);

@@ -66,9 +66,13 @@ struct virtio_dev_ops {
      */
     int (*reset)(struct virtio_dev *dev);
     /*
-     * The I/O thread is parked; finish whatever else still writes guest
-     * memory (host I/O in flight) before returning (lock held, control
-     * thread: may wait). resume undoes what quiesce set up.
+     * Finish whatever still writes guest memory besides the I/O thread
+     * (host I/O in flight) before returning; completions that arrive now
+     * may still be published. Control thread, lock NOT held (take it as
+     * needed: a hung backend must not keep the lock from the vCPUs and
+     * the API); may wait. Called by virtio_dev_quiesce with the I/O thread
+     * parked, and by a machine reset or destroy that must see I/O back.
+     * resume (lock held) undoes what quiesce set up.
      */
     void (*quiesce)(struct virtio_dev *dev);
     void (*resume)(struct virtio_dev *dev);

@@ -774,6 +774,10 @@ static void test_quiesce(void **state)
     assert_int_equal(pthread_create(&t, NULL, quiesce_thread, f->dev), 0);
     usleep(100 * 1000);
     assert_int_equal(used_idx(f), 0);
+    /* The wait holds no lock a vCPU needs: a register read answers at once. */
+    int64_t t0 = now_ms();
+    assert_int_not_equal(vdrv_status(d), 0);
+    assert_true(now_ms() - t0 < 500);
     gate_set(true);
     pthread_join(t, NULL);
     assert_int_equal(used_idx(f), 1);
