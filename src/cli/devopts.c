@@ -13,6 +13,8 @@
 #include <string.h>
 #include <sys/un.h>
 
+#include "core/devkind.h"
+
 int opt_error(const struct optctx *c, const char *fmt, ...)
 {
     int n = snprintf(c->err, c->errlen, "%s \"%s\": ", c->opt, c->arg);
@@ -205,7 +207,7 @@ int kvlist_parse(const struct optctx *c, const char *s, const char *rest_key, st
     }
 }
 
-static struct kvitem *kv_find(struct kvlist *l, const char *key)
+struct kvitem *kv_find(struct kvlist *l, const char *key)
 {
     for (size_t i = 0; i < l->n; i++) {
         if (!strcmp(l->items[i].key, key)) {
@@ -273,7 +275,7 @@ int kv_reject_unused(const struct optctx *c, const struct kvlist *l)
     return 0;
 }
 
-static int check_socket_path(const struct optctx *c, const char *key, const char *path)
+int opt_check_socket_path(const struct optctx *c, const char *key, const char *path)
 {
     if (strlen(path) > sun_path_max())
         return opt_error(c, "%s is longer than %zu bytes and does not fit a UNIX socket address",
@@ -281,268 +283,30 @@ static int check_socket_path(const struct optctx *c, const char *key, const char
     return 0;
 }
 
-static int parse_blk(const struct optctx *c, struct kvlist *l, struct dev_blk *b)
+/* "virtio-blk, virtio-net, ... or virtio-input": every kind, in table order. */
+static void kind_list(char *buf, size_t len)
 {
-    int r = kv_string(c, l, "path", &b->path);
-    if (r < 0)
-        return r;
-    if (r == 0)
-        return opt_error(c, "virtio-blk needs path=");
-    char *fmt = NULL;
-    r = kv_string(c, l, "format", &fmt);
-    if (r < 0)
-        return r;
-    b->format = BLK_FMT_RAW;
-    if (r == 1) {
-        if (!strcmp(fmt, "qcow2")) {
-            b->format = BLK_FMT_QCOW2;
-        } else if (strcmp(fmt, "raw")) {
-            r = opt_error(c, "unknown format \"%s\" (expected raw or qcow2)", fmt);
-            free(fmt);
-            return r;
-        }
-        free(fmt);
+    size_t n = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < dev_kinds_count && n < len; i++) {
+        const char *sep = i == 0 ? "" : i + 1 == dev_kinds_count ? " or " : ", ";
+        int w = snprintf(buf + n, len - n, "%s%s", sep, dev_kinds[i]->name);
+        if (w < 0)
+            break;
+        n += (size_t)w;
     }
-    r = kv_string(c, l, "deviceId", &b->device_id);
-    if (r < 0)
-        return r;
-    if (b->device_id && strlen(b->device_id) > VIRTIO_BLK_ID_MAX)
-        return opt_error(c, "deviceId \"%s\" is longer than %d bytes", b->device_id,
-                         VIRTIO_BLK_ID_MAX);
-    r = kv_bool(c, l, "readonly", &b->readonly);
-    if (r < 0)
-        return r;
-    r = kv_bool(c, l, "allowBackingOutside", &b->allow_backing_outside);
-    return r < 0 ? r : 0;
 }
 
-static int parse_net(const struct optctx *c, struct kvlist *l, struct dev_net *n)
-{
-    char *usp = NULL, *type = NULL, *mac = NULL;
-    uint32_t fd = 0;
-    bool nat = false, off = false, magic = false;
-    int r_usp, r_type, r_path, r_fd, r_nat, r_mac, r_off, r_magic, r = 0;
-
-    n->fd = -1;
-    if ((r_usp = kv_string(c, l, "unixSocketPath", &usp)) < 0 ||
-        (r_type = kv_string(c, l, "type", &type)) < 0 ||
-        (r_path = kv_string(c, l, "path", &n->path)) < 0 ||
-        (r_fd = kv_u32(c, l, "fd", 0, INT_MAX, &fd)) < 0 ||
-        (r_nat = kv_bool(c, l, "nat", &nat)) < 0 || (r_mac = kv_string(c, l, "mac", &mac)) < 0 ||
-        (r_off = kv_bool(c, l, "offloading", &off)) < 0 ||
-        (r_magic = kv_bool(c, l, "vfkitMagic", &magic)) < 0) {
-        r = -EINVAL;
-        goto out;
-    }
-    if (r_mac == 1) {
-        if (parse_mac(mac, n->mac) < 0) {
-            r = opt_error(c, "invalid mac \"%s\" (expected xx:xx:xx:xx:xx:xx)", mac);
-            goto out;
-        }
-        n->mac_set = true;
-    }
-    if (r_nat == 1 && nat) {
-        if (r_usp || r_type || r_path || r_fd) {
-            r = opt_error(c, "nat cannot be combined with unixSocketPath, type, path or fd");
-            goto out;
-        }
-        if (r_off || r_magic) {
-            r = opt_error(c, "offloading and vfkitMagic need a socket backend, not nat");
-            goto out;
-        }
-        n->type = NET_NAT;
-    } else if (r_usp == 1) {
-        if (r_type || r_path || r_fd) {
-            r = opt_error(c, "unixSocketPath cannot be combined with type, path or fd");
-            goto out;
-        }
-        /* vfkit's form: gvproxy in vfkit mode, so offloading and magic by default. */
-        n->type = NET_UNIXGRAM;
-        n->unix_socket_path_form = true;
-        n->path = usp;
-        usp = NULL;
-        n->offloading = r_off ? off : true;
-        n->vfkit_magic = r_magic ? magic : true;
-    } else if (r_type == 1) {
-        if (!strcmp(type, "unixgram")) {
-            n->type = NET_UNIXGRAM;
-        } else if (!strcmp(type, "unixstream")) {
-            n->type = NET_UNIXSTREAM;
-        } else {
-            r = opt_error(c, "unknown type \"%s\" (expected unixgram or unixstream)", type);
-            goto out;
-        }
-        if (r_path && r_fd) {
-            r = opt_error(c, "path and fd are mutually exclusive");
-            goto out;
-        }
-        if (!r_path && !r_fd) {
-            r = opt_error(c, "type=%s needs path= or fd=", type);
-            goto out;
-        }
-        if (r_fd)
-            n->fd = (int)fd;
-        n->offloading = r_off ? off : false;
-        n->vfkit_magic = r_magic ? magic : false;
-        if (n->vfkit_magic && n->type != NET_UNIXGRAM) {
-            r = opt_error(c, "vfkitMagic is only supported with type=unixgram");
-            goto out;
-        }
-    } else if (r_fd == 1) {
-        /* vfkit's fd=N form: an inherited datagram socket. */
-        if (r_path) {
-            r = opt_error(c, "path and fd are mutually exclusive");
-            goto out;
-        }
-        n->type = NET_UNIXGRAM;
-        n->fd = (int)fd;
-        n->offloading = r_off ? off : false;
-        n->vfkit_magic = r_magic ? magic : false;
-    } else if (r_path == 1) {
-        r = opt_error(c, "path= needs type=unixgram or type=unixstream");
-        goto out;
-    } else {
-        r = opt_error(c, "virtio-net needs unixSocketPath=, type=unixgram|unixstream, fd= or nat");
-        goto out;
-    }
-    if (n->path)
-        r = check_socket_path(c, n->unix_socket_path_form ? "unixSocketPath" : "path", n->path);
-out:
-    free(usp);
-    free(type);
-    free(mac);
-    return r;
-}
-
-static int parse_serial(const struct optctx *c, struct kvlist *l, struct dev_serial *s)
-{
-    bool stdio = false, pty = false;
-    int r1 = kv_string(c, l, "logFilePath", &s->log_file_path);
-    if (r1 < 0)
-        return r1;
-    int r2 = kv_bool(c, l, "stdio", &stdio);
-    if (r2 < 0)
-        return r2;
-    int r3 = kv_bool(c, l, "pty", &pty);
-    if (r3 < 0)
-        return r3;
-    if (r1 + stdio + pty != 1)
-        return opt_error(c, "virtio-serial needs exactly one of logFilePath=, stdio or pty");
-    s->mode = r1 ? SERIAL_LOGFILE : stdio ? SERIAL_STDIO : SERIAL_PTY;
-    s->log_max_bytes = SERIAL_LOG_MAX_DEFAULT;
-    struct kvitem *cap = kv_find(l, "logFileMaxSize");
-    if (cap) {
-        cap->used = true;
-        if (!r1)
-            return opt_error(c, "logFileMaxSize= applies to logFilePath= only");
-        if (!cap->value || parse_u64(cap->value, &s->log_max_bytes) < 0)
-            return opt_error(c,
-                             "invalid logFileMaxSize=%s (expected a size in bytes, 0 for no "
-                             "limit)",
-                             cap->value ? cap->value : "");
-    }
-    return 0;
-}
-
-static int parse_vsock(const struct optctx *c, struct kvlist *l, struct dev_vsock *v)
-{
-    bool listen = false, connect = false;
-    int r = kv_u32(c, l, "port", 0, VSOCK_PORT_MAX, &v->port);
-    if (r < 0)
-        return r;
-    if (r == 0)
-        return opt_error(c, "virtio-vsock needs port=");
-    r = kv_string(c, l, "socketURL", &v->socket_url);
-    if (r < 0)
-        return r;
-    if (r == 0)
-        return opt_error(c, "virtio-vsock needs socketURL=");
-    r = check_socket_path(c, "socketURL", v->socket_url);
-    if (r < 0)
-        return r;
-    int rl = kv_bool(c, l, "listen", &listen);
-    if (rl < 0)
-        return rl;
-    int rc = kv_bool(c, l, "connect", &connect);
-    if (rc < 0)
-        return rc;
-    if (rl && rc)
-        return opt_error(c, "listen and connect are mutually exclusive");
-    v->listen = rc ? !connect : rl ? listen : true;
-    return 0;
-}
-
-static int parse_fs(const struct optctx *c, struct kvlist *l, struct dev_fs *f)
-{
-    int r = kv_string(c, l, "sharedDir", &f->shared_dir);
-    if (r < 0)
-        return r;
-    if (r == 0)
-        return opt_error(c, "virtio-fs needs sharedDir=");
-    r = kv_string(c, l, "mountTag", &f->mount_tag);
-    if (r < 0)
-        return r;
-    if (r == 0)
-        return opt_error(c, "virtio-fs needs mountTag=");
-    if (strlen(f->mount_tag) > VIRTIO_FS_TAG_MAX)
-        return opt_error(c, "mountTag \"%s\" is longer than %d bytes", f->mount_tag,
-                         VIRTIO_FS_TAG_MAX);
-    r = kv_bool(c, l, "allowSetuid", &f->allow_setuid);
-    return r < 0 ? r : 0;
-}
-
-static int parse_gpu(const struct optctx *c, struct kvlist *l, struct dev_gpu *g)
-{
-    g->width = 800;
-    g->height = 600;
-    int r = kv_u32(c, l, "width", 1, 16384, &g->width);
-    if (r < 0)
-        return r;
-    r = kv_u32(c, l, "height", 1, 16384, &g->height);
-    return r < 0 ? r : 0;
-}
-
-static int parse_input(const struct optctx *c, struct kvlist *l, struct dev_input *in)
-{
-    bool kbd = false, ptr = false;
-    int r = kv_bool(c, l, "keyboard", &kbd);
-    if (r < 0)
-        return r;
-    r = kv_bool(c, l, "pointing", &ptr);
-    if (r < 0)
-        return r;
-    if (kbd + ptr != 1)
-        return opt_error(c, "virtio-input needs exactly one of keyboard or pointing");
-    in->kind = kbd ? INPUT_KEYBOARD : INPUT_POINTING;
-    return 0;
-}
-
-static const struct {
-    const char *name;
-    enum dev_type type;
-} dev_names[] = {
-    {"virtio-blk", DEV_BLK},         {"virtio-net", DEV_NET}, {"virtio-serial", DEV_SERIAL},
-    {"virtio-vsock", DEV_VSOCK},     {"virtio-fs", DEV_FS},   {"virtio-rng", DEV_RNG},
-    {"virtio-balloon", DEV_BALLOON}, {"virtio-gpu", DEV_GPU}, {"virtio-input", DEV_INPUT},
-};
-
-/* Uniqueness across devices: vsock ports, virtio-fs tags, one stdio console. */
+/* Uniqueness across devices of one kind (vsock ports, virtio-fs tags, one stdio console). */
 static int check_against_others(const struct optctx *c, const struct vm_config *cfg,
-                                const struct dev_config *d)
+                                const struct dev_kind *k, const struct dev_config *d)
 {
-    for (size_t i = 0; i < cfg->n_devices; i++) {
-        const struct dev_config *o = &cfg->devices[i];
-        if (o->type != d->type)
+    for (size_t i = 0; k->conflicts && i < cfg->n_devices; i++) {
+        if (cfg->devices[i].type != d->type)
             continue;
-        if (d->type == DEV_VSOCK && o->vsock.port == d->vsock.port)
-            return opt_error(c, "vsock port %u is already used by another virtio-vsock device",
-                             d->vsock.port);
-        if (d->type == DEV_FS && !strcmp(o->fs.mount_tag, d->fs.mount_tag))
-            return opt_error(c, "mountTag \"%s\" is already used by another virtio-fs device",
-                             d->fs.mount_tag);
-        if (d->type == DEV_SERIAL && d->serial.mode == SERIAL_STDIO &&
-            o->serial.mode == SERIAL_STDIO)
-            return opt_error(c, "only one virtio-serial device can use stdio");
+        int r = k->conflicts(c, &cfg->devices[i], d);
+        if (r < 0)
+            return r;
     }
     return 0;
 }
@@ -559,54 +323,22 @@ int parse_device(const char *value, struct vm_config *cfg, char *err, size_t err
     struct dev_config d;
     memset(&d, 0, sizeof(d));
     const char *name = l.items[0].key;
-    size_t i;
-    for (i = 0; i < sizeof(dev_names) / sizeof(dev_names[0]); i++) {
-        if (!strcmp(dev_names[i].name, name))
-            break;
-    }
-    if (l.items[0].value || i == sizeof(dev_names) / sizeof(dev_names[0])) {
-        r = opt_error(&c,
-                      "unknown device type \"%s\" (expected virtio-blk, virtio-net, "
-                      "virtio-serial, virtio-vsock, virtio-fs, virtio-rng, virtio-balloon, "
-                      "virtio-gpu or virtio-input)",
-                      name);
+    const struct dev_kind *k = l.items[0].value ? NULL : dev_kind_find(name);
+    if (!k) {
+        char kinds[256];
+        kind_list(kinds, sizeof(kinds));
+        r = opt_error(&c, "unknown device type \"%s\" (expected %s)", name, kinds);
         goto fail;
     }
     l.items[0].used = true;
-    d.type = dev_names[i].type;
-    switch (d.type) {
-    case DEV_BLK:
-        r = parse_blk(&c, &l, &d.blk);
-        break;
-    case DEV_NET:
-        r = parse_net(&c, &l, &d.net);
-        break;
-    case DEV_SERIAL:
-        r = parse_serial(&c, &l, &d.serial);
-        break;
-    case DEV_VSOCK:
-        r = parse_vsock(&c, &l, &d.vsock);
-        break;
-    case DEV_FS:
-        r = parse_fs(&c, &l, &d.fs);
-        break;
-    case DEV_GPU:
-        r = parse_gpu(&c, &l, &d.gpu);
-        break;
-    case DEV_INPUT:
-        r = parse_input(&c, &l, &d.input);
-        break;
-    case DEV_RNG:
-    case DEV_BALLOON:
-        r = 0;
-        break;
-    }
+    d.type = k->type;
+    r = k->parse ? k->parse(&c, &l, &d) : 0;
     if (r < 0)
         goto fail;
     r = kv_reject_unused(&c, &l);
     if (r < 0)
         goto fail;
-    r = check_against_others(&c, cfg, &d);
+    r = check_against_others(&c, cfg, k, &d);
     if (r < 0)
         goto fail;
     struct dev_config *devs = realloc(cfg->devices, (cfg->n_devices + 1) * sizeof(*devs));

@@ -56,6 +56,8 @@ int kv_string(const struct optctx *c, struct kvlist *l, const char *key, char **
 int kv_bool(const struct optctx *c, struct kvlist *l, const char *key, bool *out);
 int kv_u32(const struct optctx *c, struct kvlist *l, const char *key, uint32_t min, uint32_t max,
            uint32_t *out);
+/* The item for key, marked used, or NULL. */
+struct kvitem *kv_find(struct kvlist *l, const char *key);
 /* Error naming the first item no accessor consumed. */
 int kv_reject_unused(const struct optctx *c, const struct kvlist *l);
 
@@ -68,6 +70,8 @@ int parse_mac(const char *s, uint8_t mac[6]);
 
 /* Longest path that fits sockaddr_un.sun_path with its NUL. */
 size_t sun_path_max(void);
+/* -EINVAL (message naming key) when path does not fit a UNIX socket address. */
+int opt_check_socket_path(const struct optctx *c, const char *key, const char *path);
 
 /*
  * --device VALUE appended to cfg->devices, checked against the devices

@@ -7,6 +7,9 @@
 #include "core/config.h"
 
 #include <jansson.h>
+
+#include "core/config_json.h"
+#include "core/devkind.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,30 +24,9 @@ void vm_config_init(struct vm_config *cfg)
 
 void dev_config_free(struct dev_config *dev)
 {
-    switch (dev->type) {
-    case DEV_BLK:
-        free(dev->blk.path);
-        free(dev->blk.device_id);
-        break;
-    case DEV_NET:
-        free(dev->net.path);
-        break;
-    case DEV_SERIAL:
-        free(dev->serial.log_file_path);
-        break;
-    case DEV_VSOCK:
-        free(dev->vsock.socket_url);
-        break;
-    case DEV_FS:
-        free(dev->fs.shared_dir);
-        free(dev->fs.mount_tag);
-        break;
-    case DEV_RNG:
-    case DEV_BALLOON:
-    case DEV_GPU:
-    case DEV_INPUT:
-        break;
-    }
+    const struct dev_kind *k = dev_kind_of(dev->type);
+    if (k && k->free)
+        k->free(dev);
 }
 
 void vm_config_free(struct vm_config *cfg)
@@ -70,27 +52,8 @@ void vm_config_free(struct vm_config *cfg)
 
 const char *dev_type_name(enum dev_type type)
 {
-    switch (type) {
-    case DEV_BLK:
-        return "virtio-blk";
-    case DEV_NET:
-        return "virtio-net";
-    case DEV_SERIAL:
-        return "virtio-serial";
-    case DEV_VSOCK:
-        return "virtio-vsock";
-    case DEV_FS:
-        return "virtio-fs";
-    case DEV_RNG:
-        return "virtio-rng";
-    case DEV_BALLOON:
-        return "virtio-balloon";
-    case DEV_GPU:
-        return "virtio-gpu";
-    case DEV_INPUT:
-        return "virtio-input";
-    }
-    return "unknown";
+    const struct dev_kind *k = dev_kind_of(type);
+    return k ? k->name : "unknown";
 }
 
 /*
@@ -131,7 +94,7 @@ static json_t *jstr_lossy(const char *s)
     return j;
 }
 
-static json_t *jstr(const char *s)
+json_t *jstr(const char *s)
 {
     if (!s)
         return json_null();
@@ -139,15 +102,8 @@ static json_t *jstr(const char *s)
     return j ? j : jstr_lossy(s);
 }
 
-/*
- * Builders below carry on past a failed allocation and report ENOMEM at the
- * end; jansson's *_new setters release the value when they fail.
- */
-struct jbuild {
-    bool oom;
-};
-
-static void jset(struct jbuild *b, json_t *obj, const char *key, json_t *val)
+/* jansson's *_new setters release the value when they fail. */
+void jset(struct jbuild *b, json_t *obj, const char *key, json_t *val)
 {
     if (!val || json_object_set_new(obj, key, val) < 0)
         b->oom = true;
@@ -181,86 +137,13 @@ static json_t *boot_json(struct jbuild *b, const struct boot_config *boot)
     return o;
 }
 
-static const char *net_type_name(enum net_type t)
-{
-    switch (t) {
-    case NET_UNIXGRAM:
-        return "unixgram";
-    case NET_UNIXSTREAM:
-        return "unixstream";
-    case NET_NAT:
-        return "nat";
-    }
-    return "unknown";
-}
-
-static json_t *net_json(struct jbuild *b, json_t *o, const struct dev_net *n)
-{
-    jset(b, o, "type", json_string(net_type_name(n->type)));
-    if (n->unix_socket_path_form)
-        jset(b, o, "unixSocketPath", jstr(n->path));
-    else if (n->path)
-        jset(b, o, "path", jstr(n->path));
-    else if (n->fd >= 0)
-        jset(b, o, "fd", json_integer(n->fd));
-    if (n->mac_set) {
-        char mac[18];
-        snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x", n->mac[0], n->mac[1], n->mac[2],
-                 n->mac[3], n->mac[4], n->mac[5]);
-        jset(b, o, "mac", json_string(mac));
-    } else {
-        jset(b, o, "mac", json_null());
-    }
-    jset(b, o, "offloading", json_boolean(n->offloading));
-    jset(b, o, "vfkitMagic", json_boolean(n->vfkit_magic));
-    return o;
-}
-
 static json_t *device_json(struct jbuild *b, const struct dev_config *d)
 {
     json_t *o = json_object();
     jset(b, o, "kind", json_string(dev_type_name(d->type)));
-    switch (d->type) {
-    case DEV_BLK:
-        jset(b, o, "path", jstr(d->blk.path));
-        jset(b, o, "format", json_string(d->blk.format == BLK_FMT_QCOW2 ? "qcow2" : "raw"));
-        jset(b, o, "deviceId", jstr(d->blk.device_id));
-        jset(b, o, "readonly", json_boolean(d->blk.readonly));
-        jset(b, o, "allowBackingOutside", json_boolean(d->blk.allow_backing_outside));
-        break;
-    case DEV_NET:
-        net_json(b, o, &d->net);
-        break;
-    case DEV_SERIAL:
-        jset(b, o, "logFilePath",
-             jstr(d->serial.mode == SERIAL_LOGFILE ? d->serial.log_file_path : NULL));
-        jset(b, o, "stdio", json_boolean(d->serial.mode == SERIAL_STDIO));
-        jset(b, o, "pty", json_boolean(d->serial.mode == SERIAL_PTY));
-        if (d->serial.mode == SERIAL_LOGFILE)
-            jset(b, o, "logFileMaxSize", json_integer((json_int_t)d->serial.log_max_bytes));
-        break;
-    case DEV_VSOCK:
-        jset(b, o, "port", json_integer(d->vsock.port));
-        jset(b, o, "socketURL", jstr(d->vsock.socket_url));
-        jset(b, o, "listen", json_boolean(d->vsock.listen));
-        break;
-    case DEV_FS:
-        jset(b, o, "sharedDir", jstr(d->fs.shared_dir));
-        jset(b, o, "mountTag", jstr(d->fs.mount_tag));
-        jset(b, o, "allowSetuid", json_boolean(d->fs.allow_setuid));
-        break;
-    case DEV_GPU:
-        jset(b, o, "width", json_integer(d->gpu.width));
-        jset(b, o, "height", json_integer(d->gpu.height));
-        break;
-    case DEV_INPUT:
-        jset(b, o, "inputType",
-             json_string(d->input.kind == INPUT_KEYBOARD ? "keyboard" : "pointing"));
-        break;
-    case DEV_RNG:
-    case DEV_BALLOON:
-        break;
-    }
+    const struct dev_kind *k = dev_kind_of(d->type);
+    if (o && k && k->to_json)
+        k->to_json(b, o, d);
     return o;
 }
 

@@ -9,27 +9,35 @@
  * follows through the MMU notifier. A deflated page needs nothing: it reads
  * back as zeroes on the guest's next touch.
  *
+ * The balloon's page is 4 KiB whatever the guest's or host's page size
+ * (5.5.6), but MADV_DONTNEED works in host pages, which may be 16 or
+ * 64 KiB (arm64): releasing the host page around one balloon page would
+ * zero the guest's data in the others. With larger host pages the device
+ * keeps a bit per 4 KiB page of RAM the balloon holds and releases a host
+ * page once every balloon page in it is inflated; a deflate clears its
+ * bits, a reset all of them. Reported free ranges (5.5.6.6) are released
+ * in the whole host pages they cover.
+ *
  * Also offered: VIRTIO_BALLOON_F_STATS_VQ (5.5.6.3: the guest's buffer is
  * held and returned when we want fresh numbers), DEFLATE_ON_OOM, and
- * free page reporting (VIRTIO_BALLOON_F_PAGE_REPORTING, 5.5.6.6), where
+ * free page reporting (VIRTIO_BALLOON_F_REPORTING, 5.5.6.6), where
  * each device-writable buffer on reporting_vq *is* a free range of guest
  * RAM, released the same way. Queues are numbered without gaps: inflateq 0,
  * deflateq 1, statsq 2, reporting_vq 3 (no FREE_PAGE_HINT queue).
  */
 #include <errno.h>
+#include <linux/virtio_balloon.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "core/log.h"
 #include "virtio/devices.h"
-#include "virtio/pci.h"
+#include "virtio/virtio.h"
 
-#define VIRTIO_BALLOON_F_STATS_VQ 1
-#define VIRTIO_BALLOON_F_DEFLATE_ON_OOM 2
-#define VIRTIO_BALLOON_F_PAGE_REPORTING 5
-
-#define BALLOON_PAGE_SHIFT 12
+#define BALLOON_PAGE_SHIFT VIRTIO_BALLOON_PFN_SHIFT
 #define BALLOON_PAGE_SIZE (1ull << BALLOON_PAGE_SHIFT)
 #define BALLOON_QUEUE_SIZE 128
 #define INFLATE_Q 0
@@ -37,9 +45,9 @@
 #define STATS_Q 2
 #define REPORTING_Q 3
 #define NUM_QUEUES 4
-#define CFG_NUM_PAGES 0
-#define CFG_ACTUAL 4
-#define CFG_LEN 8
+#define CFG_NUM_PAGES offsetof(struct virtio_balloon_config, num_pages)
+#define CFG_ACTUAL offsetof(struct virtio_balloon_config, actual)
+#define CFG_LEN (CFG_ACTUAL + 4)
 #define BALLOON_NR_STATS 16
 
 struct virtio_balloon {
@@ -50,6 +58,9 @@ struct virtio_balloon {
     struct virtq_elem *stats_elem; /* held until we want new statistics */
     uint64_t stats[BALLOON_NR_STATS];
     uint32_t stats_valid; /* bit per tag */
+    uint64_t host_page;   /* the unit MADV_DONTNEED releases */
+    /* host_page > 4 KiB: per RAM region, a bit per balloon page held. */
+    uint8_t *held[GUEST_MEM_MAX_REGIONS];
 };
 
 static struct virtio_balloon *to_balloon(struct virtio_dev *dev)
@@ -91,8 +102,61 @@ static const struct guest_mem_region *region_of_host(const struct guest_mem *gm,
     return NULL;
 }
 
+static bool bit_get(const uint8_t *m, uint64_t i)
+{
+    return (m[i / 8] >> (i % 8)) & 1;
+}
+
+static void bit_put(uint8_t *m, uint64_t i, bool on)
+{
+    if (on)
+        m[i / 8] |= (uint8_t)(1u << (i % 8));
+    else
+        m[i / 8] &= (uint8_t) ~(1u << (i % 8));
+}
+
+/*
+ * Host pages larger than the balloon's: note that the balloon holds pfn
+ * (or gave it back), and release its host page once the balloon holds all
+ * of it. A host page that sticks out of its RAM region is never released.
+ */
+static void hold_pfn(struct virtio_balloon *b, uint64_t pfn, bool inflate)
+{
+    const struct guest_mem *gm = b->vdev.m->mem;
+    uint64_t gpa = pfn << BALLOON_PAGE_SHIFT;
+    for (unsigned i = 0; i < gm->nr_regions; i++) {
+        const struct guest_mem_region *r = &gm->regions[i];
+        if (gpa < r->gpa || gpa - r->gpa >= r->size ||
+            r->size - (gpa - r->gpa) < BALLOON_PAGE_SIZE || !b->held[i])
+            continue;
+        uint64_t idx = (gpa - r->gpa) >> BALLOON_PAGE_SHIFT;
+        if (!inflate || bit_get(b->held[i], idx)) {
+            bit_put(b->held[i], idx, inflate);
+            return;
+        }
+        bit_put(b->held[i], idx, true);
+        uintptr_t host = (uintptr_t)(r->host + (gpa - r->gpa));
+        uintptr_t start = host & ~(uintptr_t)(b->host_page - 1);
+        if (start < (uintptr_t)r->host || start + b->host_page > (uintptr_t)(r->host + r->size))
+            return;
+        uint64_t first = (start - (uintptr_t)r->host) >> BALLOON_PAGE_SHIFT;
+        uint64_t n = b->host_page >> BALLOON_PAGE_SHIFT;
+        for (uint64_t k = 0; k < n; k++)
+            if (!bit_get(b->held[i], first + k))
+                return;
+        if (release((uint8_t *)start, b->host_page) == 0)
+            b->pages_freed += n;
+        return;
+    }
+}
+
 static void release_pfns(struct virtio_balloon *b, uint64_t first, uint64_t count)
 {
+    if (b->host_page > BALLOON_PAGE_SIZE) {
+        for (uint64_t i = 0; i < count; i++)
+            hold_pfn(b, first + i, true);
+        return;
+    }
     const struct guest_mem *gm = b->vdev.m->mem;
     uint64_t gpa = first << BALLOON_PAGE_SHIFT, len = count << BALLOON_PAGE_SHIFT;
     const struct guest_mem_region *r = region_of_gpa(gm, gpa, len);
@@ -119,9 +183,14 @@ static void release_pfns(struct virtio_balloon *b, uint64_t first, uint64_t coun
 #define BALLOON_MAX_STAT_ENTRIES 64
 #define PFN_CHUNK 256
 
-/* inflateq: le32 PFNs; contiguous runs are released in one call. */
-static void handle_inflate(struct virtio_balloon *b, struct virtq_elem *e)
+/*
+ * inflateq: le32 PFNs; contiguous runs are released in one call.
+ * deflateq: the same list; only the bits of larger host pages need it.
+ */
+static void handle_pfns(struct virtio_balloon *b, struct virtq_elem *e, bool inflate)
 {
+    if (!inflate && b->host_page <= BALLOON_PAGE_SIZE)
+        return;
     uint64_t run_start = 0, run_len = 0;
     uint64_t total = e->out_len / 4;
     if (total > BALLOON_MAX_PFNS)
@@ -130,7 +199,9 @@ static void handle_inflate(struct virtio_balloon *b, struct virtq_elem *e)
     for (uint64_t done = 0; done < total;) {
         size_t n = total - done < PFN_CHUNK ? (size_t)(total - done) : PFN_CHUNK;
         virtq_elem_read(e, done * 4, pfns, n * 4);
-        for (size_t i = 0; i < n; i++) {
+        for (size_t i = 0; i < n && !inflate; i++)
+            hold_pfn(b, pfns[i], false);
+        for (size_t i = 0; i < n && inflate; i++) {
             if (run_len && pfns[i] == run_start + run_len) {
                 run_len++;
                 continue;
@@ -155,8 +226,9 @@ static void handle_report(struct virtio_balloon *b, struct virtq_elem *e)
         uint64_t len = e->iov[i].iov_len;
         const struct guest_mem_region *r = region_of_host(gm, p, len);
         /* Only whole host pages: never free a neighbour's data. */
-        uintptr_t start = ((uintptr_t)p + BALLOON_PAGE_SIZE - 1) & ~(BALLOON_PAGE_SIZE - 1);
-        uintptr_t end = ((uintptr_t)p + len) & ~(BALLOON_PAGE_SIZE - 1);
+        uintptr_t mask = (uintptr_t)(b->host_page - 1);
+        uintptr_t start = ((uintptr_t)p + mask) & ~mask;
+        uintptr_t end = ((uintptr_t)p + len) & ~mask;
         if (r && end > start && release((uint8_t *)start, end - start) == 0)
             b->pages_freed += (end - start) >> BALLOON_PAGE_SHIFT;
     }
@@ -194,43 +266,42 @@ static unsigned queue_role(struct virtio_dev *dev, unsigned q)
     return q;
 }
 
-static void balloon_queue_notify(struct virtio_dev *dev, unsigned qi)
+static enum virtio_chain stats_chain(struct virtio_dev *dev, struct virtq *vq, struct virtq_elem *e,
+                                     void *opaque)
 {
     struct virtio_balloon *b = to_balloon(dev);
-    struct virtq *vq = virtio_vq(dev, qi);
+    (void)opaque;
+    handle_stats(b, e);
+    if (b->stats_elem) {
+        /* A second buffer: give the older one back. */
+        virtq_push(vq, b->stats_elem->head, 0);
+        free(b->stats_elem);
+    }
+    b->stats_elem = e;
+    return VIRTIO_CHAIN_DONE;
+}
+
+static enum virtio_chain pages_chain(struct virtio_dev *dev, struct virtq *vq, struct virtq_elem *e,
+                                     void *opaque)
+{
+    struct virtio_balloon *b = to_balloon(dev);
+    unsigned q = *(const unsigned *)opaque;
+    if (q == INFLATE_Q || q == DEFLATE_Q)
+        handle_pfns(b, e, q == INFLATE_Q);
+    else if (q == REPORTING_Q)
+        handle_report(b, e);
+    /* A deflated page comes back on its own at the next touch. */
+    virtq_push(vq, e->head, 0);
+    free(e);
+    return VIRTIO_CHAIN_DONE;
+}
+
+static void balloon_queue_notify(struct virtio_dev *dev, unsigned qi)
+{
     unsigned q = queue_role(dev, qi);
-    struct virtq_elem *e;
-    int rc;
-    if (q == REPORTING_Q && !virtio_has_feature(dev, VIRTIO_BALLOON_F_PAGE_REPORTING))
+    if (q == REPORTING_Q && !virtio_has_feature(dev, VIRTIO_BALLOON_F_REPORTING))
         return;
-    if (q == STATS_Q) {
-        while ((rc = virtq_pop(vq, &e)) > 0) {
-            handle_stats(b, e);
-            if (b->stats_elem) {
-                /* A second buffer: give the older one back. */
-                virtq_push(vq, b->stats_elem->head, 0);
-                free(b->stats_elem);
-            }
-            b->stats_elem = e;
-        }
-        virtio_queue_flush(dev, qi);
-        return;
-    }
-    for (;;) {
-        virtq_disable_notify(vq);
-        while ((rc = virtq_pop(vq, &e)) > 0) {
-            if (q == INFLATE_Q)
-                handle_inflate(b, e);
-            else if (q == REPORTING_Q)
-                handle_report(b, e);
-            /* deflateq: the pages come back on their own at the next touch. */
-            virtq_push(vq, e->head, 0);
-            free(e);
-        }
-        if (rc < 0 || !virtq_enable_notify(vq))
-            break;
-    }
-    virtio_queue_flush(dev, qi);
+    virtio_queue_drain(dev, qi, q == STATS_Q ? stats_chain : pages_chain, &q);
 }
 
 static void balloon_config_read(struct virtio_dev *dev, unsigned off, void *data, unsigned len)
@@ -256,21 +327,68 @@ static void balloon_config_write(struct virtio_dev *dev, unsigned off, const voi
     }
 }
 
-static void balloon_reset(struct virtio_dev *dev)
+static int balloon_reset(struct virtio_dev *dev)
 {
     struct virtio_balloon *b = to_balloon(dev);
     free(b->stats_elem);
     b->stats_elem = NULL;
     b->actual = 0;
+    /* The next driver starts with an empty balloon. */
+    const struct guest_mem *gm = b->vdev.m ? b->vdev.m->mem : NULL;
+    for (unsigned i = 0; gm && i < gm->nr_regions; i++)
+        if (b->held[i])
+            memset(b->held[i], 0, (size_t)((gm->regions[i].size >> BALLOON_PAGE_SHIFT) + 7) / 8);
+    return 0;
+}
+
+static void free_held(struct virtio_balloon *b)
+{
+    for (unsigned i = 0; i < GUEST_MEM_MAX_REGIONS; i++) {
+        free(b->held[i]);
+        b->held[i] = NULL;
+    }
+}
+
+static int set_host_page(struct virtio_balloon *b, const struct guest_mem *gm, uint64_t size)
+{
+    if (size < BALLOON_PAGE_SIZE || (size & (size - 1)))
+        return -EINVAL;
+    free_held(b);
+    b->host_page = size;
+    if (size == BALLOON_PAGE_SIZE)
+        return 0;
+    for (unsigned i = 0; i < gm->nr_regions; i++) {
+        b->held[i] = calloc((size_t)((gm->regions[i].size >> BALLOON_PAGE_SHIFT) + 7) / 8, 1);
+        if (!b->held[i]) {
+            free_held(b);
+            return -ENOMEM;
+        }
+    }
+    return 0;
+}
+
+static uint64_t balloon_features(struct virtio_dev *dev)
+{
+    (void)dev;
+    return 1ull << VIRTIO_BALLOON_F_STATS_VQ | 1ull << VIRTIO_BALLOON_F_DEFLATE_ON_OOM |
+           1ull << VIRTIO_BALLOON_F_REPORTING;
 }
 
 static void balloon_destroy(struct virtio_dev *dev)
 {
     balloon_reset(dev);
+    free_held(to_balloon(dev));
     free(dev);
 }
 
 static const struct virtio_dev_ops balloon_ops = {
+    .name = "virtio-balloon",
+    .device_id = VIRTIO_ID_BALLOON,
+    .sandbox = SANDBOX_IO_BALLOON,
+    .config_len = CFG_LEN,
+    .nqueues = NUM_QUEUES,
+    .queue_size = BALLOON_QUEUE_SIZE,
+    .features = balloon_features,
     .queue_notify = balloon_queue_notify,
     .config_read = balloon_config_read,
     .config_write = balloon_config_write,
@@ -284,21 +402,32 @@ int virtio_balloon_create(struct machine *m, struct virtio_dev **out)
     if (!b)
         return -ENOMEM;
     struct virtio_dev *dev = &b->vdev;
-    uint64_t features = 1ull << VIRTIO_BALLOON_F_STATS_VQ |
-                        1ull << VIRTIO_BALLOON_F_DEFLATE_ON_OOM |
-                        1ull << VIRTIO_BALLOON_F_PAGE_REPORTING;
-    /* Class "other" (0xff00), as for other virtio devices without a PCI class. */
-    int rc = virtio_pci_init(dev, m, "virtio-balloon", VIRTIO_ID_BALLOON, 0xff0000, NUM_QUEUES,
-                             BALLOON_QUEUE_SIZE, features, CFG_LEN, &balloon_ops);
+    long page = sysconf(_SC_PAGESIZE);
+    int rc = set_host_page(b, m->mem, page > 0 ? (uint64_t)page : BALLOON_PAGE_SIZE);
+    if (rc) {
+        free(b);
+        return rc;
+    }
+    rc = virtio_dev_init(dev, m, &balloon_ops);
     if (rc == 0)
-        rc = virtio_pci_start(dev);
+        rc = virtio_dev_start(dev);
     if (rc) {
         log_error("virtio-balloon: cannot create: %s", strerror(-rc));
-        virtio_pci_destroy(dev);
+        virtio_dev_destroy(dev);
         return rc;
     }
     *out = dev;
     return 0;
+}
+
+int virtio_balloon_set_host_page_size(struct virtio_dev *dev, size_t size)
+{
+    if (dev->device_id != VIRTIO_ID_BALLOON)
+        return -EINVAL;
+    pthread_mutex_lock(&dev->lock);
+    int rc = set_host_page(to_balloon(dev), dev->m->mem, size);
+    pthread_mutex_unlock(&dev->lock);
+    return rc;
 }
 
 int virtio_balloon_set_target(struct virtio_dev *dev, uint32_t pages)

@@ -18,7 +18,10 @@
  * only a malformed ring stops the device (DEVICE_NEEDS_RESET).
  */
 #include <errno.h>
+#include <linux/virtio_blk.h>
 #include <poll.h>
+#include <pthread.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -26,29 +29,7 @@
 #include "block/block.h"
 #include "core/log.h"
 #include "virtio/devices.h"
-#include "virtio/pci.h"
-
-/* Feature bits (5.2.3). */
-#define VIRTIO_BLK_F_SIZE_MAX 1
-#define VIRTIO_BLK_F_SEG_MAX 2
-#define VIRTIO_BLK_F_RO 5
-#define VIRTIO_BLK_F_BLK_SIZE 6
-#define VIRTIO_BLK_F_FLUSH 9
-#define VIRTIO_BLK_F_DISCARD 13
-#define VIRTIO_BLK_F_WRITE_ZEROES 14
-
-/* Request types and status (5.2.6). */
-#define VIRTIO_BLK_T_IN 0
-#define VIRTIO_BLK_T_OUT 1
-#define VIRTIO_BLK_T_FLUSH 4
-#define VIRTIO_BLK_T_GET_ID 8
-#define VIRTIO_BLK_T_DISCARD 11
-#define VIRTIO_BLK_T_WRITE_ZEROES 13
-#define VIRTIO_BLK_S_OK 0
-#define VIRTIO_BLK_S_IOERR 1
-#define VIRTIO_BLK_S_UNSUPP 2
-#define VIRTIO_BLK_ID_BYTES 20
-#define VIRTIO_BLK_WZ_UNMAP 1
+#include "virtio/virtio.h"
 
 #define SECTOR_SHIFT 9
 #define BLK_QUEUE_SIZE 256
@@ -58,17 +39,19 @@
 #define BLK_DISCARD_ALIGN_SECTORS 8        /* 4 KiB: the granularity hole punching has */
 
 /* Device configuration layout (5.2.4), the fields we use. */
-#define CFG_CAPACITY 0x00
-#define CFG_SIZE_MAX 0x08
-#define CFG_SEG_MAX 0x0c
-#define CFG_BLK_SIZE 0x14
-#define CFG_MAX_DISCARD_SECTORS 0x24
-#define CFG_MAX_DISCARD_SEG 0x28
-#define CFG_DISCARD_ALIGN 0x2c
-#define CFG_MAX_WZ_SECTORS 0x30
-#define CFG_MAX_WZ_SEG 0x34
-#define CFG_WZ_MAY_UNMAP 0x38
-#define CFG_LEN 0x3c
+#define CFG_OFF(field) offsetof(struct virtio_blk_config, field)
+#define CFG_CAPACITY CFG_OFF(capacity)
+#define CFG_SIZE_MAX CFG_OFF(size_max)
+#define CFG_SEG_MAX CFG_OFF(seg_max)
+#define CFG_BLK_SIZE CFG_OFF(blk_size)
+#define CFG_MAX_DISCARD_SECTORS CFG_OFF(max_discard_sectors)
+#define CFG_MAX_DISCARD_SEG CFG_OFF(max_discard_seg)
+#define CFG_DISCARD_ALIGN CFG_OFF(discard_sector_alignment)
+#define CFG_MAX_WZ_SECTORS CFG_OFF(max_write_zeroes_sectors)
+#define CFG_MAX_WZ_SEG CFG_OFF(max_write_zeroes_seg)
+#define CFG_WZ_MAY_UNMAP CFG_OFF(write_zeroes_may_unmap)
+/* Up to write_zeroes_may_unmap and its padding: no secure erase, no zoned fields. */
+#define CFG_LEN (CFG_OFF(unused1) + 3)
 
 struct virtio_blk {
     struct virtio_dev vdev;
@@ -90,18 +73,6 @@ struct blk_request {
     uint32_t written;
     int iovcnt;
     struct iovec iov[];
-};
-
-struct blk_hdr {
-    uint32_t type;
-    uint32_t reserved;
-    uint64_t sector;
-};
-
-struct blk_range {
-    uint64_t sector;
-    uint32_t num_sectors;
-    uint32_t flags;
 };
 
 static struct virtio_blk *to_blk(struct virtio_dev *dev)
@@ -181,8 +152,8 @@ static void submit(struct blk_request *r)
 static int collect_data(struct blk_request *r, const struct virtq_elem *e, bool device_writes,
                         uint64_t *len)
 {
-    uint64_t skip = device_writes ? 0 : sizeof(struct blk_hdr);
-    uint64_t want = device_writes ? e->in_len - 1 : e->out_len - sizeof(struct blk_hdr);
+    uint64_t skip = device_writes ? 0 : sizeof(struct virtio_blk_outhdr);
+    uint64_t want = device_writes ? e->in_len - 1 : e->out_len - sizeof(struct virtio_blk_outhdr);
     unsigned first = device_writes ? e->nr_out : 0;
     unsigned end = device_writes ? e->nr_out + e->nr_in : e->nr_out;
     uint64_t left = want;
@@ -216,13 +187,13 @@ static bool range_ok(const struct virtio_blk *b, uint64_t sector, uint64_t secto
 static uint8_t start_discard(struct blk_request *r, const struct virtq_elem *e, bool zeroes)
 {
     struct virtio_blk *b = r->blk;
-    struct blk_range seg;
+    struct virtio_blk_discard_write_zeroes seg;
     if (b->readonly)
         return VIRTIO_BLK_S_IOERR;
-    if (e->out_len != sizeof(struct blk_hdr) + sizeof(seg))
+    if (e->out_len != sizeof(struct virtio_blk_outhdr) + sizeof(seg))
         return VIRTIO_BLK_S_UNSUPP; /* we offered max_*_seg = 1 */
-    virtq_elem_read(e, sizeof(struct blk_hdr), &seg, sizeof(seg));
-    uint32_t allowed = zeroes ? VIRTIO_BLK_WZ_UNMAP : 0;
+    virtq_elem_read(e, sizeof(struct virtio_blk_outhdr), &seg, sizeof(seg));
+    uint32_t allowed = zeroes ? VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP : 0;
     if (seg.flags & ~allowed)
         return VIRTIO_BLK_S_UNSUPP;
     if (seg.num_sectors > BLK_MAX_DISCARD_SECTORS || !range_ok(b, seg.sector, seg.num_sectors))
@@ -234,7 +205,7 @@ static uint8_t start_discard(struct blk_request *r, const struct virtq_elem *e, 
      */
     if (!zeroes)
         r->req.op = BLK_OP_DISCARD;
-    else if (seg.flags & VIRTIO_BLK_WZ_UNMAP)
+    else if (seg.flags & VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP)
         r->req.op = BLK_OP_WRITE_ZEROES_UNMAP;
     else
         r->req.op = BLK_OP_WRITE_ZEROES;
@@ -249,7 +220,7 @@ static uint8_t start_discard(struct blk_request *r, const struct virtq_elem *e, 
 /* Returns a status to complete with now, or 0xff when the request is in flight. */
 static uint8_t start_request(struct virtio_blk *b, struct blk_request *r, struct virtq_elem *e)
 {
-    struct blk_hdr h;
+    struct virtio_blk_outhdr h;
     if (e->out_len < sizeof(h))
         return VIRTIO_BLK_S_IOERR;
     virtq_elem_read(e, 0, &h, sizeof(h));
@@ -294,22 +265,24 @@ static uint8_t start_request(struct virtio_blk *b, struct blk_request *r, struct
     }
 }
 
-static void handle_elem(struct virtio_blk *b, struct virtq_elem *e)
+static enum virtio_chain handle_elem(struct virtio_dev *dev, struct virtq *vq, struct virtq_elem *e,
+                                     void *opaque)
 {
-    struct virtq *vq = virtio_vq(&b->vdev, 0);
+    struct virtio_blk *b = to_blk(dev);
+    (void)opaque;
     if (e->in_len == 0) {
         /* Nowhere to put a status: give the chain back unprocessed. */
         log_debug("virtio-blk: request without a status byte");
         virtq_push(vq, e->head, 0);
         free(e);
-        return;
+        return VIRTIO_CHAIN_DONE;
     }
     unsigned nseg = e->nr_out + e->nr_in;
     struct blk_request *r = calloc(1, sizeof(*r) + nseg * sizeof(struct iovec));
     if (!r) {
         virtq_push(vq, e->head, 0);
         free(e);
-        return;
+        return VIRTIO_CHAIN_DONE;
     }
     r->blk = b;
     r->elem = e;
@@ -318,26 +291,20 @@ static void handle_elem(struct virtio_blk *b, struct virtq_elem *e)
     uint8_t status = start_request(b, r, e);
     if (status != 0xff)
         request_finish(r, status);
+    return VIRTIO_CHAIN_DONE;
 }
 
 static void blk_queue_notify(struct virtio_dev *dev, unsigned q)
 {
     struct virtio_blk *b = to_blk(dev);
-    struct virtq *vq = virtio_vq(dev, q);
-    /* Everything this pass finds goes to the kernel in one submission. */
+    /*
+     * Everything this pass finds goes to the kernel in one submission;
+     * requests finished synchronously (errors, GET_ID) are published by
+     * the drain.
+     */
     blk_plug(b->img);
-    for (;;) {
-        struct virtq_elem *e;
-        int rc;
-        virtq_disable_notify(vq);
-        while ((rc = virtq_pop(vq, &e)) > 0)
-            handle_elem(b, e);
-        if (rc < 0 || !virtq_enable_notify(vq))
-            break;
-    }
+    virtio_queue_drain(dev, q, handle_elem, NULL);
     blk_unplug(b->img);
-    /* Requests finished synchronously (errors, GET_ID) are published now. */
-    virtio_queue_flush(dev, q);
 }
 
 static void blk_completion(struct virtio_dev *dev, int fd, uint32_t events)
@@ -346,23 +313,64 @@ static void blk_completion(struct virtio_dev *dev, int fd, uint32_t events)
     (void)fd;
     (void)events;
     blk_complete(b->img);
-    if (!b->draining)
+    if (!b->draining) {
         virtio_queue_flush(dev, 0);
+    } else if (!b->inflight) {
+        b->draining = false;
+        virtio_dev_reset_done(dev);
+    }
 }
 
-/* Wait for every request in flight, so none writes guest memory after a reset. */
-static void blk_reset(struct virtio_dev *dev)
+/*
+ * The driver's reset may come on a vCPU thread: never wait for the image
+ * here (a hung disk would hang the vCPU). Requests in flight still write
+ * guest buffers, so the status stays non-zero until the last one is back;
+ * their completions are dropped (request_finish), never put on the rings.
+ */
+static int blk_reset(struct virtio_dev *dev)
+{
+    struct virtio_blk *b = to_blk(dev);
+    if (!b->img || !b->inflight)
+        return 0;
+    b->draining = true;
+    return -EINPROGRESS;
+}
+
+/*
+ * Control thread: collect every request still in flight. The lock is taken
+ * only to complete, so a disk that hangs holds up this caller, not the
+ * vCPUs or the API.
+ */
+static void blk_quiesce(struct virtio_dev *dev)
 {
     struct virtio_blk *b = to_blk(dev);
     if (!b->img)
         return;
-    b->draining = true;
-    while (b->inflight) {
+    for (;;) {
+        pthread_mutex_lock(&dev->lock);
+        blk_complete(b->img);
+        bool busy = b->inflight != 0;
+        if (!busy && b->draining) {
+            b->draining = false;
+            virtio_dev_reset_done(dev);
+        } else if (!busy) {
+            virtio_queue_flush(dev, 0);
+        }
+        pthread_mutex_unlock(&dev->lock);
+        if (!busy)
+            return;
         struct pollfd p = {.fd = blk_completion_fd(b->img), .events = POLLIN};
         poll(&p, 1, 1000);
-        blk_complete(b->img);
     }
-    b->draining = false;
+}
+
+static uint64_t blk_features(struct virtio_dev *dev)
+{
+    uint64_t f = 1ull << VIRTIO_BLK_F_SIZE_MAX | 1ull << VIRTIO_BLK_F_SEG_MAX |
+                 1ull << VIRTIO_BLK_F_BLK_SIZE | 1ull << VIRTIO_BLK_F_FLUSH;
+    if (to_blk(dev)->readonly)
+        return f | 1ull << VIRTIO_BLK_F_RO;
+    return f | 1ull << VIRTIO_BLK_F_DISCARD | 1ull << VIRTIO_BLK_F_WRITE_ZEROES;
 }
 
 static void blk_destroy(struct virtio_dev *dev)
@@ -372,9 +380,17 @@ static void blk_destroy(struct virtio_dev *dev)
 }
 
 static const struct virtio_dev_ops blk_ops = {
+    .name = "virtio-blk",
+    .device_id = VIRTIO_ID_BLOCK,
+    .sandbox = SANDBOX_IO_BLK,
+    .config_len = CFG_LEN,
+    .nqueues = 1,
+    .queue_size = BLK_QUEUE_SIZE,
+    .features = blk_features,
     .queue_notify = blk_queue_notify,
     .config_read = blk_config_read,
     .reset = blk_reset,
+    .quiesce = blk_quiesce,
     .destroy = blk_destroy,
 };
 
@@ -396,24 +412,16 @@ int virtio_blk_create(struct machine *m, const struct dev_blk *cfg, struct blk_i
         memcpy(b->id, cfg->device_id, b->id_len);
     }
     build_config(b);
-    uint64_t features = 1ull << VIRTIO_BLK_F_SIZE_MAX | 1ull << VIRTIO_BLK_F_SEG_MAX |
-                        1ull << VIRTIO_BLK_F_BLK_SIZE | 1ull << VIRTIO_BLK_F_FLUSH;
-    if (b->readonly)
-        features |= 1ull << VIRTIO_BLK_F_RO;
-    else
-        features |= 1ull << VIRTIO_BLK_F_DISCARD | 1ull << VIRTIO_BLK_F_WRITE_ZEROES;
 
     struct virtio_dev *dev = &b->vdev;
-    /* Class: mass storage, SCSI (0x0100), as other virtio-blk devices report. */
-    int rc = virtio_pci_init(dev, m, "virtio-blk", VIRTIO_ID_BLOCK, 0x010000, 1, BLK_QUEUE_SIZE,
-                             features, CFG_LEN, &blk_ops);
+    int rc = virtio_dev_init(dev, m, &blk_ops);
     if (rc == 0)
         rc = virtio_dev_add_fd(dev, blk_completion_fd(b->img), EPOLLIN, blk_completion);
     if (rc == 0)
-        rc = virtio_pci_start(dev);
+        rc = virtio_dev_start(dev);
     if (rc) {
         log_error("virtio-blk %s: cannot create: %s", cfg->path, strerror(-rc));
-        virtio_pci_destroy(dev);
+        virtio_dev_destroy(dev);
         return rc;
     }
     log_debug("virtio-blk %s: %llu sectors%s", cfg->path, (unsigned long long)b->capacity,

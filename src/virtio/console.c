@@ -27,7 +27,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <linux/virtio_console.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -38,16 +40,15 @@
 
 #include "core/log.h"
 #include "virtio/devices.h"
-#include "virtio/pci.h"
+#include "virtio/virtio.h"
 
-#define VIRTIO_CONSOLE_F_EMERG_WRITE 2
 #define CONSOLE_QUEUE_SIZE 128
 #define RX_QUEUE 0
 #define TX_QUEUE 1
 /* Config (5.3.4): cols, rows, max_nr_ports, emerg_wr. */
-#define CFG_MAX_NR_PORTS 4
-#define CFG_EMERG_WR 8
-#define CFG_LEN 12
+#define CFG_MAX_NR_PORTS offsetof(struct virtio_console_config, max_nr_ports)
+#define CFG_EMERG_WR offsetof(struct virtio_console_config, emerg_wr)
+#define CFG_LEN sizeof(struct virtio_console_config)
 
 struct console_host {
     enum serial_mode mode;
@@ -174,24 +175,20 @@ static void write_out(struct virtio_console *c, const void *buf, size_t len)
     console_host_write(c->host, buf, len);
 }
 
+static enum virtio_chain tx_chain(struct virtio_dev *dev, struct virtq *vq, struct virtq_elem *e,
+                                  void *opaque)
+{
+    (void)opaque;
+    for (unsigned i = 0; i < e->nr_out; i++)
+        write_out(to_console(dev), e->iov[i].iov_base, e->iov[i].iov_len);
+    virtq_push(vq, e->head, 0);
+    free(e);
+    return VIRTIO_CHAIN_DONE;
+}
+
 static void tx_drain(struct virtio_console *c)
 {
-    struct virtio_dev *dev = &c->vdev;
-    struct virtq *vq = virtio_vq(dev, TX_QUEUE);
-    for (;;) {
-        struct virtq_elem *e;
-        int rc;
-        virtq_disable_notify(vq);
-        while ((rc = virtq_pop(vq, &e)) > 0) {
-            for (unsigned i = 0; i < e->nr_out; i++)
-                write_out(c, e->iov[i].iov_base, e->iov[i].iov_len);
-            virtq_push(vq, e->head, 0);
-            free(e);
-        }
-        if (rc < 0 || !virtq_enable_notify(vq))
-            break;
-    }
-    virtio_queue_flush(dev, TX_QUEUE);
+    virtio_queue_drain(&c->vdev, TX_QUEUE, tx_chain, NULL);
 }
 
 static void input_ready(struct virtio_dev *dev, int fd, uint32_t events);
@@ -289,9 +286,16 @@ static void console_config_write(struct virtio_dev *dev, unsigned off, const voi
     (void)len;
 }
 
-static void console_reset(struct virtio_dev *dev)
+static int console_reset(struct virtio_dev *dev)
 {
     watch_input(to_console(dev), false);
+    return 0;
+}
+
+static uint64_t console_features(struct virtio_dev *dev)
+{
+    (void)dev;
+    return 1ull << VIRTIO_CONSOLE_F_EMERG_WRITE;
 }
 
 static void console_destroy(struct virtio_dev *dev)
@@ -300,6 +304,13 @@ static void console_destroy(struct virtio_dev *dev)
 }
 
 static const struct virtio_dev_ops console_ops = {
+    .name = "virtio-console",
+    .device_id = VIRTIO_ID_CONSOLE,
+    .sandbox = SANDBOX_IO_CONSOLE,
+    .config_len = CFG_LEN,
+    .nqueues = 2,
+    .queue_size = CONSOLE_QUEUE_SIZE,
+    .features = console_features,
     .queue_notify = console_queue_notify,
     .config_read = console_config_read,
     .config_write = console_config_write,
@@ -446,15 +457,12 @@ int virtio_console_create(struct machine *m, struct console_host *host, struct v
     c->host = host;
     c->in_fd = host->in_fd;
     struct virtio_dev *dev = &c->vdev;
-    /* Class: simple communication controller, other (0x0780). */
-    int rc = virtio_pci_init(dev, m, "virtio-console", VIRTIO_ID_CONSOLE, 0x078000, 2,
-                             CONSOLE_QUEUE_SIZE, 1ull << VIRTIO_CONSOLE_F_EMERG_WRITE, CFG_LEN,
-                             &console_ops);
+    int rc = virtio_dev_init(dev, m, &console_ops);
     if (rc == 0)
-        rc = virtio_pci_start(dev);
+        rc = virtio_dev_start(dev);
     if (rc) {
         log_error("virtio-console: cannot create: %s", strerror(-rc));
-        virtio_pci_destroy(dev);
+        virtio_dev_destroy(dev);
         return rc;
     }
     *out = dev;

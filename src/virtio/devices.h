@@ -1,7 +1,8 @@
 /*
  * The virtio devices the VMM can add to a machine (virtio 1.2, section 5),
- * each on the PCI transport (virtio/pci.h) with its own I/O thread (the
- * VM's kept m->io_loop, or one of its own in unit tests).
+ * each a device model on the generic virtio core (virtio/virtio.h), placed
+ * on the PCI transport (virtio/pci.h), with its own I/O thread (the VM's
+ * kept m->io_loop, or one of its own in unit tests).
  *
  * Each create borrows the host side the VM opened once (vmm/backends.h:
  * image, console output, socket, muxer, share), registers a PCI function on
@@ -76,6 +77,11 @@ int virtio_balloon_set_target(struct virtio_dev *dev, uint32_t pages);
 int virtio_balloon_info(struct virtio_dev *dev, struct virtio_balloon_info *info);
 /* Give the guest its statistics buffer back so it sends fresh numbers; -EAGAIN if none held. */
 int virtio_balloon_request_stats(struct virtio_dev *dev);
+/*
+ * Tests: behave as on a host whose pages are `size` bytes (a power of two,
+ * at least 4 KiB) instead of this host's; forgets what the balloon holds.
+ */
+int virtio_balloon_set_host_page_size(struct virtio_dev *dev, size_t size);
 
 /*
  * virtio-vsock (5.10): one device for every DEV_VSOCK entry of cfg and
@@ -88,9 +94,20 @@ int virtio_vsock_muxer_open(const struct vm_config *cfg, const struct dev_vsock 
                             struct vsock_muxer **out);
 int virtio_vsock_create(struct machine *m, struct vsock_muxer *mx, struct virtio_dev **out);
 
-/* Stops the device's thread, unregisters it, closes its backend, frees it. */
+/* Stops the device's thread, unregisters it, waits for its host I/O, frees it. */
 void virtio_dev_destroy(struct virtio_dev *dev);
-/* Machine reset: the device forgets the driver (as a status write of 0). */
+/*
+ * Machine reset: the device forgets the driver (as a status write of 0),
+ * and, not being on a vCPU thread, waits here for host I/O in flight.
+ */
 void virtio_dev_reset(struct virtio_dev *dev);
+/*
+ * Pause: once this returns the device writes no guest memory (rings, used
+ * entries, buffers) until virtio_dev_resume: its I/O thread is parked and
+ * host I/O in flight has been collected (it may wait for the backend). Kicks
+ * and backend data arriving meanwhile wait in their fds. Control thread only.
+ */
+void virtio_dev_quiesce(struct virtio_dev *dev);
+void virtio_dev_resume(struct virtio_dev *dev);
 
 #endif

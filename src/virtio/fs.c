@@ -26,6 +26,8 @@
  */
 #include <endian.h>
 #include <errno.h>
+#include <linux/virtio_fs.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -33,9 +35,8 @@
 #include "fs/fs_share.h"
 #include "fs/fuse_server.h"
 #include "virtio/devices.h"
-#include "virtio/pci.h"
+#include "virtio/virtio.h"
 
-#define VIRTIO_ID_FS 26
 #define FS_QUEUE_SIZE 256
 #define HIPRIO_QUEUE 0
 #define REQUEST_QUEUE 1
@@ -43,12 +44,13 @@
 #define FS_NUM_REQUEST_QUEUES 1
 
 /* Configuration layout (5.11.4). */
-#define CFG_TAG 0
+#define CFG_TAG offsetof(struct virtio_fs_config, tag)
 #define CFG_TAG_LEN 36
-#define CFG_NUM_REQUEST_QUEUES 36
-#define CFG_LEN 40
+#define CFG_NUM_REQUEST_QUEUES offsetof(struct virtio_fs_config, num_request_queues)
+#define CFG_LEN sizeof(struct virtio_fs_config)
 
 _Static_assert(CFG_TAG_LEN == VIRTIO_FS_TAG_MAX, "mountTag length is the config tag length");
+_Static_assert(CFG_TAG_LEN == sizeof(((struct virtio_fs_config *)0)->tag), "the uapi tag length");
 
 struct virtio_fs {
     struct virtio_dev vdev;
@@ -61,31 +63,22 @@ static struct virtio_fs *to_fs(struct virtio_dev *dev)
     return (struct virtio_fs *)dev;
 }
 
-static void serve_chain(struct virtio_fs *f, struct virtq *vq, struct virtq_elem *e)
+static enum virtio_chain serve_chain(struct virtio_dev *dev, struct virtq *vq, struct virtq_elem *e,
+                                     void *opaque)
 {
+    struct virtio_fs *f = to_fs(dev);
+    (void)opaque;
     uint32_t n = fuse_server_handle(f->server, e->iov, e->nr_out, e->out_len, e->iov + e->nr_out,
                                     e->nr_in, e->in_len);
     virtq_push(vq, e->head, n);
+    free(e);
+    return VIRTIO_CHAIN_DONE;
 }
 
 static void fs_queue_notify(struct virtio_dev *dev, unsigned q)
 {
-    struct virtio_fs *f = to_fs(dev);
-    if (q >= FS_NUM_QUEUES)
-        return;
-    struct virtq *vq = virtio_vq(dev, q);
-    for (;;) {
-        struct virtq_elem *e;
-        int rc;
-        virtq_disable_notify(vq);
-        while ((rc = virtq_pop(vq, &e)) > 0) {
-            serve_chain(f, vq, e);
-            free(e);
-        }
-        if (rc < 0 || !virtq_enable_notify(vq))
-            break;
-    }
-    virtio_queue_flush(dev, q);
+    if (q < FS_NUM_QUEUES)
+        virtio_queue_drain(dev, q, serve_chain, NULL);
 }
 
 static void fs_config_read(struct virtio_dev *dev, unsigned off, void *data, unsigned len)
@@ -104,12 +97,13 @@ static void fs_config_write(struct virtio_dev *dev, unsigned off, const void *da
     (void)len;
 }
 
-static void fs_reset(struct virtio_dev *dev)
+static int fs_reset(struct virtio_dev *dev)
 {
     struct virtio_fs *f = to_fs(dev);
     /* The next driver starts with FUSE_INIT and knows none of the old nodeids. */
     if (f->server)
         fuse_server_reset(f->server);
+    return 0;
 }
 
 static void fs_destroy(struct virtio_dev *dev)
@@ -120,6 +114,12 @@ static void fs_destroy(struct virtio_dev *dev)
 }
 
 static const struct virtio_dev_ops fs_ops = {
+    .name = "virtio-fs",
+    .device_id = VIRTIO_ID_FS,
+    .sandbox = SANDBOX_IO_FS,
+    .config_len = CFG_LEN,
+    .nqueues = FS_NUM_QUEUES,
+    .queue_size = FS_QUEUE_SIZE,
     .queue_notify = fs_queue_notify,
     .config_read = fs_config_read,
     .config_write = fs_config_write,
@@ -148,15 +148,13 @@ int virtio_fs_create(struct machine *m, const struct dev_fs *cfg, struct fs_shar
         return rc;
     }
     struct virtio_dev *dev = &f->vdev;
-    /* Class: mass storage, other (0x0180). */
-    rc = virtio_pci_init(dev, m, "virtio-fs", VIRTIO_ID_FS, 0x018000, FS_NUM_QUEUES, FS_QUEUE_SIZE,
-                         0, CFG_LEN, &fs_ops);
+    rc = virtio_dev_init(dev, m, &fs_ops);
     if (rc == 0)
-        rc = virtio_pci_start(dev);
+        rc = virtio_dev_start(dev);
     if (rc) {
         log_error("--device virtio-fs mountTag \"%s\": cannot create: %s", cfg->mount_tag,
                   strerror(-rc));
-        virtio_pci_destroy(dev);
+        virtio_dev_destroy(dev);
         return rc;
     }
     *out = dev;

@@ -27,6 +27,8 @@
  * (completed, so the guest goes on) and the link is reported down.
  */
 #include <errno.h>
+#include <linux/virtio_net.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,25 +38,17 @@
 #include "core/log.h"
 #include "net/net_backend.h"
 #include "virtio/devices.h"
-#include "virtio/pci.h"
-
-#define VIRTIO_ID_NET 1
-
-/* Feature bits (5.1.3). */
-#define VIRTIO_NET_F_MAC 5
-#define VIRTIO_NET_F_MRG_RXBUF 15
-#define VIRTIO_NET_F_STATUS 16
-#define VIRTIO_NET_S_LINK_UP 1
+#include "virtio/virtio.h"
 
 /* struct virtio_net_hdr (5.1.6) as VERSION_1 lays it out: num_buffers always there. */
-#define NET_HDR_LEN 12
-#define NET_HDR_GSO_NONE 0
+#define NET_HDR_LEN sizeof(struct virtio_net_hdr_mrg_rxbuf)
+#define NET_HDR_GSO_NONE VIRTIO_NET_HDR_GSO_NONE
 
 /* Configuration space (5.1.4): mac, status, max_virtqueue_pairs. */
-#define CFG_MAC 0
-#define CFG_STATUS 6
-#define CFG_MAX_PAIRS 8
-#define CFG_LEN 10
+#define CFG_MAC offsetof(struct virtio_net_config, mac)
+#define CFG_STATUS offsetof(struct virtio_net_config, status)
+#define CFG_MAX_PAIRS offsetof(struct virtio_net_config, max_virtqueue_pairs)
+#define CFG_LEN (CFG_MAX_PAIRS + 2)
 
 #define NET_QUEUE_SIZE 256
 #define RXQ 0
@@ -310,6 +304,26 @@ static int tx_one(struct virtio_net *n, const struct virtq_elem *e)
     return rc == -EAGAIN ? -EAGAIN : 0;
 }
 
+static enum virtio_chain tx_chain(struct virtio_dev *dev, struct virtq *vq, struct virtq_elem *e,
+                                  void *opaque)
+{
+    struct virtio_net *n = opaque;
+    (void)dev;
+    if (tx_one(n, e) == -EAGAIN) {
+        virtq_unpop(vq);
+        free(e);
+        n->tx_blocked = true;
+        n->tx_full++;
+        log_trace("virtio-net: socket full after %llu frames sent",
+                  (unsigned long long)n->tx_frames);
+        return VIRTIO_CHAIN_STOP;
+    }
+    n->tx_frames++;
+    virtq_push(vq, e->head, 0);
+    free(e);
+    return VIRTIO_CHAIN_DONE;
+}
+
 static void tx_process(struct virtio_net *n)
 {
     struct virtio_dev *dev = &n->vdev;
@@ -320,30 +334,8 @@ static void tx_process(struct virtio_net *n)
         return; /* the socket's EPOLLOUT resumes */
     n->tx_blocked = false;
     n->tx_passes++;
-    for (;;) {
-        struct virtq_elem *e;
-        int rc;
-        virtq_disable_notify(vq);
-        while ((rc = virtq_pop(vq, &e)) > 0) {
-            if (tx_one(n, e) == -EAGAIN) {
-                virtq_unpop(vq);
-                free(e);
-                n->tx_blocked = true;
-                n->tx_full++;
-                log_trace("virtio-net: socket full after %llu frames sent",
-                          (unsigned long long)n->tx_frames);
-                goto out;
-            }
-            n->tx_frames++;
-            virtq_push(vq, e->head, 0);
-            free(e);
-        }
-        if (rc < 0 || !virtq_enable_notify(vq))
-            break;
-    }
-out:
     /* One used-index update and at most one interrupt for the whole pass. */
-    virtio_queue_flush(dev, TXQ);
+    virtio_queue_drain(dev, TXQ, tx_chain, n);
 }
 
 /* ---- events ---- */
@@ -404,7 +396,7 @@ static void net_activate(struct virtio_dev *dev)
     update_watch(n);
 }
 
-static void net_reset(struct virtio_dev *dev)
+static int net_reset(struct virtio_dev *dev)
 {
     struct virtio_net *n = to_net(dev);
     if (n->rx_nheld) {
@@ -416,6 +408,7 @@ static void net_reset(struct virtio_dev *dev)
     n->rx_no_buffers = false;
     n->tx_blocked = false;
     set_watch(n, 0);
+    return 0;
 }
 
 static void net_config_read(struct virtio_dev *dev, unsigned off, void *data, unsigned len)
@@ -451,7 +444,20 @@ static void net_destroy(struct virtio_dev *dev)
     free(n);
 }
 
+static uint64_t net_features(struct virtio_dev *dev)
+{
+    (void)dev;
+    return 1ull << VIRTIO_NET_F_MAC | 1ull << VIRTIO_NET_F_MRG_RXBUF | 1ull << VIRTIO_NET_F_STATUS;
+}
+
 static const struct virtio_dev_ops net_ops = {
+    .name = "virtio-net",
+    .device_id = VIRTIO_ID_NET,
+    .sandbox = SANDBOX_IO_NET,
+    .config_len = CFG_LEN,
+    .nqueues = 2,
+    .queue_size = NET_QUEUE_SIZE,
+    .features = net_features,
     .queue_notify = net_queue_notify,
     .config_read = net_config_read,
     .config_write = net_config_write,
@@ -492,16 +498,12 @@ int virtio_net_create(struct machine *m, const struct dev_net *cfg, struct net_b
     if (cfg->offloading)
         log_debug("virtio-net %s: offloading=on accepted; no offload is offered", n->be->what);
     struct virtio_dev *dev = &n->vdev;
-    uint64_t features =
-        1ull << VIRTIO_NET_F_MAC | 1ull << VIRTIO_NET_F_MRG_RXBUF | 1ull << VIRTIO_NET_F_STATUS;
-    /* Class: network controller, Ethernet (0x0200). */
-    int rc = virtio_pci_init(dev, m, "virtio-net", VIRTIO_ID_NET, 0x020000, 2, NET_QUEUE_SIZE,
-                             features, CFG_LEN, &net_ops);
+    int rc = virtio_dev_init(dev, m, &net_ops);
     if (rc == 0)
-        rc = virtio_pci_start(dev);
+        rc = virtio_dev_start(dev);
     if (rc) {
         log_error("virtio-net: cannot create: %s", strerror(-rc));
-        virtio_pci_destroy(dev);
+        virtio_dev_destroy(dev);
         return rc;
     }
     log_info("virtio-net %s: %s framing, mac %02x:%02x:%02x:%02x:%02x:%02x", n->be->what,

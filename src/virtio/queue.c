@@ -120,7 +120,7 @@ static int add_buffer(struct virtq *q, const struct virtq_desc *d, unsigned *nr_
     unsigned n = *nr_out + *nr_in;
     if (n >= VIRTQ_MAX_SEGS)
         return ring_broken(q, "chain has too many buffers", n);
-    if (d->flags & VIRTQ_DESC_F_WRITE) {
+    if (d->flags & VRING_DESC_F_WRITE) {
         (*nr_in)++;
         *in_len += d->len;
     } else {
@@ -158,12 +158,12 @@ static int walk_chain(struct virtq *q, uint16_t head, unsigned *nr_out, unsigned
         /* Like READ_ONCE: the compiler must not re-read the guest's copy later. */
         __asm__ __volatile__("" ::: "memory");
 
-        if (d.flags & VIRTQ_DESC_F_INDIRECT) {
+        if (d.flags & VRING_DESC_F_INDIRECT) {
             if (!q->indirect)
                 return ring_broken(q, "indirect descriptor not negotiated, head", head);
             if (in_indirect)
                 return ring_broken(q, "nested indirect table, head", head);
-            if (d.flags & VIRTQ_DESC_F_NEXT)
+            if (d.flags & VRING_DESC_F_NEXT)
                 return ring_broken(q, "indirect descriptor with NEXT, head", head);
             if (d.len == 0 || d.len % sizeof(struct virtq_desc) ||
                 d.len / sizeof(struct virtq_desc) > VIRTQ_MAX_SEGS)
@@ -181,7 +181,7 @@ static int walk_chain(struct virtq *q, uint16_t head, unsigned *nr_out, unsigned
         int rc = add_buffer(q, &d, nr_out, nr_in, out_len, in_len);
         if (rc)
             return rc;
-        if (!(d.flags & VIRTQ_DESC_F_NEXT))
+        if (!(d.flags & VRING_DESC_F_NEXT))
             return 0;
         i = d.next;
     }
@@ -251,9 +251,9 @@ bool virtq_flush(struct virtq *q)
         uint16_t used_event = __atomic_load_n(&q->avail[2 + q->size], __ATOMIC_RELAXED);
         q->signalled_used = new_idx;
         q->signalled_valid = true;
-        return !valid || virtq_need_event(used_event, new_idx, old);
+        return !valid || vring_need_event(used_event, new_idx, old);
     }
-    return !(__atomic_load_n(&q->avail[0], __ATOMIC_RELAXED) & VIRTQ_AVAIL_F_NO_INTERRUPT);
+    return !(__atomic_load_n(&q->avail[0], __ATOMIC_RELAXED) & VRING_AVAIL_F_NO_INTERRUPT);
 }
 
 void virtq_disable_notify(struct virtq *q)
@@ -261,7 +261,7 @@ void virtq_disable_notify(struct virtq *q)
     if (!virtq_ready(q) || q->event_idx)
         return; /* with EVENT_IDX, avail_event already says "from here on" */
     uint16_t *flags = (uint16_t *)q->used;
-    __atomic_store_n(flags, VIRTQ_USED_F_NO_NOTIFY, __ATOMIC_RELAXED);
+    __atomic_store_n(flags, VRING_USED_F_NO_NOTIFY, __ATOMIC_RELAXED);
 }
 
 bool virtq_enable_notify(struct virtq *q)

@@ -10,17 +10,12 @@
 #ifndef KRUNKIT_VIRTIO_QUEUE_H
 #define KRUNKIT_VIRTIO_QUEUE_H
 
+#include <linux/virtio_ring.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/uio.h>
 
 #include "vmm/guest_mem.h"
-
-#define VIRTQ_DESC_F_NEXT 1
-#define VIRTQ_DESC_F_WRITE 2
-#define VIRTQ_DESC_F_INDIRECT 4
-#define VIRTQ_AVAIL_F_NO_INTERRUPT 1
-#define VIRTQ_USED_F_NO_NOTIFY 1
 
 /* Largest queue a device offers; the spec allows 32768. */
 #define VIRTQ_MAX_SIZE 1024
@@ -97,7 +92,7 @@ bool virtq_has_avail(struct virtq *q);
 void virtq_push(struct virtq *q, uint16_t head, uint32_t len);
 /*
  * Publish pushed entries and decide whether the driver wants an interrupt
- * (VIRTQ_AVAIL_F_NO_INTERRUPT, or used_event with EVENT_IDX).
+ * (VRING_AVAIL_F_NO_INTERRUPT, or used_event with EVENT_IDX).
  */
 bool virtq_flush(struct virtq *q);
 
@@ -108,12 +103,6 @@ bool virtq_flush(struct virtq *q);
  */
 void virtq_disable_notify(struct virtq *q);
 bool virtq_enable_notify(struct virtq *q);
-
-/* 2.7.10: does moving the index from old to new_idx cross event? */
-static inline bool virtq_need_event(uint16_t event, uint16_t new_idx, uint16_t old)
-{
-    return (uint16_t)(new_idx - event - 1) < (uint16_t)(new_idx - old);
-}
 
 /* Copy between an element's buffers and a flat buffer; returns bytes moved. */
 size_t virtq_elem_read(const struct virtq_elem *e, uint64_t skip, void *buf, size_t len);

@@ -10,7 +10,7 @@
 
 #include "core/log.h"
 #include "virtio/devices.h"
-#include "virtio/pci.h"
+#include "virtio/virtio.h"
 
 /* Per-request cap, so one huge buffer does not stall the thread. */
 #define RNG_MAX_REQUEST 65536
@@ -43,21 +43,19 @@ static size_t fill_random(struct virtq_elem *e)
     return done;
 }
 
+static enum virtio_chain rng_chain(struct virtio_dev *dev, struct virtq *vq, struct virtq_elem *e,
+                                   void *opaque)
+{
+    (void)dev;
+    (void)opaque;
+    virtq_push(vq, e->head, (uint32_t)fill_random(e));
+    free(e);
+    return VIRTIO_CHAIN_DONE;
+}
+
 static void rng_queue_notify(struct virtio_dev *dev, unsigned q)
 {
-    struct virtq *vq = virtio_vq(dev, q);
-    for (;;) {
-        struct virtq_elem *e;
-        int rc;
-        virtq_disable_notify(vq);
-        while ((rc = virtq_pop(vq, &e)) > 0) {
-            virtq_push(vq, e->head, (uint32_t)fill_random(e));
-            free(e);
-        }
-        if (rc < 0 || !virtq_enable_notify(vq))
-            break;
-    }
-    virtio_queue_flush(dev, q);
+    virtio_queue_drain(dev, q, rng_chain, NULL);
 }
 
 static void rng_destroy(struct virtio_dev *dev)
@@ -66,6 +64,11 @@ static void rng_destroy(struct virtio_dev *dev)
 }
 
 static const struct virtio_dev_ops rng_ops = {
+    .name = "virtio-rng",
+    .device_id = VIRTIO_ID_RNG,
+    .sandbox = SANDBOX_IO_RNG,
+    .nqueues = 1,
+    .queue_size = 256,
     .queue_notify = rng_queue_notify,
     .destroy = rng_destroy,
 };
@@ -76,13 +79,12 @@ int virtio_rng_create(struct machine *m, struct virtio_dev **out)
     if (!r)
         return -ENOMEM;
     struct virtio_dev *dev = &r->vdev;
-    /* Class "other" (0xff00): there is no PCI class for entropy sources. */
-    int rc = virtio_pci_init(dev, m, "virtio-rng", VIRTIO_ID_RNG, 0xff0000, 1, 256, 0, 0, &rng_ops);
+    int rc = virtio_dev_init(dev, m, &rng_ops);
     if (rc == 0)
-        rc = virtio_pci_start(dev);
+        rc = virtio_dev_start(dev);
     if (rc) {
         log_error("virtio-rng: cannot create: %s", strerror(-rc));
-        virtio_pci_destroy(dev);
+        virtio_dev_destroy(dev);
         return rc;
     }
     *out = dev;

@@ -12,22 +12,23 @@
  */
 #include <endian.h>
 #include <errno.h>
+#include <linux/virtio_vsock.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 
 #include "core/log.h"
 #include "virtio/devices.h"
-#include "virtio/pci.h"
+#include "virtio/virtio.h"
 #include "vsock/muxer.h"
 
-#define VIRTIO_ID_VSOCK 19
+/* 5.10.3: bit 0 is stream; the uapi header names only SEQPACKET (1). */
 #define VIRTIO_VSOCK_F_STREAM 0
 #define VSOCK_QUEUE_SIZE 256
 #define RX_QUEUE 0
 #define TX_QUEUE 1
 #define EVENT_QUEUE 2
-#define CFG_LEN 8 /* le64 guest_cid */
+#define CFG_LEN sizeof(struct virtio_vsock_config)
 
 struct virtio_vsock {
     struct virtio_dev vdev;
@@ -114,23 +115,19 @@ static void tx_packet(struct virtio_vsock *v, const struct virtq_elem *e)
     vsock_muxer_recv(v->mx, &h, v->payload, n);
 }
 
+static enum virtio_chain tx_chain(struct virtio_dev *dev, struct virtq *vq, struct virtq_elem *e,
+                                  void *opaque)
+{
+    (void)opaque;
+    tx_packet(to_vsock(dev), e);
+    virtq_push(vq, e->head, 0);
+    free(e);
+    return VIRTIO_CHAIN_DONE;
+}
+
 static void tx_drain(struct virtio_vsock *v)
 {
-    struct virtio_dev *dev = &v->vdev;
-    struct virtq *vq = virtio_vq(dev, TX_QUEUE);
-    for (;;) {
-        struct virtq_elem *e;
-        int rc;
-        virtq_disable_notify(vq);
-        while ((rc = virtq_pop(vq, &e)) > 0) {
-            tx_packet(v, e);
-            virtq_push(vq, e->head, 0);
-            free(e);
-        }
-        if (rc < 0 || !virtq_enable_notify(vq))
-            break;
-    }
-    virtio_queue_flush(dev, TX_QUEUE);
+    virtio_queue_drain(&v->vdev, TX_QUEUE, tx_chain, NULL);
 }
 
 static void vsock_queue_notify(struct virtio_dev *dev, unsigned q)
@@ -175,13 +172,20 @@ static void vsock_activate(struct virtio_dev *dev)
     rx_pump(v);
 }
 
-static void vsock_reset(struct virtio_dev *dev)
+static int vsock_reset(struct virtio_dev *dev)
 {
     struct virtio_vsock *v = to_vsock(dev);
     if (!v->mx)
-        return;
+        return 0;
     vsock_muxer_set_guest_ready(v->mx, false);
     vsock_muxer_reset(v->mx);
+    return 0;
+}
+
+static uint64_t vsock_features(struct virtio_dev *dev)
+{
+    (void)dev;
+    return 1ull << VIRTIO_VSOCK_F_STREAM;
 }
 
 static void vsock_destroy(struct virtio_dev *dev)
@@ -191,6 +195,13 @@ static void vsock_destroy(struct virtio_dev *dev)
 }
 
 static const struct virtio_dev_ops vsock_ops = {
+    .name = "virtio-vsock",
+    .device_id = VIRTIO_ID_VSOCK,
+    .sandbox = SANDBOX_IO_VSOCK,
+    .config_len = CFG_LEN,
+    .nqueues = 3,
+    .queue_size = VSOCK_QUEUE_SIZE,
+    .features = vsock_features,
     .queue_notify = vsock_queue_notify,
     .config_read = vsock_config_read,
     .config_write = vsock_config_write,
@@ -223,16 +234,14 @@ int virtio_vsock_create(struct machine *m, struct vsock_muxer *mx, struct virtio
         return -ENOMEM;
     v->mx = mx;
     struct virtio_dev *dev = &v->vdev;
-    /* Class: simple communication controller, other (0x0780). */
-    int rc = virtio_pci_init(dev, m, "virtio-vsock", VIRTIO_ID_VSOCK, 0x078000, 3, VSOCK_QUEUE_SIZE,
-                             1ull << VIRTIO_VSOCK_F_STREAM, CFG_LEN, &vsock_ops);
+    int rc = virtio_dev_init(dev, m, &vsock_ops);
     if (rc == 0)
         rc = virtio_dev_add_fd(dev, vsock_muxer_fd(v->mx), EPOLLIN, muxer_ready);
     if (rc == 0)
-        rc = virtio_pci_start(dev);
+        rc = virtio_dev_start(dev);
     if (rc) {
         log_error("virtio-vsock: cannot create: %s", strerror(-rc));
-        virtio_pci_destroy(dev);
+        virtio_dev_destroy(dev);
         return rc;
     }
     *out = dev;

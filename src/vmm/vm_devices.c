@@ -9,24 +9,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/devkind.h"
 #include "core/log.h"
 #include "virtio/devices.h"
 #include "vmm/vm_internal.h"
 
 bool vm_device_supported(enum dev_type type)
 {
-    switch (type) {
-    case DEV_BLK:
-    case DEV_SERIAL:
-    case DEV_RNG:
-    case DEV_BALLOON:
-    case DEV_NET:
-    case DEV_VSOCK:
-    case DEV_FS:
-        return true;
-    default:
-        return false;
-    }
+    const struct dev_kind *k = dev_kind_of(type);
+    return k && k->create;
 }
 
 static int create_virtio(struct vmm *vmm, struct dev_backend *b, struct virtio_dev **out)
@@ -34,27 +25,9 @@ static int create_virtio(struct vmm *vmm, struct dev_backend *b, struct virtio_d
     /* The machine of this boot, on the device's kept I/O thread. */
     b->m = vmm->machine;
     b->m.io_loop = b->loop;
-    const struct dev_config *d = b->cfg;
-    if (!d) /* the vsock device only --timesync asks for */
-        return virtio_vsock_create(&b->m, b->vsock, out);
-    switch (d->type) {
-    case DEV_BLK:
-        return virtio_blk_create(&b->m, &d->blk, b->img, out);
-    case DEV_SERIAL:
-        return virtio_console_create(&b->m, b->console, out);
-    case DEV_RNG:
-        return virtio_rng_create(&b->m, out);
-    case DEV_BALLOON:
-        return virtio_balloon_create(&b->m, out);
-    case DEV_NET:
-        return virtio_net_create(&b->m, &d->net, b->net, out);
-    case DEV_VSOCK:
-        return virtio_vsock_create(&b->m, b->vsock, out);
-    case DEV_FS:
-        return virtio_fs_create(&b->m, &d->fs, b->fs, out);
-    default:
-        return -ENOTSUP;
-    }
+    /* No config: the vsock device only --timesync asks for. */
+    const struct dev_kind *k = dev_kind_of(b->cfg ? b->cfg->type : DEV_VSOCK);
+    return k && k->create ? k->create(&b->m, b, out) : -ENOTSUP;
 }
 
 int vm_devices_create(struct vmm *vmm)

@@ -4,19 +4,23 @@
 # seeded from tests/cli/corpus/) for CLI_FUZZ_SECONDS.
 
 CLI_FUZZ_SECONDS ?= 20
-CLI_FUZZ_SRCS    := tests/cli/fuzz_args.c src/cli/args.c src/cli/devopts.c src/core/config.c \
-                    src/core/log.c
+# The parser walks the device table (src/devices/), whose descriptors reach
+# the device models: link the fuzz build of the whole library (its objects
+# are tests/fuzz/check.mk's), the linker keeps what is used.
+CLI_FUZZ_LIBOBJS := $(LIB_SRCS:%.c=$(BUILD)/fuzz/obj/%.o)
 
 .PHONY: check-cli check-cli-fuzz
 check-cli: deps $(BUILD)/krunkit
 	@scripts/deps.sh python3
 	@tests/cli/run-cli-tests.sh $(BUILD)/krunkit
 
-$(BUILD)/cli-fuzz/fuzz_args: $(CLI_FUZZ_SRCS) src/cli/args.h src/cli/devopts.h src/core/config.h
+$(BUILD)/cli-fuzz/fuzz_args: tests/cli/fuzz_args.c $(CLI_FUZZ_LIBOBJS)
 	@mkdir -p $(dir $@)
+	@rm -f $(BUILD)/cli-fuzz/libkrunkit.a
+	ar rcs $(BUILD)/cli-fuzz/libkrunkit.a $(CLI_FUZZ_LIBOBJS)
 	clang $(CPPFLAGS) $(CFLAGS) -std=gnu11 -O1 -g -Isrc -D_GNU_SOURCE -fno-omit-frame-pointer \
 	    -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-	    $(CLI_FUZZ_SRCS) -o $@ $(LDFLAGS) -ljansson
+	    tests/cli/fuzz_args.c $(BUILD)/cli-fuzz/libkrunkit.a -o $@ $(LDFLAGS) $(LDLIBS)
 
 check-cli-fuzz: deps $(BUILD)/cli-fuzz/fuzz_args
 	@work=$(BUILD)/cli-fuzz/work; rm -rf $$work; mkdir -p $$work; \

@@ -79,7 +79,7 @@ enum op {
     OP_SETTLE,     /* wait until the device is idle, then check the used rings */
     OP_ADD_CHAIN,  /* u8 queue, u8 n (bit 7: indirect), n x {u8 flags, u16 off, u16 len} */
     OP_PCI_CONFIG, /* u16 offset, u8 width (bit 7: read; 6, 5: in a capability), u32 value */
-    OP_HOST,       /* u8 call, u32 argument */
+    OP_HOST,       /* u8 call (0xf0 up: quiesce + resume), u32 argument */
     OP_BLK_REQ,    /* u8 type, u16 sector, u16 data length, u8 layout */
     OP_INPUT,      /* u8 len, bytes: typed on the console's pty */
     OPS
@@ -305,7 +305,7 @@ static bool chain_writable(const struct virtq *vq, uint16_t head, uint64_t *writ
             !gm_read(&world.snap_gm, table + 16ull * i, &d, sizeof(d)))
             return false;
         ranges_add(descs, table + 16ull * i, sizeof(d));
-        if (d.flags & VIRTQ_DESC_F_INDIRECT) {
+        if (d.flags & VRING_DESC_F_INDIRECT) {
             if (indirect || !vq->indirect || d.len == 0 || d.len % 16)
                 return false;
             table = d.addr;
@@ -315,11 +315,11 @@ static bool chain_writable(const struct virtq *vq, uint16_t head, uint64_t *writ
             indirect = true;
             continue;
         }
-        if ((d.flags & VIRTQ_DESC_F_WRITE) && d.len) {
+        if ((d.flags & VRING_DESC_F_WRITE) && d.len) {
             *writable += d.len;
             ranges_add(wbufs, d.addr, d.len);
         }
-        if (!(d.flags & VIRTQ_DESC_F_NEXT))
+        if (!(d.flags & VRING_DESC_F_NEXT))
             return true;
         i = d.next;
     }
@@ -509,7 +509,7 @@ static void device_poked(void)
 
 static uint64_t bar(void)
 {
-    run.drv.bar = run.dev->pci.bars[VIRTIO_BAR].addr;
+    run.drv.bar = virtio_pci_function(run.dev)->bars[VIRTIO_BAR].addr;
     return run.drv.bar;
 }
 
@@ -552,9 +552,9 @@ static void op_setup(uint8_t flags)
         vdrv_write(d, VIRTIO_PCI_COMMON_Q_SELECT, q, 2);
         vdrv_write(d, VIRTIO_PCI_COMMON_Q_SIZE, size, 2);
         vdrv_write(d, VIRTIO_PCI_COMMON_Q_MSIX, q + 1, 2);
-        vdrv_write(d, VIRTIO_PCI_COMMON_Q_DESC, dq->desc, 8);
-        vdrv_write(d, VIRTIO_PCI_COMMON_Q_AVAIL, dq->avail, 8);
-        vdrv_write(d, VIRTIO_PCI_COMMON_Q_USED, dq->used, 8);
+        vdrv_write(d, VIRTIO_PCI_COMMON_Q_DESCLO, dq->desc, 8);
+        vdrv_write(d, VIRTIO_PCI_COMMON_Q_AVAILLO, dq->avail, 8);
+        vdrv_write(d, VIRTIO_PCI_COMMON_Q_USEDLO, dq->used, 8);
         vdrv_write(d, VIRTIO_PCI_COMMON_Q_ENABLE, 1, 2);
     }
     if (!(flags & 0x80))
@@ -576,17 +576,17 @@ static void add_chain(unsigned q, struct virtq_desc *descs, unsigned n, bool ind
     if (indirect) {
         uint64_t table = LOW_GPA + INDIRECT_AREA + INDIRECT_SLOT * (run.indirect_next++ % 8);
         for (unsigned i = 0; i < n; i++) {
-            if (descs[i].flags & VIRTQ_DESC_F_NEXT && descs[i].next == 0xffff)
+            if (descs[i].flags & VRING_DESC_F_NEXT && descs[i].next == 0xffff)
                 descs[i].next = (uint16_t)(i + 1);
             guest_write(table + 16ull * i, &descs[i], 16);
         }
-        struct virtq_desc top = {.addr = table, .len = 16 * n, .flags = VIRTQ_DESC_F_INDIRECT};
+        struct virtq_desc top = {.addr = table, .len = 16 * n, .flags = VRING_DESC_F_INDIRECT};
         guest_write(dq->desc + 16ull * head, &top, 16);
         dq->next_desc = (uint16_t)((head + 1) % dq->size);
     } else {
         for (unsigned i = 0; i < n; i++) {
             uint16_t idx = (uint16_t)((head + i) % dq->size);
-            if (descs[i].flags & VIRTQ_DESC_F_NEXT && descs[i].next == 0xffff)
+            if (descs[i].flags & VRING_DESC_F_NEXT && descs[i].next == 0xffff)
                 descs[i].next = (uint16_t)((idx + 1) % dq->size);
             guest_write(dq->desc + 16ull * idx, &descs[i], 16);
         }
@@ -611,9 +611,9 @@ static void op_add_chain(struct input *in)
         if (f & 0x20)
             len <<= 8; /* a length past the end of RAM */
         /* NEXT links to the following descriptor unless bit 0 flips it. */
-        uint16_t flags = (uint16_t)(f & (VIRTQ_DESC_F_WRITE | VIRTQ_DESC_F_INDIRECT));
+        uint16_t flags = (uint16_t)(f & (VRING_DESC_F_WRITE | VRING_DESC_F_INDIRECT));
         if ((i + 1 < n) != (bool)(f & 1))
-            flags |= VIRTQ_DESC_F_NEXT;
+            flags |= VRING_DESC_F_NEXT;
         uint16_t next = 0xffff;
         if (f & 0x40)
             next = (uint16_t)take(in, 1); /* anywhere: loops, out of range */
@@ -664,15 +664,15 @@ static void op_blk_req(struct input *in)
     }
     if (data_len && writes) {
         uint32_t half = (layout & 4) ? data_len / 2 : data_len;
-        descs[n++] = (struct virtq_desc){data, half, VIRTQ_DESC_F_WRITE, 0xffff};
+        descs[n++] = (struct virtq_desc){data, half, VRING_DESC_F_WRITE, 0xffff};
         if (half != data_len)
             descs[n++] =
-                (struct virtq_desc){data + half, data_len - half, VIRTQ_DESC_F_WRITE, 0xffff};
+                (struct virtq_desc){data + half, data_len - half, VRING_DESC_F_WRITE, 0xffff};
     }
     if (!(layout & 0x40))
-        descs[n++] = (struct virtq_desc){status, 1, VIRTQ_DESC_F_WRITE, 0xffff};
+        descs[n++] = (struct virtq_desc){status, 1, VRING_DESC_F_WRITE, 0xffff};
     for (unsigned i = 0; i + 1 < n; i++)
-        descs[i].flags |= VIRTQ_DESC_F_NEXT;
+        descs[i].flags |= VRING_DESC_F_NEXT;
     add_chain(0, descs, n, layout & 0x80);
 }
 
@@ -707,21 +707,21 @@ static void op_kick(unsigned q)
 
 static void op_pci_config(struct input *in)
 {
-    unsigned off = (unsigned)take(in, 2) % sizeof(run.dev->pci.config);
+    unsigned off = (unsigned)take(in, 2) % sizeof(virtio_pci_function(run.dev)->config);
     uint8_t w = (uint8_t)take(in, 1);
     unsigned width = 1u << ((w & 3) % 3);
     uint32_t v = (uint32_t)take(in, 4);
     /* Aim at the capabilities a driver programs: the BAR window and MSI-X. */
-    if ((w & 0x40) && run.dev->pci_cfg_cap > 0)
-        off = (unsigned)run.dev->pci_cfg_cap + off % 20;
-    else if ((w & 0x20) && run.dev->msix_cap > 0)
-        off = (unsigned)run.dev->msix_cap + off % 12;
+    if ((w & 0x40) && virtio_pci_cfg_cap(run.dev) > 0)
+        off = (unsigned)virtio_pci_cfg_cap(run.dev) + off % 20;
+    else if ((w & 0x20) && virtio_pci_msix_cap(run.dev) > 0)
+        off = (unsigned)virtio_pci_msix_cap(run.dev) + off % 12;
     off &= ~(width - 1);
     if (w & 0x80) {
-        pci_config_read(&run.dev->pci, off, width);
+        pci_config_read(virtio_pci_function(run.dev), off, width);
     } else {
         device_poked();
-        pci_config_write(&run.dev->pci, off, v, width);
+        pci_config_write(virtio_pci_function(run.dev), off, v, width);
     }
 }
 
@@ -731,6 +731,16 @@ static void op_host(struct input *in)
     uint32_t arg = (uint32_t)take(in, 4);
     struct virtio_balloon_info info;
     device_poked();
+    if (call >= 0xf0) {
+        /*
+         * A pause and resume (the VM's Pause): whatever state the device is
+         * in, in-flight I/O included, quiesce must return and resume must
+         * bring it back; the settles after check what it did meanwhile.
+         */
+        virtio_dev_quiesce(run.dev);
+        virtio_dev_resume(run.dev);
+        return;
+    }
     switch (call % 4) {
     case 0:
         virtio_dev_reset(run.dev);
@@ -886,7 +896,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         run.vm.m.io_loop = world.kept_loop;
     if (create_device(data[0]))
         die("cannot create the device", data[0], 0, 0);
-    vdrv_init(&run.drv, &run.vm, &run.dev->pci, LOW_GPA + DATA_AREA, LOW_GPA + LOW_SIZE);
+    vdrv_init(&run.drv, &run.vm, virtio_pci_function(run.dev), LOW_GPA + DATA_AREA,
+              LOW_GPA + LOW_SIZE);
     run.barrier_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     run.barrier_done_fd = eventfd(0, EFD_CLOEXEC);
     if (run.barrier_fd < 0 || run.barrier_done_fd < 0 ||

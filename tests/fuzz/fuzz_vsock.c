@@ -135,9 +135,9 @@ static void post_rx(uint32_t size)
 
 static void start_driver(void)
 {
-    vdrv_init(&F.drv, &F.vm, &F.dev->pci, HEAP_START, RAM_SIZE);
+    vdrv_init(&F.drv, &F.vm, virtio_pci_function(F.dev), HEAP_START, RAM_SIZE);
     vdrv_enable_msix(&F.drv, 4);
-    check(vdrv_negotiate(&F.drv, ~0ull) & VIRTIO_STATUS_FEATURES_OK, "features");
+    check(vdrv_negotiate(&F.drv, ~0ull) & VIRTIO_CONFIG_S_FEATURES_OK, "features");
     vdrv_setup_queue(&F.drv, RXQ, QSIZE, 1);
     vdrv_setup_queue(&F.drv, TXQ, QSIZE, 2);
     vdrv_setup_queue(&F.drv, EVQ, 8, 3);
@@ -205,7 +205,7 @@ static void settle(void)
     nanosleep(&ts, NULL);
     accept_host();
     drain_rx();
-    check(!(vdrv_status(&F.drv) & VIRTIO_STATUS_NEEDS_RESET), "device asked for a reset");
+    check(!(vdrv_status(&F.drv) & VIRTIO_CONFIG_S_NEEDS_RESET), "device asked for a reset");
 }
 
 /* Put `len` bytes on the tx queue cut into `ndesc` buffers. */

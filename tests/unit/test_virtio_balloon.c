@@ -46,7 +46,7 @@ static void start(struct fixture *f, uint64_t features)
 {
     struct vdrv *d = &f->drv;
     vdrv_enable_msix(d, 5);
-    assert_true(vdrv_negotiate(d, features) & VIRTIO_STATUS_FEATURES_OK);
+    assert_true(vdrv_negotiate(d, features) & VIRTIO_CONFIG_S_FEATURES_OK);
     vdrv_write(d, VIRTIO_PCI_COMMON_MSIX, 0, 2);
     unsigned nq = 2 + !!(d->features & 1ull << F_STATS) + !!(d->features & 1ull << F_REPORTING);
     for (unsigned q = 0; q < nq; q++)
@@ -61,7 +61,7 @@ static int setup(void **state)
     assert_int_equal(fake_guest_mem_init(&f->gm, 0, RAM_SIZE), 0);
     assert_int_equal(fake_vm_init(&f->vm, &f->gm), 0);
     assert_int_equal(virtio_balloon_create(&f->vm.m, &f->dev), 0);
-    vdrv_init(&f->drv, &f->vm, &f->dev->pci, HEAP_START, HEAP_END);
+    vdrv_init(&f->drv, &f->vm, virtio_pci_function(f->dev), HEAP_START, HEAP_END);
     *state = f;
     return 0;
 }
@@ -106,7 +106,7 @@ static void test_target_and_actual(void **state)
 {
     struct fixture *f = *state;
     start(f, ~0ull);
-    assert_int_equal(pci_config_read(&f->dev->pci, PCI_DEVICE_ID, 2), 0x1045);
+    assert_int_equal(pci_config_read(virtio_pci_function(f->dev), PCI_DEVICE_ID, 2), 0x1045);
     assert_int_equal(vdrv_read(&f->drv, VIRTIO_BAR_DEVICE, 4), 0);
     assert_int_equal(virtio_balloon_set_target(f->dev, 256), 0);
     assert_int_equal(vdrv_read(&f->drv, VIRTIO_BAR_DEVICE, 4), 256);
@@ -156,7 +156,66 @@ static void test_inflate_releases_pages(void **state)
     send(f, DEFLATE, pfns, 256 * 4);
     fill(f, base, PAGE, 1);
     assert_int_equal(*(uint8_t *)gm_ptr(&f->gm, base, 1), 1);
-    assert_false(vdrv_status(&f->drv) & VIRTIO_STATUS_NEEDS_RESET);
+    assert_false(vdrv_status(&f->drv) & VIRTIO_CONFIG_S_NEEDS_RESET);
+}
+
+/*
+ * On a host with 16 KiB pages (arm64): a host page is released only once the
+ * balloon holds all four of its 4 KiB pages; until then the guest data in
+ * its other pages survives, and a deflate takes a page out of the count.
+ */
+static void test_inflate_larger_host_pages(void **state)
+{
+    struct fixture *f = *state;
+    const uint64_t hp = 4 * PAGE;
+    assert_int_equal(virtio_balloon_set_host_page_size(f->dev, hp), 0);
+    start(f, ~0ull);
+    /* A guest address whose host page is 16 KiB aligned (the fake RAM is only 4 KiB aligned). */
+    uint64_t base = 4u << 20;
+    while ((uintptr_t)gm_ptr(&f->gm, base, 1) % hp)
+        base += PAGE;
+    fill(f, base, 3 * hp, 0x5a);
+    struct virtio_balloon_info info;
+
+    /* Three of the four pages of the first host page: nothing released yet. */
+    uint32_t pfns[4];
+    for (unsigned i = 0; i < 3; i++)
+        pfns[i] = (uint32_t)(base / PAGE + i);
+    send(f, INFLATE, pfns, 3 * 4);
+    virtio_balloon_info(f->dev, &info);
+    assert_int_equal(info.pages_freed, 0);
+    assert_int_equal(*(uint8_t *)gm_ptr(&f->gm, base + 3 * PAGE, 1), 0x5a);
+    assert_int_equal(*(uint8_t *)gm_ptr(&f->gm, base, 1), 0x5a);
+
+    /* The fourth: the whole host page goes. */
+    pfns[0] = (uint32_t)(base / PAGE + 3);
+    send(f, INFLATE, pfns, 4);
+    virtio_balloon_info(f->dev, &info);
+    assert_int_equal(info.pages_freed, 4);
+    assert_true(all_zero(f, base, hp));
+    assert_int_equal(*(uint8_t *)gm_ptr(&f->gm, base + hp, 1), 0x5a);
+
+    /* Deflated, a page no longer counts: three of the next host page plus it do not free it. */
+    for (unsigned i = 0; i < 4; i++)
+        pfns[i] = (uint32_t)((base + hp) / PAGE + i);
+    send(f, INFLATE, pfns, 3 * 4);
+    send(f, DEFLATE, pfns, 4);
+    pfns[0] = (uint32_t)((base + hp) / PAGE + 3);
+    send(f, INFLATE, pfns, 4);
+    virtio_balloon_info(f->dev, &info);
+    assert_int_equal(info.pages_freed, 4);
+    assert_int_equal(*(uint8_t *)gm_ptr(&f->gm, base + hp + PAGE, 1), 0x5a);
+
+    /* A 16 KiB range reported free inside two host pages releases neither. */
+    uint64_t r = base + 2 * hp + 2 * PAGE;
+    struct vdrv_buf b = {r, (uint32_t)hp, true};
+    vdrv_add_chain(&f->drv, REPORT, &b, 1);
+    vdrv_kick(&f->drv, REPORT);
+    assert_true(vdrv_wait_used(&f->drv, REPORT, ++f->used[REPORT], WAIT_MS, NULL));
+    virtio_balloon_info(f->dev, &info);
+    assert_int_equal(info.pages_freed, 4);
+    assert_int_equal(*(uint8_t *)gm_ptr(&f->gm, r, 1), 0x5a);
+    assert_false(vdrv_status(&f->drv) & VIRTIO_CONFIG_S_NEEDS_RESET);
 }
 
 static uint64_t now_ms(void)
@@ -192,7 +251,7 @@ static void test_huge_inflate_is_bounded(void **state)
     struct virtio_balloon_info info;
     assert_int_equal(virtio_balloon_info(f->dev, &info), 0);
     assert_int_equal(info.pages_freed, 1);
-    assert_false(vdrv_status(&f->drv) & VIRTIO_STATUS_NEEDS_RESET);
+    assert_false(vdrv_status(&f->drv) & VIRTIO_CONFIG_S_NEEDS_RESET);
 }
 
 static void test_free_page_reporting(void **state)
@@ -287,9 +346,13 @@ static void test_wrong_device(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        T(test_target_and_actual),           T(test_inflate_releases_pages),
-        T(test_huge_inflate_is_bounded),     T(test_free_page_reporting),
-        T(test_reporting_without_stats),     T(test_stats),
+        T(test_target_and_actual),
+        T(test_inflate_releases_pages),
+        T(test_huge_inflate_is_bounded),
+        T(test_free_page_reporting),
+        T(test_inflate_larger_host_pages),
+        T(test_reporting_without_stats),
+        T(test_stats),
         cmocka_unit_test(test_wrong_device),
     };
     return cmocka_run_group_tests_name("virtio-balloon", tests, NULL, NULL);

@@ -21,6 +21,8 @@
 #include <cmocka.h>
 
 #include "block/block.h"
+#include "block/block_driver.h"
+#include <time.h>
 #include "core/config.h"
 #include "support/fake_guest_mem.h"
 #include "support/fake_hooks.h"
@@ -82,9 +84,9 @@ static struct fixture *make_fixture(bool readonly, const char *id)
         .path = f->path, .format = BLK_FMT_RAW, .device_id = (char *)id, .readonly = readonly};
     assert_int_equal(blk_open(f->path, BLK_FMT_RAW, readonly, NULL, &f->img), 0);
     assert_int_equal(virtio_blk_create(&f->vm.m, &cfg, f->img, &f->dev), 0);
-    vdrv_init(&f->drv, &f->vm, &f->dev->pci, HEAP_START, RAM_SIZE);
+    vdrv_init(&f->drv, &f->vm, virtio_pci_function(f->dev), HEAP_START, RAM_SIZE);
     vdrv_enable_msix(&f->drv, 2);
-    assert_true(vdrv_negotiate(&f->drv, ~0ull) & VIRTIO_STATUS_FEATURES_OK);
+    assert_true(vdrv_negotiate(&f->drv, ~0ull) & VIRTIO_CONFIG_S_FEATURES_OK);
     assert_int_equal(vdrv_setup_queue(&f->drv, 0, QSIZE, 1), 1);
     vdrv_driver_ok(&f->drv);
     return f;
@@ -159,6 +161,16 @@ static int run(struct fixture *f, const struct req *r, uint32_t *used_len)
     return *(uint8_t *)vdrv_host(d, status, 1);
 }
 
+static bool wait_status_zero(struct vdrv *d, int timeout_ms)
+{
+    for (int i = 0; i < timeout_ms; i++) {
+        if (vdrv_status(d) == 0)
+            return true;
+        usleep(1000);
+    }
+    return false;
+}
+
 static uint64_t cfg64(struct fixture *f, unsigned off)
 {
     return vdrv_read(&f->drv, VIRTIO_BAR_DEVICE + off, 4) |
@@ -189,7 +201,7 @@ static void test_config_and_features(void **state)
     assert_true(feat & 1ull << F_DISCARD);
     assert_true(feat & 1ull << F_WRITE_ZEROES);
     assert_false(feat & 1ull << F_RO);
-    assert_int_equal(pci_config_read(&f->dev->pci, PCI_DEVICE_ID, 2), 0x1042);
+    assert_int_equal(pci_config_read(virtio_pci_function(f->dev), PCI_DEVICE_ID, 2), 0x1042);
 }
 
 static void test_read(void **state)
@@ -360,7 +372,7 @@ static void test_bad_requests(void **state)
     r = (struct req){.type = T_IN, .sector = 1, .in_gpa = buf, .in_len = 512};
     assert_int_equal(run(f, &r, NULL), S_OK);
     assert_int_equal(*(uint8_t *)vdrv_host(d, buf, 1), pattern(512));
-    assert_false(vdrv_status(d) & VIRTIO_STATUS_NEEDS_RESET);
+    assert_false(vdrv_status(d) & VIRTIO_CONFIG_S_NEEDS_RESET);
 }
 
 static void test_many_requests_one_kick(void **state)
@@ -403,14 +415,14 @@ static void test_indirect_request(void **state)
     memcpy(vdrv_host(d, hdr, 4), &type, 4);
     memcpy(vdrv_host(d, hdr + 8, 8), &sector, 8);
     struct virtq_desc *t = vdrv_host(d, table, 48);
-    t[0] = (struct virtq_desc){hdr, 16, VIRTQ_DESC_F_NEXT, 1};
-    t[1] = (struct virtq_desc){data, 512, VIRTQ_DESC_F_WRITE | VIRTQ_DESC_F_NEXT, 2};
-    t[2] = (struct virtq_desc){status, 1, VIRTQ_DESC_F_WRITE, 0};
+    t[0] = (struct virtq_desc){hdr, 16, VRING_DESC_F_NEXT, 1};
+    t[1] = (struct virtq_desc){data, 512, VRING_DESC_F_WRITE | VRING_DESC_F_NEXT, 2};
+    t[2] = (struct virtq_desc){status, 1, VRING_DESC_F_WRITE, 0};
     /* One descriptor in the ring pointing at the table. */
     struct vdrv_buf b = {table, 48, false};
     uint16_t head = vdrv_add_chain(d, 0, &b, 1);
     struct virtq_desc *ring = vdrv_host(d, d->q[0].desc, 16ull * QSIZE);
-    ring[head].flags = VIRTQ_DESC_F_INDIRECT;
+    ring[head].flags = VRING_DESC_F_INDIRECT;
     vdrv_kick(d, 0);
     assert_true(vdrv_wait_used(d, 0, ++f->used, WAIT_MS, NULL));
     assert_int_equal(*(uint8_t *)vdrv_host(d, status, 1), S_OK);
@@ -454,10 +466,11 @@ static void test_reset_with_requests(void **state)
     }
     vdrv_kick(d, 0);
     vdrv_write(d, VIRTIO_PCI_COMMON_STATUS, 0, 1);
-    assert_int_equal(vdrv_status(d), 0);
+    /* Requests still in flight keep the status non-zero a while (4.1.4.3.1): poll. */
+    assert_true(wait_status_zero(d, WAIT_MS));
     /* The device comes back and serves requests. */
     vdrv_enable_msix(d, 2);
-    assert_true(vdrv_negotiate(d, ~0ull) & VIRTIO_STATUS_FEATURES_OK);
+    assert_true(vdrv_negotiate(d, ~0ull) & VIRTIO_CONFIG_S_FEATURES_OK);
     assert_int_equal(vdrv_setup_queue(d, 0, QSIZE, 1), 1);
     vdrv_driver_ok(d);
     f->used = 0;
@@ -541,9 +554,9 @@ static void borrowed_device_up(struct fixture *f)
     assert_int_equal(virtio_blk_create(&f->vm.m, &cfg, f->img, &f->dev), 0);
     assert_ptr_equal(f->dev->loop, f->vm.m.io_loop);
     memset(&f->drv, 0, sizeof(f->drv));
-    vdrv_init(&f->drv, &f->vm, &f->dev->pci, HEAP_START, RAM_SIZE);
+    vdrv_init(&f->drv, &f->vm, virtio_pci_function(f->dev), HEAP_START, RAM_SIZE);
     vdrv_enable_msix(&f->drv, 2);
-    assert_true(vdrv_negotiate(&f->drv, ~0ull) & VIRTIO_STATUS_FEATURES_OK);
+    assert_true(vdrv_negotiate(&f->drv, ~0ull) & VIRTIO_CONFIG_S_FEATURES_OK);
     assert_int_equal(vdrv_setup_queue(&f->drv, 0, QSIZE, 1), 1);
     vdrv_driver_ok(&f->drv);
     f->used = 0;
@@ -591,7 +604,204 @@ static void test_borrowed_loop_across_devices(void **state)
     f->vm.m.io_loop = NULL;
 }
 
+/*
+ * A backend that hangs: reads wait at a gate the test opens, as a disk on a
+ * dead NFS server would. Worker threads only (no io_uring), so every read
+ * goes through the driver's preadv.
+ */
+static struct gate {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool open;
+    unsigned entered;
+} gate = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false, 0};
+static struct blk_driver gated_driver;
+
+static int gated_preadv(struct blk_image *img, const struct iovec *iov, int iovcnt, uint64_t off)
+{
+    pthread_mutex_lock(&gate.mu);
+    gate.entered++;
+    pthread_cond_broadcast(&gate.cv);
+    while (!gate.open)
+        pthread_cond_wait(&gate.cv, &gate.mu);
+    pthread_mutex_unlock(&gate.mu);
+    return blk_raw_driver.preadv(img, iov, iovcnt, off);
+}
+
+static void gate_set(bool open)
+{
+    pthread_mutex_lock(&gate.mu);
+    gate.open = open;
+    if (!open)
+        gate.entered = 0;
+    pthread_cond_broadcast(&gate.cv);
+    pthread_mutex_unlock(&gate.mu);
+}
+
+static void gate_wait_entered(unsigned n)
+{
+    pthread_mutex_lock(&gate.mu);
+    while (gate.entered < n)
+        pthread_cond_wait(&gate.cv, &gate.mu);
+    pthread_mutex_unlock(&gate.mu);
+}
+
+static int setup_gated(void **state)
+{
+    setenv("KRUNKIT_NO_IO_URING", "1", 1);
+    struct fixture *f = make_fixture(false, NULL);
+    unsetenv("KRUNKIT_NO_IO_URING");
+    gated_driver = *f->img->drv;
+    gated_driver.preadv = gated_preadv;
+    f->img->drv = &gated_driver;
+    gate_set(false);
+    *state = f;
+    return 0;
+}
+
+static int teardown_gated(void **state)
+{
+    gate_set(true);
+    return teardown(state);
+}
+
+static uint16_t used_idx(struct fixture *f)
+{
+    uint16_t v;
+    memcpy(&v, vdrv_host(&f->drv, f->drv.q[0].used + 2, 2), 2);
+    return v;
+}
+
+/* Queue a one-sector read of `sector` into buf; *status_gpa gets its status byte (0xee). */
+static void add_read(struct fixture *f, uint64_t sector, uint64_t buf, uint64_t *status_gpa)
+{
+    struct vdrv *d = &f->drv;
+    uint64_t hdr = vdrv_alloc(d, 16, 16), st = vdrv_alloc(d, 1, 1);
+    uint32_t type = T_IN;
+    memset(vdrv_host(d, hdr, 16), 0, 16);
+    memcpy(vdrv_host(d, hdr, 4), &type, 4);
+    memcpy(vdrv_host(d, hdr + 8, 8), &sector, 8);
+    *(uint8_t *)vdrv_host(d, st, 1) = 0xee;
+    struct vdrv_buf b[3] = {{hdr, 16, false}, {buf, 512, true}, {st, 1, true}};
+    vdrv_add_chain(d, 0, b, 3);
+    *status_gpa = st;
+}
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * The driver resets while a read hangs in the backend: the status write
+ * (a vCPU's) returns at once, the status reads non-zero until the read is
+ * back, then 0; the late completion is never written to the used ring or
+ * the status byte.
+ */
+static void test_reset_does_not_wait_for_hung_io(void **state)
+{
+    struct fixture *f = *state;
+    struct vdrv *d = &f->drv;
+    uint64_t buf = vdrv_alloc(d, 512, 512), st;
+    add_read(f, 5, buf, &st);
+    vdrv_kick(d, 0);
+    gate_wait_entered(1);
+
+    int64_t t0 = now_ms();
+    vdrv_write(d, VIRTIO_PCI_COMMON_STATUS, 0, 1);
+    assert_true(now_ms() - t0 < 500);
+    usleep(100 * 1000);
+    assert_int_not_equal(vdrv_status(d), 0); /* still resetting: the read owns buf */
+    assert_int_equal(used_idx(f), 0);
+
+    gate_set(true);
+    assert_true(wait_status_zero(d, WAIT_MS));
+    usleep(50 * 1000);
+    assert_int_equal(used_idx(f), 0);
+    assert_int_equal(*(uint8_t *)vdrv_host(d, st, 1), 0xee);
+
+    /* The device serves the next driver. */
+    vdrv_enable_msix(d, 2);
+    assert_true(vdrv_negotiate(d, ~0ull) & VIRTIO_CONFIG_S_FEATURES_OK);
+    assert_int_equal(vdrv_setup_queue(d, 0, QSIZE, 1), 1);
+    vdrv_driver_ok(d);
+    f->used = 0;
+    struct req r = {.type = T_IN, .sector = 7, .in_gpa = buf, .in_len = 512};
+    assert_int_equal(run(f, &r, NULL), S_OK);
+    assert_int_equal(*(uint8_t *)vdrv_host(d, buf, 1), pattern(7 * 512));
+}
+
+/* While resetting, the driver's other status writes are ignored until it reads 0. */
+static void test_status_writes_ignored_while_resetting(void **state)
+{
+    struct fixture *f = *state;
+    struct vdrv *d = &f->drv;
+    uint64_t buf = vdrv_alloc(d, 512, 512), st;
+    add_read(f, 1, buf, &st);
+    vdrv_kick(d, 0);
+    gate_wait_entered(1);
+    vdrv_write(d, VIRTIO_PCI_COMMON_STATUS, 0, 1);
+    uint8_t during = vdrv_status(d);
+    assert_int_not_equal(during, 0);
+    vdrv_write(d, VIRTIO_PCI_COMMON_STATUS, VIRTIO_CONFIG_S_ACKNOWLEDGE, 1);
+    assert_int_equal(vdrv_status(d), during);
+    gate_set(true);
+    assert_true(wait_status_zero(d, WAIT_MS));
+}
+
+static void *quiesce_thread(void *arg)
+{
+    virtio_dev_quiesce(arg);
+    return NULL;
+}
+
+/*
+ * Pause with a read in flight: quiesce waits for it (its completion is
+ * published before quiesce returns); after that, a request the guest adds
+ * and kicks is not touched, buffer, status byte or used ring, until resume.
+ */
+static void test_quiesce(void **state)
+{
+    struct fixture *f = *state;
+    struct vdrv *d = &f->drv;
+    uint64_t buf = vdrv_alloc(d, 512, 512), st;
+    add_read(f, 2, buf, &st);
+    vdrv_kick(d, 0);
+    gate_wait_entered(1);
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, quiesce_thread, f->dev), 0);
+    usleep(100 * 1000);
+    assert_int_equal(used_idx(f), 0);
+    /* The wait holds no lock a vCPU needs: a register read answers at once. */
+    int64_t t0 = now_ms();
+    assert_int_not_equal(vdrv_status(d), 0);
+    assert_true(now_ms() - t0 < 500);
+    gate_set(true);
+    pthread_join(t, NULL);
+    assert_int_equal(used_idx(f), 1);
+    assert_int_equal(*(uint8_t *)vdrv_host(d, st, 1), S_OK);
+
+    uint64_t buf2 = vdrv_alloc(d, 512, 512), st2;
+    memset(vdrv_host(d, buf2, 512), 0xaa, 512);
+    add_read(f, 3, buf2, &st2);
+    vdrv_kick(d, 0);
+    usleep(200 * 1000);
+    assert_int_equal(used_idx(f), 1);
+    assert_int_equal(*(uint8_t *)vdrv_host(d, st2, 1), 0xee);
+    uint8_t untouched[512];
+    memset(untouched, 0xaa, sizeof(untouched));
+    assert_memory_equal(vdrv_host(d, buf2, 512), untouched, 512);
+
+    virtio_dev_resume(f->dev);
+    assert_true(vdrv_wait_used(d, 0, 2, WAIT_MS, NULL));
+    assert_int_equal(*(uint8_t *)vdrv_host(d, st2, 1), S_OK);
+    assert_int_equal(*(uint8_t *)vdrv_host(d, buf2, 1), pattern(3 * 512));
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+#define TG(fn) cmocka_unit_test_setup_teardown(fn, setup_gated, teardown_gated)
 
 int main(void)
 {
@@ -608,6 +818,9 @@ int main(void)
         T(test_reset_with_requests),
         T(test_borrowed_loop_across_devices),
         cmocka_unit_test(test_create_errors),
+        TG(test_reset_does_not_wait_for_hung_io),
+        TG(test_status_writes_ignored_while_resetting),
+        TG(test_quiesce),
     };
     return cmocka_run_group_tests_name("virtio-blk", tests, NULL, NULL);
 }

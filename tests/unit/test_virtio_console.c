@@ -56,9 +56,9 @@ static struct fixture *fixture_new(void)
 
 static void start(struct fixture *f)
 {
-    vdrv_init(&f->drv, &f->vm, &f->dev->pci, HEAP_START, RAM_SIZE);
+    vdrv_init(&f->drv, &f->vm, virtio_pci_function(f->dev), HEAP_START, RAM_SIZE);
     vdrv_enable_msix(&f->drv, 3);
-    assert_true(vdrv_negotiate(&f->drv, ~0ull) & VIRTIO_STATUS_FEATURES_OK);
+    assert_true(vdrv_negotiate(&f->drv, ~0ull) & VIRTIO_CONFIG_S_FEATURES_OK);
     assert_int_equal(vdrv_setup_queue(&f->drv, RXQ, 16, 1), 1);
     assert_int_equal(vdrv_setup_queue(&f->drv, TXQ, 16, 2), 1);
     vdrv_driver_ok(&f->drv);
@@ -124,7 +124,7 @@ static void test_log_file(void **state)
     assert_int_equal(virtio_console_create(&f->vm.m, f->host, &f->dev), 0);
     assert_null(console_host_pty_path(f->host));
     start(f);
-    assert_int_equal(pci_config_read(&f->dev->pci, PCI_DEVICE_ID, 2), 0x1043);
+    assert_int_equal(pci_config_read(virtio_pci_function(f->dev), PCI_DEVICE_ID, 2), 0x1043);
     /* max_nr_ports */
     assert_int_equal(vdrv_read(&f->drv, VIRTIO_BAR_DEVICE + 4, 4), 1);
 
@@ -135,7 +135,7 @@ static void test_log_file(void **state)
     char buf[256];
     read_file(f->log, buf, sizeof(buf));
     assert_string_equal(buf, "old\nhello world\n[    0.000000] Linux version\n!");
-    assert_false(vdrv_status(&f->drv) & VIRTIO_STATUS_NEEDS_RESET);
+    assert_false(vdrv_status(&f->drv) & VIRTIO_CONFIG_S_NEEDS_RESET);
     fixture_free(f);
 }
 
@@ -231,7 +231,7 @@ static void test_pty_rx_buffer_not_writable(void **state)
     assert_true(vdrv_wait_used(&f->drv, RXQ, ++f->rx_used, WAIT_MS, &len));
     assert_int_equal(len, 2);
     assert_memory_equal(vdrv_host(&f->drv, g, 2), "ab", 2);
-    assert_false(vdrv_status(&f->drv) & VIRTIO_STATUS_NEEDS_RESET);
+    assert_false(vdrv_status(&f->drv) & VIRTIO_CONFIG_S_NEEDS_RESET);
     close(user);
     fixture_free(f);
 }

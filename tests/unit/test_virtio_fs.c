@@ -63,7 +63,7 @@ static void write_host(struct fixture *f, const char *name, const char *text)
 
 static void start_driver(struct fixture *f)
 {
-    assert_true(vdrv_negotiate(&f->drv, ~0ull) & VIRTIO_STATUS_FEATURES_OK);
+    assert_true(vdrv_negotiate(&f->drv, ~0ull) & VIRTIO_CONFIG_S_FEATURES_OK);
     assert_int_equal(vdrv_setup_queue(&f->drv, HIPRIO, QSIZE, 1), 1);
     assert_int_equal(vdrv_setup_queue(&f->drv, REQQ, QSIZE, 2), 1);
     vdrv_driver_ok(&f->drv);
@@ -82,7 +82,7 @@ static int setup(void **state)
     assert_int_equal(fake_vm_init(&f->vm, &f->gm), 0);
     assert_int_equal(fs_share_open(&f->cfg, &f->share), 0);
     assert_int_equal(virtio_fs_create(&f->vm.m, &f->cfg, f->share, &f->dev), 0);
-    vdrv_init(&f->drv, &f->vm, &f->dev->pci, HEAP_START, RAM_SIZE);
+    vdrv_init(&f->drv, &f->vm, virtio_pci_function(f->dev), HEAP_START, RAM_SIZE);
     vdrv_enable_msix(&f->drv, 3);
     start_driver(f);
     *state = f;
@@ -174,8 +174,8 @@ static uint64_t open_file(struct fixture *f, uint64_t nodeid, uint32_t flags)
 static void test_identity_and_config(void **state)
 {
     struct fixture *f = *state;
-    assert_int_equal(pci_config_read(&f->dev->pci, PCI_DEVICE_ID, 2), 0x1040 + 26);
-    assert_int_equal(pci_config_read(&f->dev->pci, PCI_VENDOR_ID, 2), 0x1af4);
+    assert_int_equal(pci_config_read(virtio_pci_function(f->dev), PCI_DEVICE_ID, 2), 0x1040 + 26);
+    assert_int_equal(pci_config_read(virtio_pci_function(f->dev), PCI_VENDOR_ID, 2), 0x1af4);
     char tag[37] = {0};
     for (unsigned i = 0; i < 36; i++)
         tag[i] = (char)vdrv_read(&f->drv, VIRTIO_BAR_DEVICE + i, 1);
@@ -254,7 +254,7 @@ static void test_requests_in_guest_buffers(void **state)
     assert_int_equal(submit(f, HIPRIO, &fb, 1), 0);
     struct fuse_getattr_in ga = {0};
     assert_int_equal(call(f, FUSE_GETATTR, id, &ga, sizeof(ga), 4096, NULL), -ESTALE);
-    assert_false(vdrv_status(&f->drv) & VIRTIO_STATUS_NEEDS_RESET);
+    assert_false(vdrv_status(&f->drv) & VIRTIO_CONFIG_S_NEEDS_RESET);
 }
 
 static void test_short_chains(void **state)
@@ -292,7 +292,7 @@ static void test_short_chains(void **state)
     assert_int_equal(oh.error, -EINVAL);
     /* The device keeps serving. */
     assert_true(lookup(f, 1, "hello.txt") != 0);
-    assert_false(vdrv_status(&f->drv) & VIRTIO_STATUS_NEEDS_RESET);
+    assert_false(vdrv_status(&f->drv) & VIRTIO_CONFIG_S_NEEDS_RESET);
 }
 
 static void test_malformed_chain_needs_reset(void **state)
@@ -304,12 +304,12 @@ static void test_malformed_chain_needs_reset(void **state)
     struct vdrv_buf bad[2] = {{in, 50, false}, {RAM_SIZE + 0x1000, 4096, true}};
     vdrv_add_chain(&f->drv, REQQ, bad, 2);
     vdrv_kick(&f->drv, REQQ);
-    for (int i = 0; i < 500 && !(vdrv_status(&f->drv) & VIRTIO_STATUS_NEEDS_RESET); i++)
+    for (int i = 0; i < 500 && !(vdrv_status(&f->drv) & VIRTIO_CONFIG_S_NEEDS_RESET); i++)
         usleep(10000);
-    assert_true(vdrv_status(&f->drv) & VIRTIO_STATUS_NEEDS_RESET);
+    assert_true(vdrv_status(&f->drv) & VIRTIO_CONFIG_S_NEEDS_RESET);
     /* A reset and a new driver: the server starts over at INIT, old nodeids are gone. */
     start_driver(f);
-    assert_false(vdrv_status(&f->drv) & VIRTIO_STATUS_NEEDS_RESET);
+    assert_false(vdrv_status(&f->drv) & VIRTIO_CONFIG_S_NEEDS_RESET);
     assert_int_equal(call(f, FUSE_LOOKUP, 1, "hello.txt", 10, 4096, NULL), -EIO);
     fuse_init(f);
     assert_true(lookup(f, 1, "hello.txt") != 0);
@@ -368,7 +368,7 @@ static void test_rebuild_keeps_the_share(void **state)
     assert_int_equal(rename(f->dir, moved), 0);
 
     assert_int_equal(virtio_fs_create(&f->vm.m, &f->cfg, f->share, &f->dev), 0);
-    vdrv_init(&f->drv, &f->vm, &f->dev->pci, HEAP_START, RAM_SIZE);
+    vdrv_init(&f->drv, &f->vm, virtio_pci_function(f->dev), HEAP_START, RAM_SIZE);
     vdrv_enable_msix(&f->drv, 3);
     start_driver(f);
     struct fuse_getattr_in ga = {0};

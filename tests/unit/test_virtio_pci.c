@@ -39,7 +39,7 @@ static int setup(void **state)
     assert_int_equal(fake_guest_mem_init(&f->gm, 0, RAM_SIZE), 0);
     assert_int_equal(fake_vm_init(&f->vm, &f->gm), 0);
     assert_int_equal(virtio_rng_create(&f->vm.m, &f->dev), 0);
-    vdrv_init(&f->drv, &f->vm, &f->dev->pci, HEAP_START, RAM_SIZE);
+    vdrv_init(&f->drv, &f->vm, virtio_pci_function(f->dev), HEAP_START, RAM_SIZE);
     *state = f;
     return 0;
 }
@@ -83,7 +83,7 @@ static int find_cap(struct pci_device *p, uint8_t id)
 static void test_config_space(void **state)
 {
     struct fixture *f = *state;
-    struct pci_device *p = &f->dev->pci;
+    struct pci_device *p = virtio_pci_function(f->dev);
     assert_int_equal(pci_config_read(p, PCI_VENDOR_ID, 2), 0x1af4);
     assert_int_equal(pci_config_read(p, PCI_DEVICE_ID, 2), 0x1040 + VIRTIO_ID_RNG);
     assert_true(pci_config_read(p, PCI_REVISION_ID, 1) >= 1);
@@ -129,7 +129,7 @@ static void test_config_space(void **state)
 static void test_notify_ioeventfd_follows_bar(void **state)
 {
     struct fixture *f = *state;
-    struct pci_device *p = &f->dev->pci;
+    struct pci_device *p = virtio_pci_function(f->dev);
     uint64_t old = f->drv.bar;
     assert_true(old >= 0xc0000000ull);
     assert_true(fake_vm_ioeventfd(&f->vm, old + VIRTIO_BAR_NOTIFY) >= 0);
@@ -165,20 +165,21 @@ static void test_feature_negotiation(void **state)
 
     /* A legacy driver (no VERSION_1) is refused. */
     uint8_t s = vdrv_negotiate(d, 1ull << VIRTIO_RING_F_EVENT_IDX);
-    assert_false(s & VIRTIO_STATUS_FEATURES_OK);
+    assert_false(s & VIRTIO_CONFIG_S_FEATURES_OK);
     /* Features the device did not offer are refused. */
     vdrv_write(d, VIRTIO_PCI_COMMON_STATUS, 0, 1);
-    vdrv_write(d, VIRTIO_PCI_COMMON_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER, 1);
+    vdrv_write(d, VIRTIO_PCI_COMMON_STATUS, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER,
+               1);
     vdrv_write(d, VIRTIO_PCI_COMMON_GFSELECT, 1, 4);
     vdrv_write(d, VIRTIO_PCI_COMMON_GF, 1 | 1u << 5, 4);
     vdrv_write(d, VIRTIO_PCI_COMMON_STATUS, 0x0b, 1);
-    assert_false(vdrv_status(d) & VIRTIO_STATUS_FEATURES_OK);
+    assert_false(vdrv_status(d) & VIRTIO_CONFIG_S_FEATURES_OK);
     /* DRIVER_OK without FEATURES_OK is ignored. */
     vdrv_write(d, VIRTIO_PCI_COMMON_STATUS, 0x07, 1);
-    assert_false(vdrv_status(d) & VIRTIO_STATUS_DRIVER_OK);
+    assert_false(vdrv_status(d) & VIRTIO_CONFIG_S_DRIVER_OK);
 
     s = vdrv_negotiate(d, ~0ull);
-    assert_true(s & VIRTIO_STATUS_FEATURES_OK);
+    assert_true(s & VIRTIO_CONFIG_S_FEATURES_OK);
     vdrv_write(d, VIRTIO_PCI_COMMON_GFSELECT, 1, 4);
     assert_int_equal(vdrv_read(d, VIRTIO_PCI_COMMON_GF, 4), 1);
     /* After FEATURES_OK the features are frozen. */
@@ -189,8 +190,9 @@ static void test_feature_negotiation(void **state)
     /* Clearing FEATURES_OK to renegotiate under a live device: refused. */
     vdrv_driver_ok(d);
     uint8_t live = vdrv_status(d);
-    vdrv_write(d, VIRTIO_PCI_COMMON_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER, 1);
-    assert_int_equal(vdrv_status(d), live | VIRTIO_STATUS_NEEDS_RESET);
+    vdrv_write(d, VIRTIO_PCI_COMMON_STATUS, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER,
+               1);
+    assert_int_equal(vdrv_status(d), live | VIRTIO_CONFIG_S_NEEDS_RESET);
     vdrv_write(d, VIRTIO_PCI_COMMON_GF, 0, 4);
     assert_int_equal(vdrv_read(d, VIRTIO_PCI_COMMON_GF, 4), 1);
     vdrv_write(d, VIRTIO_PCI_COMMON_STATUS, 0, 1);
@@ -212,8 +214,8 @@ static void test_queue_registers_and_reset(void **state)
     vdrv_negotiate(d, ~0ull);
     assert_int_equal(vdrv_setup_queue(d, 0, 64, 1), 1);
     assert_int_equal(vdrv_read(d, VIRTIO_PCI_COMMON_Q_SIZE, 2), 64);
-    assert_int_equal(vdrv_read(d, VIRTIO_PCI_COMMON_Q_DESC, 8), d->q[0].desc);
-    assert_int_equal(vdrv_read(d, VIRTIO_PCI_COMMON_Q_USED, 4), (uint32_t)d->q[0].used);
+    assert_int_equal(vdrv_read(d, VIRTIO_PCI_COMMON_Q_DESCLO, 8), d->q[0].desc);
+    assert_int_equal(vdrv_read(d, VIRTIO_PCI_COMMON_Q_USEDLO, 4), (uint32_t)d->q[0].used);
     assert_int_equal(vdrv_read(d, VIRTIO_PCI_COMMON_Q_MSIX, 2), 1);
     /* Vectors beyond the table read back as NO_VECTOR. */
     vdrv_write(d, VIRTIO_PCI_COMMON_MSIX, 9, 2);
@@ -221,8 +223,8 @@ static void test_queue_registers_and_reset(void **state)
     vdrv_write(d, VIRTIO_PCI_COMMON_MSIX, 0, 2);
     assert_int_equal(vdrv_read(d, VIRTIO_PCI_COMMON_MSIX, 2), 0);
     /* Addresses are frozen while the queue is enabled. */
-    vdrv_write(d, VIRTIO_PCI_COMMON_Q_DESC, 0x5000, 4);
-    assert_int_equal(vdrv_read(d, VIRTIO_PCI_COMMON_Q_DESC, 4), (uint32_t)d->q[0].desc);
+    vdrv_write(d, VIRTIO_PCI_COMMON_Q_DESCLO, 0x5000, 4);
+    assert_int_equal(vdrv_read(d, VIRTIO_PCI_COMMON_Q_DESCLO, 4), (uint32_t)d->q[0].desc);
 
     vdrv_write(d, VIRTIO_PCI_COMMON_STATUS, 0, 1);
     assert_int_equal(vdrv_status(d), 0);
@@ -241,32 +243,32 @@ static void test_bad_queue_layout_needs_reset(void **state)
     vdrv_negotiate(d, ~0ull);
     vdrv_write(d, VIRTIO_PCI_COMMON_Q_SELECT, 0, 2);
     vdrv_write(d, VIRTIO_PCI_COMMON_Q_SIZE, 100, 2); /* not a power of two */
-    vdrv_write(d, VIRTIO_PCI_COMMON_Q_DESC, 0x1000, 4);
-    vdrv_write(d, VIRTIO_PCI_COMMON_Q_AVAIL, 0x2000, 4);
-    vdrv_write(d, VIRTIO_PCI_COMMON_Q_USED, 0x3000, 4);
+    vdrv_write(d, VIRTIO_PCI_COMMON_Q_DESCLO, 0x1000, 4);
+    vdrv_write(d, VIRTIO_PCI_COMMON_Q_AVAILLO, 0x2000, 4);
+    vdrv_write(d, VIRTIO_PCI_COMMON_Q_USEDLO, 0x3000, 4);
     vdrv_write(d, VIRTIO_PCI_COMMON_Q_ENABLE, 1, 2);
     assert_int_equal(vdrv_read(d, VIRTIO_PCI_COMMON_Q_ENABLE, 2), 0);
-    assert_true(vdrv_status(d) & VIRTIO_STATUS_NEEDS_RESET);
+    assert_true(vdrv_status(d) & VIRTIO_CONFIG_S_NEEDS_RESET);
     /* The driver cannot clear NEEDS_RESET except by resetting. */
     vdrv_write(d, VIRTIO_PCI_COMMON_STATUS, 0x0f, 1);
-    assert_true(vdrv_status(d) & VIRTIO_STATUS_NEEDS_RESET);
+    assert_true(vdrv_status(d) & VIRTIO_CONFIG_S_NEEDS_RESET);
     vdrv_write(d, VIRTIO_PCI_COMMON_STATUS, 0, 1);
     assert_int_equal(vdrv_status(d), 0);
 
     /* Rings outside RAM. */
     vdrv_negotiate(d, ~0ull);
     vdrv_write(d, VIRTIO_PCI_COMMON_Q_SIZE, 64, 2);
-    vdrv_write(d, VIRTIO_PCI_COMMON_Q_DESC, 0x80000000ull, 8);
+    vdrv_write(d, VIRTIO_PCI_COMMON_Q_DESCLO, 0x80000000ull, 8);
     vdrv_write(d, VIRTIO_PCI_COMMON_Q_ENABLE, 1, 2);
     assert_int_equal(vdrv_read(d, VIRTIO_PCI_COMMON_Q_ENABLE, 2), 0);
-    assert_true(vdrv_status(d) & VIRTIO_STATUS_NEEDS_RESET);
+    assert_true(vdrv_status(d) & VIRTIO_CONFIG_S_NEEDS_RESET);
 }
 
 static void test_msix_routes(void **state)
 {
     struct fixture *f = *state;
     struct vdrv *d = &f->drv;
-    struct pci_device *p = &f->dev->pci;
+    struct pci_device *p = virtio_pci_function(f->dev);
     int m = find_cap(p, PCI_CAP_ID_MSIX);
     /* Every vector has its GSI and irqfd from creation on. */
     assert_int_equal(f->vm.nr_irqfds, 2);
@@ -274,7 +276,7 @@ static void test_msix_routes(void **state)
 
     vdrv_enable_msix(d, 2);
     assert_true(f->vm.msi_set_calls > before);
-    int gsi0 = f->dev->gsi[0], gsi1 = f->dev->gsi[1];
+    int gsi0 = virtio_pci_vector_gsi(f->dev, 0), gsi1 = virtio_pci_vector_gsi(f->dev, 1);
     const struct fake_route *r0 = fake_vm_route(&f->vm, gsi0);
     const struct fake_route *r1 = fake_vm_route(&f->vm, gsi1);
     assert_non_null(r0);
@@ -315,11 +317,11 @@ static uint64_t start_device(struct fixture *f)
 {
     struct vdrv *d = &f->drv;
     vdrv_enable_msix(d, 2);
-    assert_true(vdrv_negotiate(d, ~0ull) & VIRTIO_STATUS_FEATURES_OK);
+    assert_true(vdrv_negotiate(d, ~0ull) & VIRTIO_CONFIG_S_FEATURES_OK);
     vdrv_write(d, VIRTIO_PCI_COMMON_MSIX, 0, 2);
     assert_int_equal(vdrv_setup_queue(d, 0, 16, 1), 1);
     vdrv_driver_ok(d);
-    assert_true(vdrv_status(d) & VIRTIO_STATUS_DRIVER_OK);
+    assert_true(vdrv_status(d) & VIRTIO_CONFIG_S_DRIVER_OK);
     return vdrv_alloc(d, 4096, 64);
 }
 
@@ -377,11 +379,11 @@ static void test_malformed_chain_needs_reset(void **state)
     vdrv_kick(d, 0);
     /* The driver hears about it on the configuration vector. */
     assert_int_equal(vdrv_take_irqs(d, 0, WAIT_MS), 1);
-    assert_true(vdrv_status(d) & VIRTIO_STATUS_NEEDS_RESET);
+    assert_true(vdrv_status(d) & VIRTIO_CONFIG_S_NEEDS_RESET);
     assert_int_equal(vdrv_read(d, VIRTIO_BAR_ISR, 1) & 2, 2);
     /* A reset brings the device back. */
     uint64_t buf = start_device(f);
-    assert_false(vdrv_status(d) & VIRTIO_STATUS_NEEDS_RESET);
+    assert_false(vdrv_status(d) & VIRTIO_CONFIG_S_NEEDS_RESET);
     b = (struct vdrv_buf){.gpa = buf, .len = 16, .device_writes = true};
     vdrv_add_chain(d, 0, &b, 1);
     vdrv_kick(d, 0);
@@ -409,7 +411,7 @@ static void test_buffers_before_driver_ok(void **state)
 static void test_pci_cfg_window(void **state)
 {
     struct fixture *f = *state;
-    struct pci_device *p = &f->dev->pci;
+    struct pci_device *p = virtio_pci_function(f->dev);
     int c = find_virtio_cap(p, VIRTIO_PCI_CAP_PCI_CFG);
     assert_true(c > 0);
     unsigned o = (unsigned)c;

@@ -151,9 +151,9 @@ static void device_up(struct fixture *f)
     assert_int_equal(virtio_vsock_create(&f->vm.m, f->mx, &f->dev), 0);
     memset(&f->drv, 0, sizeof(f->drv));
     f->tx_used = f->rx_used = 0;
-    vdrv_init(&f->drv, &f->vm, &f->dev->pci, HEAP_START, RAM_SIZE);
+    vdrv_init(&f->drv, &f->vm, virtio_pci_function(f->dev), HEAP_START, RAM_SIZE);
     vdrv_enable_msix(&f->drv, 4);
-    assert_true(vdrv_negotiate(&f->drv, ~0ull) & VIRTIO_STATUS_FEATURES_OK);
+    assert_true(vdrv_negotiate(&f->drv, ~0ull) & VIRTIO_CONFIG_S_FEATURES_OK);
     assert_int_equal(vdrv_setup_queue(&f->drv, RXQ, QSIZE, 1), 1);
     assert_int_equal(vdrv_setup_queue(&f->drv, TXQ, QSIZE, 2), 1);
     assert_int_equal(vdrv_setup_queue(&f->drv, EVQ, 16, 3), 1);
@@ -726,7 +726,7 @@ static void test_malformed(void **state)
     expect_pkt(f, p, VSOCK_OP_RST, G2H_PORT, GUEST_PORT);
 
     /* The device is still healthy: a new connection works. */
-    assert_int_equal(vdrv_status(&f->drv) & VIRTIO_STATUS_NEEDS_RESET, 0);
+    assert_int_equal(vdrv_status(&f->drv) & VIRTIO_CONFIG_S_NEEDS_RESET, 0);
     host = guest_connect(f, p, GUEST_PORT + 2, 65536);
     send_pkt(f, GUEST_PORT + 2, G2H_PORT, VSOCK_OP_RW, 0, "ok", 2, 65536, 0);
     char buf[4];

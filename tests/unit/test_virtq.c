@@ -92,9 +92,9 @@ static void expect_broken(struct fixture *f)
 static void test_simple_chain(void **state)
 {
     struct fixture *f = *state;
-    set_desc(f->desc, 0, DATA_GPA, 16, VIRTQ_DESC_F_NEXT, 1);
-    set_desc(f->desc, 1, DATA_GPA + 0x100, 100, VIRTQ_DESC_F_NEXT, 5);
-    set_desc(f->desc, 5, DATA_GPA + 0x1000, 513, VIRTQ_DESC_F_WRITE, 0);
+    set_desc(f->desc, 0, DATA_GPA, 16, VRING_DESC_F_NEXT, 1);
+    set_desc(f->desc, 1, DATA_GPA + 0x100, 100, VRING_DESC_F_NEXT, 5);
+    set_desc(f->desc, 5, DATA_GPA + 0x1000, 513, VRING_DESC_F_WRITE, 0);
     offer(f, 0);
     assert_true(virtq_has_avail(f->q));
 
@@ -127,10 +127,10 @@ static void test_elem_copy_across_buffers(void **state)
     uint8_t *a = gm_ptr(&f->gm, DATA_GPA, 8), *b = gm_ptr(&f->gm, DATA_GPA + 0x100, 8);
     memcpy(a, "ABCDEFGH", 8);
     memcpy(b, "IJKLMNOP", 8);
-    set_desc(f->desc, 0, DATA_GPA, 8, VIRTQ_DESC_F_NEXT, 1);
-    set_desc(f->desc, 1, DATA_GPA + 0x100, 8, VIRTQ_DESC_F_NEXT, 2);
-    set_desc(f->desc, 2, DATA_GPA + 0x200, 3, VIRTQ_DESC_F_WRITE | VIRTQ_DESC_F_NEXT, 3);
-    set_desc(f->desc, 3, DATA_GPA + 0x300, 5, VIRTQ_DESC_F_WRITE, 0);
+    set_desc(f->desc, 0, DATA_GPA, 8, VRING_DESC_F_NEXT, 1);
+    set_desc(f->desc, 1, DATA_GPA + 0x100, 8, VRING_DESC_F_NEXT, 2);
+    set_desc(f->desc, 2, DATA_GPA + 0x200, 3, VRING_DESC_F_WRITE | VRING_DESC_F_NEXT, 3);
+    set_desc(f->desc, 3, DATA_GPA + 0x300, 5, VRING_DESC_F_WRITE, 0);
     offer(f, 0);
     struct virtq_elem *e;
     assert_int_equal(virtq_pop(f->q, &e), 1);
@@ -152,8 +152,8 @@ static void test_empty_and_zero_length(void **state)
     struct virtq_elem *e;
     assert_int_equal(virtq_pop(f->q, &e), 0);
     /* A zero-length descriptor carries nothing and is skipped, even at a bogus address. */
-    set_desc(f->desc, 0, 0xdead00000000ull, 0, VIRTQ_DESC_F_NEXT, 1);
-    set_desc(f->desc, 1, DATA_GPA, 4, VIRTQ_DESC_F_WRITE, 0);
+    set_desc(f->desc, 0, 0xdead00000000ull, 0, VRING_DESC_F_NEXT, 1);
+    set_desc(f->desc, 1, DATA_GPA, 4, VRING_DESC_F_WRITE, 0);
     offer(f, 0);
     assert_int_equal(virtq_pop(f->q, &e), 1);
     assert_int_equal(e->nr_out + e->nr_in, 1);
@@ -165,7 +165,7 @@ static void test_full_length_chain(void **state)
 {
     struct fixture *f = *state;
     for (unsigned i = 0; i < QSIZE; i++)
-        set_desc(f->desc, i, DATA_GPA + 64 * i, 64, i + 1 < QSIZE ? VIRTQ_DESC_F_NEXT : 0,
+        set_desc(f->desc, i, DATA_GPA + 64 * i, 64, i + 1 < QSIZE ? VRING_DESC_F_NEXT : 0,
                  (uint16_t)(i + 1));
     offer(f, 0);
     struct virtq_elem *e;
@@ -177,8 +177,8 @@ static void test_full_length_chain(void **state)
 static void test_loop(void **state)
 {
     struct fixture *f = *state;
-    set_desc(f->desc, 0, DATA_GPA, 4, VIRTQ_DESC_F_NEXT, 1);
-    set_desc(f->desc, 1, DATA_GPA, 4, VIRTQ_DESC_F_NEXT, 0);
+    set_desc(f->desc, 0, DATA_GPA, 4, VRING_DESC_F_NEXT, 1);
+    set_desc(f->desc, 1, DATA_GPA, 4, VRING_DESC_F_NEXT, 0);
     offer(f, 0);
     expect_broken(f);
 }
@@ -186,7 +186,7 @@ static void test_loop(void **state)
 static void test_self_loop(void **state)
 {
     struct fixture *f = *state;
-    set_desc(f->desc, 3, DATA_GPA, 4, VIRTQ_DESC_F_NEXT, 3);
+    set_desc(f->desc, 3, DATA_GPA, 4, VRING_DESC_F_NEXT, 3);
     offer(f, 3);
     expect_broken(f);
 }
@@ -211,7 +211,7 @@ static void test_oversized_length(void **state)
 {
     struct fixture *f = *state;
     /* Starts in RAM, runs past its end. */
-    set_desc(f->desc, 0, RAM_GPA + RAM_SIZE - 16, 17, VIRTQ_DESC_F_WRITE, 0);
+    set_desc(f->desc, 0, RAM_GPA + RAM_SIZE - 16, 17, VRING_DESC_F_WRITE, 0);
     offer(f, 0);
     expect_broken(f);
 }
@@ -227,7 +227,7 @@ static void test_address_wraps(void **state)
 static void test_readable_after_writable(void **state)
 {
     struct fixture *f = *state;
-    set_desc(f->desc, 0, DATA_GPA, 4, VIRTQ_DESC_F_WRITE | VIRTQ_DESC_F_NEXT, 1);
+    set_desc(f->desc, 0, DATA_GPA, 4, VRING_DESC_F_WRITE | VRING_DESC_F_NEXT, 1);
     set_desc(f->desc, 1, DATA_GPA + 16, 4, 0, 0);
     offer(f, 0);
     expect_broken(f);
@@ -236,7 +236,7 @@ static void test_readable_after_writable(void **state)
 static void test_next_out_of_range(void **state)
 {
     struct fixture *f = *state;
-    set_desc(f->desc, 0, DATA_GPA, 4, VIRTQ_DESC_F_NEXT, QSIZE);
+    set_desc(f->desc, 0, DATA_GPA, 4, VRING_DESC_F_NEXT, QSIZE);
     offer(f, 0);
     expect_broken(f);
 }
@@ -283,10 +283,10 @@ static void test_indirect(void **state)
 {
     struct fixture *f = *state;
     struct virtq_desc *t = indirect_table(f, IND_GPA, 3);
-    set_desc(t, 0, DATA_GPA, 16, VIRTQ_DESC_F_NEXT, 2);
-    set_desc(t, 2, DATA_GPA + 0x100, 512, VIRTQ_DESC_F_NEXT, 1);
-    set_desc(t, 1, DATA_GPA + 0x400, 1, VIRTQ_DESC_F_WRITE, 0);
-    set_desc(f->desc, 4, IND_GPA, 48, VIRTQ_DESC_F_INDIRECT, 0);
+    set_desc(t, 0, DATA_GPA, 16, VRING_DESC_F_NEXT, 2);
+    set_desc(t, 2, DATA_GPA + 0x100, 512, VRING_DESC_F_NEXT, 1);
+    set_desc(t, 1, DATA_GPA + 0x400, 1, VRING_DESC_F_WRITE, 0);
+    set_desc(f->desc, 4, IND_GPA, 48, VRING_DESC_F_INDIRECT, 0);
     offer(f, 4);
     struct virtq_elem *e;
     assert_int_equal(virtq_pop(f->q, &e), 1);
@@ -303,7 +303,7 @@ static void test_indirect_not_negotiated(void **state)
     assert_int_equal(virtq_enable(f->q, &f->gm, QSIZE, DESC_GPA, AVAIL_GPA, USED_GPA, false, false),
                      0);
     set_desc(indirect_table(f, IND_GPA, 1), 0, DATA_GPA, 16, 0, 0);
-    set_desc(f->desc, 0, IND_GPA, 16, VIRTQ_DESC_F_INDIRECT, 0);
+    set_desc(f->desc, 0, IND_GPA, 16, VRING_DESC_F_INDIRECT, 0);
     offer(f, 0);
     expect_broken(f);
 }
@@ -312,9 +312,9 @@ static void test_indirect_nested(void **state)
 {
     struct fixture *f = *state;
     struct virtq_desc *t = indirect_table(f, IND_GPA, 2);
-    set_desc(t, 0, DATA_GPA, 16, VIRTQ_DESC_F_NEXT, 1);
-    set_desc(t, 1, IND_GPA, 32, VIRTQ_DESC_F_INDIRECT, 0);
-    set_desc(f->desc, 0, IND_GPA, 32, VIRTQ_DESC_F_INDIRECT, 0);
+    set_desc(t, 0, DATA_GPA, 16, VRING_DESC_F_NEXT, 1);
+    set_desc(t, 1, IND_GPA, 32, VRING_DESC_F_INDIRECT, 0);
+    set_desc(f->desc, 0, IND_GPA, 32, VRING_DESC_F_INDIRECT, 0);
     offer(f, 0);
     expect_broken(f);
 }
@@ -323,7 +323,7 @@ static void test_indirect_with_next(void **state)
 {
     struct fixture *f = *state;
     set_desc(indirect_table(f, IND_GPA, 1), 0, DATA_GPA, 16, 0, 0);
-    set_desc(f->desc, 0, IND_GPA, 16, VIRTQ_DESC_F_INDIRECT | VIRTQ_DESC_F_NEXT, 1);
+    set_desc(f->desc, 0, IND_GPA, 16, VRING_DESC_F_INDIRECT | VRING_DESC_F_NEXT, 1);
     set_desc(f->desc, 1, DATA_GPA, 16, 0, 0);
     offer(f, 0);
     expect_broken(f);
@@ -332,7 +332,7 @@ static void test_indirect_with_next(void **state)
 static void test_indirect_bad_length(void **state)
 {
     struct fixture *f = *state;
-    set_desc(f->desc, 0, IND_GPA, 24, VIRTQ_DESC_F_INDIRECT, 0);
+    set_desc(f->desc, 0, IND_GPA, 24, VRING_DESC_F_INDIRECT, 0);
     offer(f, 0);
     expect_broken(f);
 }
@@ -340,7 +340,7 @@ static void test_indirect_bad_length(void **state)
 static void test_indirect_empty(void **state)
 {
     struct fixture *f = *state;
-    set_desc(f->desc, 0, IND_GPA, 0, VIRTQ_DESC_F_INDIRECT, 0);
+    set_desc(f->desc, 0, IND_GPA, 0, VRING_DESC_F_INDIRECT, 0);
     offer(f, 0);
     expect_broken(f);
 }
@@ -348,7 +348,7 @@ static void test_indirect_empty(void **state)
 static void test_indirect_too_long(void **state)
 {
     struct fixture *f = *state;
-    set_desc(f->desc, 0, RAM_GPA, 16 * (VIRTQ_MAX_SEGS + 1), VIRTQ_DESC_F_INDIRECT, 0);
+    set_desc(f->desc, 0, RAM_GPA, 16 * (VIRTQ_MAX_SEGS + 1), VRING_DESC_F_INDIRECT, 0);
     offer(f, 0);
     expect_broken(f);
 }
@@ -356,7 +356,7 @@ static void test_indirect_too_long(void **state)
 static void test_indirect_outside_ram(void **state)
 {
     struct fixture *f = *state;
-    set_desc(f->desc, 0, RAM_GPA + RAM_SIZE - 16, 32, VIRTQ_DESC_F_INDIRECT, 0);
+    set_desc(f->desc, 0, RAM_GPA + RAM_SIZE - 16, 32, VRING_DESC_F_INDIRECT, 0);
     offer(f, 0);
     expect_broken(f);
 }
@@ -365,9 +365,9 @@ static void test_indirect_loop(void **state)
 {
     struct fixture *f = *state;
     struct virtq_desc *t = indirect_table(f, IND_GPA, 2);
-    set_desc(t, 0, DATA_GPA, 16, VIRTQ_DESC_F_NEXT, 1);
-    set_desc(t, 1, DATA_GPA, 16, VIRTQ_DESC_F_NEXT, 0);
-    set_desc(f->desc, 0, IND_GPA, 32, VIRTQ_DESC_F_INDIRECT, 0);
+    set_desc(t, 0, DATA_GPA, 16, VRING_DESC_F_NEXT, 1);
+    set_desc(t, 1, DATA_GPA, 16, VRING_DESC_F_NEXT, 0);
+    set_desc(f->desc, 0, IND_GPA, 32, VRING_DESC_F_INDIRECT, 0);
     offer(f, 0);
     expect_broken(f);
 }
@@ -376,8 +376,8 @@ static void test_indirect_next_out_of_table(void **state)
 {
     struct fixture *f = *state;
     struct virtq_desc *t = indirect_table(f, IND_GPA, 2);
-    set_desc(t, 0, DATA_GPA, 16, VIRTQ_DESC_F_NEXT, 2);
-    set_desc(f->desc, 0, IND_GPA, 32, VIRTQ_DESC_F_INDIRECT, 0);
+    set_desc(t, 0, DATA_GPA, 16, VRING_DESC_F_NEXT, 2);
+    set_desc(f->desc, 0, IND_GPA, 32, VRING_DESC_F_INDIRECT, 0);
     offer(f, 0);
     expect_broken(f);
 }
@@ -412,7 +412,7 @@ static void test_no_interrupt_flag(void **state)
     assert_int_equal(virtq_pop(f->q, &e), 1);
     virtq_push(f->q, e->head, 0);
     free(e);
-    f->avail[0] = VIRTQ_AVAIL_F_NO_INTERRUPT;
+    f->avail[0] = VRING_AVAIL_F_NO_INTERRUPT;
     assert_false(virtq_flush(f->q));
     assert_int_equal(used_idx(f), 1);
     assert_false(virtq_flush(f->q)); /* nothing new */
@@ -427,17 +427,17 @@ static void test_need_event_math(void **state)
 {
     (void)state;
     /* Moving old -> new crosses event when old <= event < new (mod 2^16). */
-    assert_true(virtq_need_event(0, 1, 0));
-    assert_false(virtq_need_event(1, 1, 0));
-    assert_true(virtq_need_event(5, 10, 3));
-    assert_false(virtq_need_event(10, 10, 3));
-    assert_false(virtq_need_event(2, 10, 3));
-    assert_true(virtq_need_event(3, 10, 3));
+    assert_true(vring_need_event(0, 1, 0));
+    assert_false(vring_need_event(1, 1, 0));
+    assert_true(vring_need_event(5, 10, 3));
+    assert_false(vring_need_event(10, 10, 3));
+    assert_false(vring_need_event(2, 10, 3));
+    assert_true(vring_need_event(3, 10, 3));
     /* Across the 16-bit wrap. */
-    assert_true(virtq_need_event(0xffff, 2, 0xfffe));
-    assert_true(virtq_need_event(1, 2, 0xfffe));
-    assert_false(virtq_need_event(2, 2, 0xfffe));
-    assert_false(virtq_need_event(0xfffd, 2, 0xfffe));
+    assert_true(vring_need_event(0xffff, 2, 0xfffe));
+    assert_true(vring_need_event(1, 2, 0xfffe));
+    assert_false(vring_need_event(2, 2, 0xfffe));
+    assert_false(vring_need_event(0xfffd, 2, 0xfffe));
 }
 
 static void pop_push(struct fixture *f)
@@ -503,7 +503,7 @@ static void test_no_notify_flag(void **state)
     uint16_t flags;
     virtq_disable_notify(f->q);
     memcpy(&flags, f->used, 2);
-    assert_int_equal(flags, VIRTQ_USED_F_NO_NOTIFY);
+    assert_int_equal(flags, VRING_USED_F_NO_NOTIFY);
     assert_false(virtq_enable_notify(f->q));
     memcpy(&flags, f->used, 2);
     assert_int_equal(flags, 0);
@@ -539,7 +539,7 @@ static void test_index_wraparound(void **state)
 static void test_disable_resets(void **state)
 {
     struct fixture *f = *state;
-    set_desc(f->desc, 0, DATA_GPA, 4, VIRTQ_DESC_F_NEXT, 0);
+    set_desc(f->desc, 0, DATA_GPA, 4, VRING_DESC_F_NEXT, 0);
     offer(f, 0);
     expect_broken(f);
     virtq_disable(f->q);

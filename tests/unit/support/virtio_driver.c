@@ -81,8 +81,14 @@ uint8_t vdrv_status(struct vdrv *d)
 uint8_t vdrv_negotiate(struct vdrv *d, uint64_t wanted)
 {
     vdrv_write(d, VIRTIO_PCI_COMMON_STATUS, 0, 1);
-    vdrv_write(d, VIRTIO_PCI_COMMON_STATUS, VIRTIO_STATUS_ACKNOWLEDGE, 1);
-    vdrv_write(d, VIRTIO_PCI_COMMON_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER, 1);
+    /*
+     * A reset with host I/O in flight completes later (device_status reads 0
+     * then, 4.1.4.3.1); tests that reset a busy device wait for that first.
+     * Not polled here: the fuzzer drives this with the BAR moved or off.
+     */
+    vdrv_write(d, VIRTIO_PCI_COMMON_STATUS, VIRTIO_CONFIG_S_ACKNOWLEDGE, 1);
+    vdrv_write(d, VIRTIO_PCI_COMMON_STATUS, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER,
+               1);
     uint64_t offered = 0;
     for (unsigned sel = 0; sel < 2; sel++) {
         vdrv_write(d, VIRTIO_PCI_COMMON_DFSELECT, sel, 4);
@@ -94,7 +100,8 @@ uint8_t vdrv_negotiate(struct vdrv *d, uint64_t wanted)
         vdrv_write(d, VIRTIO_PCI_COMMON_GF, (uint32_t)(d->features >> (32 * sel)), 4);
     }
     vdrv_write(d, VIRTIO_PCI_COMMON_STATUS,
-               VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK, 1);
+               VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER | VIRTIO_CONFIG_S_FEATURES_OK,
+               1);
     return vdrv_status(d);
 }
 
@@ -113,12 +120,12 @@ int vdrv_setup_queue(struct vdrv *d, unsigned q, uint16_t size, uint16_t vector)
     vdrv_write(d, VIRTIO_PCI_COMMON_Q_SIZE, size, 2);
     vdrv_write(d, VIRTIO_PCI_COMMON_Q_MSIX, vector, 2);
     /* 64-bit fields as two 32-bit halves, as Linux writes them. */
-    vdrv_write(d, VIRTIO_PCI_COMMON_Q_DESC, (uint32_t)vq->desc, 4);
-    vdrv_write(d, VIRTIO_PCI_COMMON_Q_DESC + 4, vq->desc >> 32, 4);
-    vdrv_write(d, VIRTIO_PCI_COMMON_Q_AVAIL, (uint32_t)vq->avail, 4);
-    vdrv_write(d, VIRTIO_PCI_COMMON_Q_AVAIL + 4, vq->avail >> 32, 4);
-    vdrv_write(d, VIRTIO_PCI_COMMON_Q_USED, (uint32_t)vq->used, 4);
-    vdrv_write(d, VIRTIO_PCI_COMMON_Q_USED + 4, vq->used >> 32, 4);
+    vdrv_write(d, VIRTIO_PCI_COMMON_Q_DESCLO, (uint32_t)vq->desc, 4);
+    vdrv_write(d, VIRTIO_PCI_COMMON_Q_DESCLO + 4, vq->desc >> 32, 4);
+    vdrv_write(d, VIRTIO_PCI_COMMON_Q_AVAILLO, (uint32_t)vq->avail, 4);
+    vdrv_write(d, VIRTIO_PCI_COMMON_Q_AVAILLO + 4, vq->avail >> 32, 4);
+    vdrv_write(d, VIRTIO_PCI_COMMON_Q_USEDLO, (uint32_t)vq->used, 4);
+    vdrv_write(d, VIRTIO_PCI_COMMON_Q_USEDLO + 4, vq->used >> 32, 4);
     vdrv_write(d, VIRTIO_PCI_COMMON_Q_ENABLE, 1, 2);
     return (int)vdrv_read(d, VIRTIO_PCI_COMMON_Q_ENABLE, 2);
 }
@@ -126,7 +133,7 @@ int vdrv_setup_queue(struct vdrv *d, unsigned q, uint16_t size, uint16_t vector)
 void vdrv_driver_ok(struct vdrv *d)
 {
     uint8_t s = vdrv_status(d);
-    vdrv_write(d, VIRTIO_PCI_COMMON_STATUS, s | VIRTIO_STATUS_DRIVER_OK, 1);
+    vdrv_write(d, VIRTIO_PCI_COMMON_STATUS, s | VIRTIO_CONFIG_S_DRIVER_OK, 1);
 }
 
 uint16_t vdrv_add_chain(struct vdrv *d, unsigned q, const struct vdrv_buf *bufs, unsigned n)
@@ -139,8 +146,8 @@ uint16_t vdrv_add_chain(struct vdrv *d, unsigned q, const struct vdrv_buf *bufs,
         desc[idx] = (struct virtq_desc){
             .addr = bufs[i].gpa,
             .len = bufs[i].len,
-            .flags = (uint16_t)((bufs[i].device_writes ? VIRTQ_DESC_F_WRITE : 0) |
-                                (i + 1 < n ? VIRTQ_DESC_F_NEXT : 0)),
+            .flags = (uint16_t)((bufs[i].device_writes ? VRING_DESC_F_WRITE : 0) |
+                                (i + 1 < n ? VRING_DESC_F_NEXT : 0)),
             .next = (uint16_t)((idx + 1) % vq->size),
         };
     }
