@@ -288,6 +288,8 @@ int virtio_dev_del_fd(struct virtio_dev *dev, int fd)
 
 /* ---- life cycle ---- */
 
+static void quiesce_handler(void *opaque, uint32_t events);
+
 int virtio_dev_init(struct virtio_dev *dev, struct machine *m, const struct virtio_dev_ops *ops)
 {
     /* Set first: virtio_dev_destroy undoes a failed init too. */
@@ -299,7 +301,9 @@ int virtio_dev_init(struct virtio_dev *dev, struct machine *m, const struct virt
         dev->fd_handlers[i].fd = -1;
     for (unsigned i = 0; i < VIRTIO_MAX_QUEUES; i++)
         dev->queues[i].kick_fd = -1;
+    dev->quiesce_efd = -1;
     pthread_mutex_init(&dev->lock, NULL);
+    pthread_cond_init(&dev->quiesce_cond, NULL);
     uint16_t qmax = ops->queue_size;
     if (ops->nqueues == 0 || ops->nqueues > VIRTIO_MAX_QUEUES ||
         ops->config_len > VIRTIO_DEVICE_CFG_MAX || qmax == 0 || qmax > VIRTQ_MAX_SIZE ||
@@ -336,6 +340,12 @@ int virtio_dev_init(struct virtio_dev *dev, struct machine *m, const struct virt
         if (rc)
             return rc;
     }
+    dev->quiesce_efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (dev->quiesce_efd < 0)
+        return -errno;
+    rc = evloop_add(dev->loop, dev->quiesce_efd, EPOLLIN, quiesce_handler, dev);
+    if (rc)
+        return rc;
     /* virtio-pci is the one transport; another (virtio-mmio) would be chosen here. */
     return virtio_pci_attach(dev);
 }
@@ -368,16 +378,62 @@ void virtio_dev_reset(struct virtio_dev *dev)
     pthread_mutex_unlock(&dev->lock);
 }
 
+/*
+ * A quiesce asked of a running device runs here, on its I/O thread (no
+ * lock held, as ops->quiesce may wait): in that thread's seccomp class,
+ * with the calls the device's host I/O needs (a disk's completions), which
+ * the asking thread (REST) must not have. Handlers of this batch that ran
+ * before it finished their work; none runs after it, since the loop parks
+ * at the end of the batch.
+ */
+static void quiesce_handler(void *opaque, uint32_t events)
+{
+    struct virtio_dev *dev = opaque;
+    (void)events;
+    uint64_t n;
+    if (read(dev->quiesce_efd, &n, sizeof(n)) < 0)
+        return; /* EAGAIN: asked once, already served */
+    pthread_mutex_lock(&dev->lock);
+    dev->quiesced = true;
+    pthread_mutex_unlock(&dev->lock);
+    if (dev->ops->quiesce)
+        dev->ops->quiesce(dev);
+    evloop_stop(dev->loop); /* from a handler: the loop parks after this batch */
+    pthread_mutex_lock(&dev->lock);
+    dev->quiesce_done = true;
+    pthread_cond_broadcast(&dev->quiesce_cond);
+    pthread_mutex_unlock(&dev->lock);
+}
+
 void virtio_dev_quiesce(struct virtio_dev *dev)
 {
-    /* Parked, the I/O thread pops, publishes and receives nothing. */
+    pthread_mutex_lock(&dev->lock);
+    bool was = dev->quiesced;
+    pthread_mutex_unlock(&dev->lock);
+    if (was)
+        return;
+    if (dev->thread_started && dev->quiesce_efd >= 0) {
+        pthread_mutex_lock(&dev->lock);
+        dev->quiesce_done = false;
+        pthread_mutex_unlock(&dev->lock);
+        uint64_t one = 1;
+        if (write(dev->quiesce_efd, &one, sizeof(one)) == sizeof(one)) {
+            pthread_mutex_lock(&dev->lock);
+            while (!dev->quiesce_done)
+                pthread_cond_wait(&dev->quiesce_cond, &dev->lock);
+            pthread_mutex_unlock(&dev->lock);
+            evloop_stop(dev->loop); /* returns once the thread is parked */
+            return;
+        }
+        log_error("%s: cannot ask its I/O thread to quiesce: %m", dev->name);
+    }
+    /* No thread of its own running (unit tests): the caller drains. */
     if (dev->thread_started)
         evloop_stop(dev->loop);
     pthread_mutex_lock(&dev->lock);
-    bool was = dev->quiesced;
     dev->quiesced = true;
     pthread_mutex_unlock(&dev->lock);
-    if (!was && dev->ops->quiesce)
+    if (dev->ops->quiesce)
         dev->ops->quiesce(dev);
 }
 
@@ -423,6 +479,10 @@ void virtio_dev_destroy(struct virtio_dev *dev)
     else if (dev->loop)
         evloop_destroy(dev->loop);
     dev->loop = NULL;
+    if (dev->quiesce_efd >= 0)
+        close(dev->quiesce_efd);
+    dev->quiesce_efd = -1;
+    pthread_cond_destroy(&dev->quiesce_cond);
     pthread_mutex_destroy(&dev->lock);
     if (dev->ops->destroy)
         dev->ops->destroy(dev);

@@ -124,6 +124,10 @@ struct virtio_dev {
     unsigned config_len;
     bool resetting; /* a reset waits for host I/O: status reads back non-zero */
     bool quiesced;  /* virtio_dev_quiesce: nothing may write guest memory */
+    /* A quiesce is carried out on the device's own thread: asked by this eventfd. */
+    int quiesce_efd;
+    bool quiesce_done;
+    pthread_cond_t quiesce_cond;
 
     unsigned nqueues;
     struct virtio_queue queues[VIRTIO_MAX_QUEUES];

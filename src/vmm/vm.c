@@ -8,9 +8,9 @@
  *   any      -> Stopped                     (HardStop, guest power-off)
  *   any      -> Error                       (a vCPU failed)
  *
- * Pausing parks every vCPU outside KVM_RUN and freezes the guest clock
- * (KVM_GET_CLOCK / KVM_SET_CLOCK), so guest time does not advance while
- * paused.
+ * Pausing parks every vCPU outside KVM_RUN, quiesces every device (no
+ * device writes guest memory until Resume) and freezes the guest clock
+ * (arch_clock_freeze), so guest time does not advance while paused.
  *
  * A guest reset (reboot) rebuilds the machine from the config inside the
  * same process: the struct vmm, and with it the pid, the REST endpoint and
@@ -124,6 +124,13 @@ static int do_pause_locked(struct vmm *vmm)
         pthread_cond_wait(&vmm->cond, &vmm->lock);
     if (vmm->ending)
         return -EINVAL;
+    /*
+     * With the vCPUs parked no new request comes; the devices finish or
+     * hold what they have, so guest memory stands still until Resume.
+     * Under the lock: a reboot or HardStop cannot tear the devices down
+     * meanwhile (a disk that never answers keeps them waiting too).
+     */
+    vm_devices_quiesce(vmm);
     arch_clock_freeze(vmm);
     set_state_locked(vmm, VM_STATE_PAUSED);
     return 0;
@@ -132,6 +139,7 @@ static int do_pause_locked(struct vmm *vmm)
 static void do_resume_locked(struct vmm *vmm)
 {
     set_state_locked(vmm, VM_STATE_RESUMING);
+    vm_devices_resume(vmm);
     arch_clock_thaw(vmm);
     vmm->pause_requested = false;
     set_state_locked(vmm, VM_STATE_RUNNING);

@@ -57,3 +57,15 @@ void vm_devices_destroy(struct vmm *vmm)
     vmm->virtio = NULL;
     vmm->nr_virtio = 0;
 }
+
+void vm_devices_quiesce(struct vmm *vmm)
+{
+    for (unsigned i = 0; i < vmm->nr_virtio; i++)
+        virtio_dev_quiesce(vmm->virtio[i]);
+}
+
+void vm_devices_resume(struct vmm *vmm)
+{
+    for (unsigned i = 0; i < vmm->nr_virtio; i++)
+        virtio_dev_resume(vmm->virtio[i]);
+}

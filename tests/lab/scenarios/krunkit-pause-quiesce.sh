@@ -2,11 +2,13 @@
 # lab-timeout: 240
 # Pause quiesces the devices, not only the vCPUs: a unixgram peer
 # (tools/dgram-flood) sends the guest's virtio-net a broadcast frame every
-# 20 ms throughout. While the VM is paused the guest's RAM, read from
-# /proc/PID/mem, must not change although frames keep arriving at the
-# host socket; after Resume the guest receives again. A VMM whose device
-# threads run on through a pause writes those frames into the guest's
-# receive buffers, and the two reads differ.
+# 20 ms throughout, and the guest reads its virtio-blk disk in a loop, so
+# disk reads are in flight when the pause comes. While the VM is paused
+# the guest's RAM, read from /proc/PID/mem, must not change although
+# frames keep arriving at the host socket; after Resume the guest receives
+# and reads again. A VMM whose device threads run on through a pause
+# writes those frames (and late disk reads) into guest memory, and the two
+# reads of it differ.
 . "$LAB_DIR/lib.sh"
 FLOOD=$LAB_DIR/../../build/lab/dgram-flood
 [ -x "$FLOOD" ] || lab_fail "no $FLOOD (tests/lab/build-probe.sh builds it)"
@@ -16,15 +18,17 @@ trap 'kill $FLOOD_PID 2>/dev/null' EXIT
 i=0
 while [ ! -S "$WORK/net.sock" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
 [ -S "$WORK/net.sock" ] || lab_fail "dgram-flood did not bind its socket"
+truncate -s 64M "$WORK/disk.raw"
 LAB_MEMORY=256
 LAB_CMDLINE="lab.ticks=150"
-krunkit_start quiesce 1 \
+krunkit_start quiesce 1 --device "virtio-blk,path=$WORK/disk.raw" \
     --device "virtio-net,type=unixgram,path=$WORK/net.sock,mac=52:54:00:12:34:56,vfkitMagic=on"
 krunkit_expect_boot 120
 lab_wait_log "$WORK/console.log" 'LAB-TICK 10 ' 30 "$KRUNKIT_PID" || lab_fail "no ticks from the guest"
-rx_now() { lab_grep_whole "$WORK/console.log" '^LAB-TICK ' | tail -1 | tr -d '\r' | awk '{ print $4 }'; }
-rx_before=$(rx_now)
+tick_field() { lab_grep_whole "$WORK/console.log" '^LAB-TICK ' | tail -1 | tr -d '\r' | awk -v f="$1" '{ print $f }'; }
+rx_before=$(tick_field 4) reads_before=$(tick_field 6)
 [ "${rx_before:-0}" -gt 0 ] || lab_fail "the guest receives no frames before the pause"
+[ "${reads_before:-0}" -gt 0 ] || lab_fail "the guest reads nothing from its disk before the pause"
 
 # Guest RAM: krunkit's one anonymous mapping of exactly LAB_MEMORY MiB.
 ram=
@@ -56,8 +60,10 @@ echo "guest RAM unchanged across the pause ($h1)"
 lab_rest POST /vm/state '{"state":"Resume"}' >/dev/null || lab_fail "POST Resume failed"
 n=$(lab_grep_whole "$WORK/console.log" -c '^LAB-TICK ')
 lab_wait_log "$WORK/console.log" "LAB-TICK $((n + 5)) " 30 "$KRUNKIT_PID" || lab_fail "no ticks after Resume"
-rx_after=$(rx_now)
-echo "guest frames received: $rx_before before the pause, $rx_after after Resume"
+rx_after=$(tick_field 4) reads_after=$(tick_field 6)
+echo "guest frames received: $rx_before before the pause, $rx_after after Resume;" \
+    "disk reads: $reads_before, then $reads_after"
 [ "$rx_after" -gt "$rx_before" ] || lab_fail "the guest receives nothing after Resume"
+[ "$reads_after" -gt "$reads_before" ] || lab_fail "the guest reads nothing from its disk after Resume"
 krunkit_expect_result quiesce 90
 krunkit_expect_exit 30 0
