@@ -6,12 +6,15 @@
 # with broadcast frames) and the disk reads done.
 ip link set eth0 up || { echo "cannot bring eth0 up" >>"$LAB_DETAIL"; exit 1; }
 [ -b /dev/vda ] || { echo "no /dev/vda" >>"$LAB_DETAIL"; exit 1; }
+# Each drop_caches write logs a line: keep them off the console.
+echo 1 >/proc/sys/kernel/printk
 (
     while :; do
         cat /dev/vda >/dev/null
         echo 3 >/proc/sys/vm/drop_caches
     done
 ) &
+reader=$!
 n=${LAB_TICKS:-100}
 i=0
 while [ $i -lt "$n" ]; do
@@ -19,4 +22,6 @@ while [ $i -lt "$n" ]; do
     sleep 0.2
     i=$((i + 1))
 done
+kill $reader
+wait $reader 2>/dev/null
 echo "ticks=$n" >>"$LAB_DETAIL"

@@ -20,7 +20,7 @@ while [ ! -S "$WORK/net.sock" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); d
 [ -S "$WORK/net.sock" ] || lab_fail "dgram-flood did not bind its socket"
 truncate -s 64M "$WORK/disk.raw"
 LAB_MEMORY=256
-LAB_CMDLINE="lab.ticks=150"
+LAB_CMDLINE="lab.ticks=100"
 krunkit_start quiesce 1 --device "virtio-blk,path=$WORK/disk.raw" \
     --device "virtio-net,type=unixgram,path=$WORK/net.sock,mac=52:54:00:12:34:56,vfkitMagic=on"
 krunkit_expect_boot 120
