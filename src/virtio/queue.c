@@ -9,9 +9,11 @@
  * points outside RAM, the chain loops or grows past the table, an index is
  * out of range, a readable buffer follows a writable one, or an indirect
  * table is empty, misaligned, nested or combined with NEXT.
- * Only x86 (little-endian, coherent) hosts are supported: the ring fields
- * are used in place with the compiler's atomics for the ordering 2.7.13
- * asks for.
+ * Little-endian hosts only (x86-64, arm64): the ring fields are used in
+ * place, in host order. The ordering 2.7.13 asks for comes from acquire
+ * loads of avail->idx, release stores of used->idx and full fences around
+ * the event-index checks, which weakly ordered CPUs (arm64) honour as
+ * well as x86 does.
  */
 #include "virtio/queue.h"
 
@@ -20,6 +22,9 @@
 #include <string.h>
 
 #include "core/log.h"
+
+_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
+               "virtqueues are used in place: little-endian hosts only");
 
 uint64_t virtq_desc_bytes(uint16_t size)
 {
