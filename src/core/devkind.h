@@ -14,12 +14,14 @@
  * this interface.
  *
  * A new device: its model (src/virtio/<x>.c), its descriptor
- * (src/devices/<x>.c), one entry in src/devices/table.c, its enum dev_type
- * value, and, when it takes options, its struct in core/config.h's union.
+ * (src/devices/<x>.c: options, checks, JSON, the host side it opens once,
+ * create), one entry in src/devices/table.c, its enum dev_type value, and,
+ * when it takes options, its struct in core/config.h's union.
  */
 #ifndef KRUNKIT_CORE_DEVKIND_H
 #define KRUNKIT_CORE_DEVKIND_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "core/config.h"
@@ -49,6 +51,15 @@ struct dev_kind {
     void (*to_json)(struct jbuild *b, struct json_t *obj, const struct dev_config *d);
     /* Free the strings d owns. NULL: it owns none. */
     void (*free)(struct dev_config *d);
+    /*
+     * Open the device's host side into b, once per VM (kept across guest
+     * reboots: vmm/backends.h); cfg is the whole config, timesync_port the
+     * --timesync vsock port or NULL; -errno. NULL: nothing of the host's.
+     */
+    int (*open)(const struct vm_config *cfg, const struct dev_vsock *timesync_port,
+                struct dev_backend *b);
+    /* Close what open made (failed_start: also remove files it created). NULL: nothing. */
+    void (*close)(struct dev_backend *b, bool failed_start);
     /*
      * Build the device for one boot on m, over the host side the VM opened
      * once (b). NULL: parsed and shown, but this VMM refuses it at start.

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "block/block.h"
 #include "cli/devopts.h"
 #include "cli/validate.h"
 #include "core/config_json.h"
@@ -71,6 +72,23 @@ static void free_cfg(struct dev_config *d)
     free(d->blk.device_id);
 }
 
+static int open_host(const struct vm_config *cfg, const struct dev_vsock *timesync_port,
+                     struct dev_backend *b)
+{
+    (void)cfg, (void)timesync_port;
+    const struct dev_blk *d = &b->cfg->blk;
+    struct blk_open_opts opts = {.allow_backing_outside = d->allow_backing_outside};
+    return blk_open(d->path, d->format, d->readonly, &opts, &b->img);
+}
+
+static void close_host(struct dev_backend *b, bool failed_start)
+{
+    (void)failed_start;
+    if (b->img)
+        blk_close(b->img);
+    b->img = NULL;
+}
+
 static int create(struct machine *m, struct dev_backend *b, struct virtio_dev **out)
 {
     return virtio_blk_create(m, &b->cfg->blk, b->img, out);
@@ -83,5 +101,7 @@ const struct dev_kind dev_kind_blk = {
     .validate = validate,
     .to_json = to_json,
     .free = free_cfg,
+    .open = open_host,
+    .close = close_host,
     .create = create,
 };

@@ -11,6 +11,7 @@
 
 #include "cli/devopts.h"
 #include "cli/validate.h"
+#include "fs/fs_share.h"
 #include "core/config_json.h"
 #include "core/devkind.h"
 #include "virtio/devices.h"
@@ -71,6 +72,21 @@ static void free_cfg(struct dev_config *d)
     free(d->fs.mount_tag);
 }
 
+static int open_host(const struct vm_config *cfg, const struct dev_vsock *timesync_port,
+                     struct dev_backend *b)
+{
+    (void)cfg, (void)timesync_port;
+    return fs_share_open(&b->cfg->fs, &b->fs);
+}
+
+static void close_host(struct dev_backend *b, bool failed_start)
+{
+    (void)failed_start;
+    if (b->fs)
+        fs_share_close(b->fs);
+    b->fs = NULL;
+}
+
 static int create(struct machine *m, struct dev_backend *b, struct virtio_dev **out)
 {
     return virtio_fs_create(m, &b->cfg->fs, b->fs, out);
@@ -84,5 +100,7 @@ const struct dev_kind dev_kind_fs = {
     .validate = validate,
     .to_json = to_json,
     .free = free_cfg,
+    .open = open_host,
+    .close = close_host,
     .create = create,
 };

@@ -15,6 +15,7 @@
 #include "cli/validate.h"
 #include "core/config_json.h"
 #include "core/devkind.h"
+#include "net/net_backend.h"
 #include "virtio/devices.h"
 #include "vmm/backends.h"
 
@@ -203,6 +204,20 @@ static void free_cfg(struct dev_config *d)
     free(d->net.path);
 }
 
+static int open_host(const struct vm_config *cfg, const struct dev_vsock *timesync_port,
+                     struct dev_backend *b)
+{
+    (void)cfg, (void)timesync_port;
+    return net_backend_open(&b->cfg->net, &b->net);
+}
+
+static void close_host(struct dev_backend *b, bool failed_start)
+{
+    (void)failed_start;
+    net_backend_close(b->net);
+    b->net = NULL;
+}
+
 static int create(struct machine *m, struct dev_backend *b, struct virtio_dev **out)
 {
     return virtio_net_create(m, &b->cfg->net, b->net, out);
@@ -215,5 +230,7 @@ const struct dev_kind dev_kind_net = {
     .validate = validate,
     .to_json = to_json,
     .free = free_cfg,
+    .open = open_host,
+    .close = close_host,
     .create = create,
 };

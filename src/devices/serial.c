@@ -75,6 +75,19 @@ static void free_cfg(struct dev_config *d)
     free(d->serial.log_file_path);
 }
 
+static int open_host(const struct vm_config *cfg, const struct dev_vsock *timesync_port,
+                     struct dev_backend *b)
+{
+    (void)cfg, (void)timesync_port;
+    return console_host_open(&b->cfg->serial, &b->console);
+}
+
+static void close_host(struct dev_backend *b, bool failed_start)
+{
+    console_host_close(b->console, failed_start);
+    b->console = NULL;
+}
+
 static int create(struct machine *m, struct dev_backend *b, struct virtio_dev **out)
 {
     return virtio_console_create(m, b->console, out);
@@ -88,5 +101,7 @@ const struct dev_kind dev_kind_serial = {
     .validate = validate,
     .to_json = to_json,
     .free = free_cfg,
+    .open = open_host,
+    .close = close_host,
     .create = create,
 };

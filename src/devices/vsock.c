@@ -15,6 +15,7 @@
 #include "core/devkind.h"
 #include "virtio/devices.h"
 #include "vmm/backends.h"
+#include "vsock/muxer.h"
 
 static int parse(const struct optctx *c, struct kvlist *l, struct dev_config *d)
 {
@@ -79,6 +80,21 @@ static void free_cfg(struct dev_config *d)
 }
 
 /* b->cfg is NULL for the device only --timesync asks for: the muxer is all it needs. */
+/* One muxer for every virtio-vsock option and the --timesync port (b->cfg NULL then). */
+static int open_host(const struct vm_config *cfg, const struct dev_vsock *timesync_port,
+                     struct dev_backend *b)
+{
+    return virtio_vsock_muxer_open(cfg, timesync_port, &b->vsock);
+}
+
+static void close_host(struct dev_backend *b, bool failed_start)
+{
+    (void)failed_start;
+    if (b->vsock)
+        vsock_muxer_destroy(b->vsock);
+    b->vsock = NULL;
+}
+
 static int create(struct machine *m, struct dev_backend *b, struct virtio_dev **out)
 {
     return virtio_vsock_create(m, b->vsock, out);
@@ -92,5 +108,7 @@ const struct dev_kind dev_kind_vsock = {
     .validate = validate,
     .to_json = to_json,
     .free = free_cfg,
+    .open = open_host,
+    .close = close_host,
     .create = create,
 };

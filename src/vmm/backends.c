@@ -1,7 +1,8 @@
 /*
  * Opening the devices' host side once (see backends.h). One slot per
  * virtio device, in command-line order; every virtio-vsock option after
- * the first joins the first one's device and gets no slot.
+ * the first joins the first one's device and gets no slot. What a slot
+ * opens and closes is its kind's (core/devkind.h: open, close).
  */
 #include "vmm/backends.h"
 
@@ -9,14 +10,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "block/block.h"
+#include "core/devkind.h"
 #include "core/log.h"
-#include "fs/fs_share.h"
-#include "net/net_backend.h"
-#include "virtio/devices.h"
 #include "vmm/evloop.h"
 #include "vmm/fd_budget.h"
-#include "vsock/muxer.h"
+
+/* A slot's kind: its option's, or vsock for the device only --timesync asks for. */
+static const struct dev_kind *slot_kind(const struct dev_backend *s)
+{
+    return dev_kind_of(s->cfg ? s->cfg->type : DEV_VSOCK);
+}
 
 static int open_slot(const struct vm_config *cfg, const struct dev_vsock *timesync_port,
                      struct dev_backend *s)
@@ -24,25 +27,8 @@ static int open_slot(const struct vm_config *cfg, const struct dev_vsock *timesy
     int rc = evloop_create(&s->loop);
     if (rc)
         return rc;
-    const struct dev_config *d = s->cfg;
-    if (!d) /* the vsock device only --timesync asks for */
-        return virtio_vsock_muxer_open(cfg, timesync_port, &s->vsock);
-    switch (d->type) {
-    case DEV_BLK: {
-        struct blk_open_opts opts = {.allow_backing_outside = d->blk.allow_backing_outside};
-        return blk_open(d->blk.path, d->blk.format, d->blk.readonly, &opts, &s->img);
-    }
-    case DEV_SERIAL:
-        return console_host_open(&d->serial, &s->console);
-    case DEV_NET:
-        return net_backend_open(&d->net, &s->net);
-    case DEV_VSOCK:
-        return virtio_vsock_muxer_open(cfg, timesync_port, &s->vsock);
-    case DEV_FS:
-        return fs_share_open(&d->fs, &s->fs);
-    default:
-        return 0; /* rng, balloon: nothing of the host's to hold */
-    }
+    const struct dev_kind *k = slot_kind(s);
+    return k->open ? k->open(cfg, timesync_port, s) : 0;
 }
 
 /*
@@ -93,14 +79,9 @@ void backends_close(struct vm_backends *b, bool failed_start)
         struct dev_backend *s = &b->dev[i];
         /* The thread first: nothing of the device may still run on it. */
         evloop_destroy(s->loop);
-        if (s->img)
-            blk_close(s->img);
-        console_host_close(s->console, failed_start);
-        net_backend_close(s->net);
-        if (s->vsock)
-            vsock_muxer_destroy(s->vsock);
-        if (s->fs)
-            fs_share_close(s->fs);
+        const struct dev_kind *k = slot_kind(s);
+        if (k->close)
+            k->close(s, failed_start);
     }
     free(b->dev);
     memset(b, 0, sizeof(*b));
