@@ -27,6 +27,9 @@ void dev_config_free(struct dev_config *dev)
     const struct dev_kind *k = dev_kind_of(dev->type);
     if (k && k->free)
         k->free(dev);
+    /* What priv points into is the kind's to free (above); the block itself is freed here. */
+    free(dev->priv);
+    dev->priv = NULL;
 }
 
 void vm_config_free(struct vm_config *cfg)

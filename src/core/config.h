@@ -31,16 +31,12 @@ struct boot_config {
     char *cmdline;        /* LINUX: optional */
 };
 
+/* One value per line of core/device_list.h. */
 enum dev_type {
-    DEV_BLK,
-    DEV_NET,
-    DEV_SERIAL,
-    DEV_VSOCK,
-    DEV_FS,
-    DEV_RNG,
-    DEV_BALLOON,
-    DEV_GPU,
-    DEV_INPUT,
+#define DEVICE(id, sym) DEV_##id,
+#include "core/device_list.h"
+#undef DEVICE
+    DEV_TYPE_COUNT
 };
 
 enum blk_format { BLK_FMT_RAW, BLK_FMT_QCOW2 };
@@ -99,14 +95,14 @@ struct dev_gpu {
     uint32_t width, height;
 };
 
-enum input_kind { INPUT_KEYBOARD, INPUT_POINTING };
-
-struct dev_input {
-    enum input_kind kind;
-};
-
 struct dev_config {
     enum dev_type type;
+    /*
+     * The options of a kind that keeps its config struct in its own file
+     * (its parse allocates it, its free frees it); the kinds below keep
+     * theirs in the union.
+     */
+    void *priv;
     union {
         struct dev_blk blk;
         struct dev_net net;
@@ -114,7 +110,6 @@ struct dev_config {
         struct dev_vsock vsock;
         struct dev_fs fs;
         struct dev_gpu gpu;
-        struct dev_input input;
     };
 };
 

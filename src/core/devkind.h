@@ -13,10 +13,13 @@
  * devices/ -> cli/, core/, vmm/, virtio/; those reach devices/ only through
  * this interface.
  *
- * A new device: its model (src/virtio/<x>.c), its descriptor
- * (src/devices/<x>.c: options, checks, JSON, the host side it opens once,
- * create), one entry in src/devices/table.c, its enum dev_type value, and,
- * when it takes options, its struct in core/config.h's union.
+ * A new device is one file, src/devices/<x>.c, with its model and its
+ * descriptor (options, checks, JSON, the host side it opens once, create;
+ * its options in a struct of its own, hung on dev_config.priv), plus its
+ * line in core/device_list.h, which makes both its enum dev_type value and
+ * its table entry (src/devices/rng.c is that shape). The larger models
+ * keep theirs in src/virtio/<x>.c, and their config structs in
+ * core/config.h's union; the man page lists every kind (test_devkind).
  */
 #ifndef KRUNKIT_CORE_DEVKIND_H
 #define KRUNKIT_CORE_DEVKIND_H

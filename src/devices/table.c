@@ -1,21 +1,22 @@
 /*
- * The table of --device kinds (core/devkind.h): one entry per kind, each
- * defined by its descriptor in this directory. The order is the one the
- * parser's "unknown device type" message lists, and entries are looked up
- * by enum dev_type too, so the table is kept in enum order
- * (tests/unit/test_devkind.c checks it; dev_kind_of still finds an entry
- * out of place).
+ * The table of --device kinds (core/devkind.h), made from the one list in
+ * core/device_list.h, as enum dev_type is: entry DEV_<ID> is the kind
+ * dev_kind_<sym> that the kind's file in this directory defines. The order
+ * is the one the parser's "unknown device type" message lists
+ * (tests/unit/test_devkind.c checks the table against the enum).
  */
 #include <string.h>
 
 #include "core/devkind.h"
 
-extern const struct dev_kind dev_kind_blk, dev_kind_net, dev_kind_serial, dev_kind_vsock,
-    dev_kind_fs, dev_kind_rng, dev_kind_balloon, dev_kind_gpu, dev_kind_input;
+#define DEVICE(id, sym) extern const struct dev_kind dev_kind_##sym;
+#include "core/device_list.h"
+#undef DEVICE
 
 const struct dev_kind *const dev_kinds[] = {
-    &dev_kind_blk, &dev_kind_net,     &dev_kind_serial, &dev_kind_vsock, &dev_kind_fs,
-    &dev_kind_rng, &dev_kind_balloon, &dev_kind_gpu,    &dev_kind_input,
+#define DEVICE(id, sym) [DEV_##id] = &dev_kind_##sym,
+#include "core/device_list.h"
+#undef DEVICE
 };
 const size_t dev_kinds_count = sizeof(dev_kinds) / sizeof(dev_kinds[0]);
 

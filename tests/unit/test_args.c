@@ -16,6 +16,7 @@
 #include "cli/args.h"
 #include "core/config.h"
 #include "cli/devopts.h"
+#include "devices/input.h"
 
 static struct vm_config cfg;
 static enum cli_action act;
@@ -713,8 +714,8 @@ static void test_simple_devices(void **state)
     assert_int_equal(cfg.devices[2].gpu.height, 600);
     assert_int_equal(cfg.devices[3].gpu.width, 1920);
     assert_int_equal(cfg.devices[3].gpu.height, 1080);
-    assert_int_equal(cfg.devices[4].input.kind, INPUT_KEYBOARD);
-    assert_int_equal(cfg.devices[5].input.kind, INPUT_POINTING);
+    assert_int_equal(dev_input_of(&cfg.devices[4])->kind, INPUT_KEYBOARD);
+    assert_int_equal(dev_input_of(&cfg.devices[5])->kind, INPUT_POINTING);
 
     ERR("--device \"virtio-rng,foo\"", "unknown key \"foo\"", "--device", "virtio-rng,foo");
     ERR("--device", "unknown key \"size\"", "--device", "virtio-balloon,size=1");

@@ -1,5 +1,5 @@
 /*
- * virtio-rng (src/virtio/rng.c): device-writable buffers come back filled
+ * virtio-rng (src/devices/rng.c): device-writable buffers come back filled
  * from getrandom, across several buffers, capped per request, and a chain
  * with nothing writable comes back empty.
  */
