@@ -77,9 +77,17 @@ while read -r pkg suite; do
     wanted+=("$(deb_of "$pkg" "$suite")")
 done < <(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$A64/packages.list")
 
+# The top Makefile includes every *.d under build/ as a dependency file:
+# configuration directories such as etc/ld.so.conf.d would stop make. The
+# lab needs none of them.
+drop_make_d() {
+    find "$SYSROOT" -depth -name '*.d' -exec rm -rf {} +
+}
+
 # The same top-level debs as last time and a complete closure: done.
 top=$(printf '%s\n' "${wanted[@]##*/}" | sort)
 if [ -f "$SYSROOT/.complete" ] && [ "$(cat "$SYSROOT/.top" 2>/dev/null)" = "$top" ]; then
+    drop_make_d
     echo "arm64/setup: $SYSROOT is up to date"
     exit 0
 fi
@@ -134,6 +142,7 @@ done
 # modules.dep, which the kernel package's postinst would have made.
 kver=$(ls "$SYSROOT/lib/modules" | head -1)
 depmod -b "$SYSROOT" "$kver"
+drop_make_d
 echo "$top" >"$SYSROOT/.top"
 touch "$SYSROOT/.complete"
 echo "arm64/setup: $SYSROOT: kernel $kver, $(wc -l <"$SYSROOT/.debs") packages," \
