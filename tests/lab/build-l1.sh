@@ -93,7 +93,7 @@ QEMU_DATA=("${LAB_L1_DATA[@]}")
 
 stamp=$(
     lab_inputs_hash "$0" "$LAB/initramfs.sh" "$LAB/l1/init" "$LAB/l1-tools.list" \
-        "$KERNEL" "$LAB_SYSROOT/bin/busybox" $PROBE "$LAB_SYSROOT/lib/modules/$KVER/modules.dep" \
+        "$KERNEL" "$LAB_SYSROOT/bin/busybox" ${PROBE:+"$PROBE"} "$LAB_SYSROOT/lib/modules/$KVER/modules.dep" \
         "${tools[@]}" "${QEMU_DATA[@]}"
     echo "$MODULES $OPTIONAL_MODULES"
     echo "${tools[*]}"

@@ -109,7 +109,7 @@ while :; do
     # Programs and libraries only (not /usr/share); objdump skips non-ELF.
     missing=$(find "$SYSROOT"/{bin,sbin,lib,usr/bin,usr/sbin,usr/lib,usr/libexec} \
         -path "$SYSROOT/lib/modules" -prune -o -type f \( -perm -u+x -o -name '*.so*' \) \
-        -print 2>/dev/null | xargs -r "$OBJDUMP" -p 2>/dev/null |
+        -exec "$OBJDUMP" -p {} + 2>/dev/null |
         awk '$1 == "NEEDED" { print $2 }' | sort -u | comm -23 - <(echo "$have") || true)
     [ -n "$missing" ] || break
     rounds=$((rounds + 1))
@@ -133,7 +133,7 @@ while :; do
         added=$((added + 1))
     done
     if [ "$added" = 0 ]; then
-        echo "arm64/setup: still missing:" $missing "(no package here holds${unknown:- them} for amd64, or its arm64 build lacks it)" >&2
+        echo "arm64/setup: still missing: $(echo $missing) (no package here holds${unknown:- them} for amd64, or its arm64 build lacks it)" >&2
         exit 1
     fi
 done
