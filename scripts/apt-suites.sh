@@ -68,7 +68,7 @@ add_suites() {
     if [ "$changed" = 1 ] || ! ls /var/lib/apt/lists/*_dists_trixie_* >/dev/null 2>&1 ||
         ! ls /var/lib/apt/lists/*_dists_bookworm-backports_* >/dev/null 2>&1; then
         echo "apt-suites: apt-get update (bookworm-backports, trixie added)" >&2
-        apt-get update -qq >&2
+        apt-get -o DPkg::Lock::Timeout=600 update -qq >&2
     fi
 }
 
@@ -94,4 +94,4 @@ done
 echo "apt-suites: installing from $suite:$missing" >&2
 export DEBIAN_FRONTEND=noninteractive
 # shellcheck disable=SC2086
-apt-get install -y -qq --no-install-recommends -t "$suite" $missing >&2
+apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends -t "$suite" $missing >&2

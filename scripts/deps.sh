@@ -11,9 +11,10 @@ done
 [ -z "$missing" ] && exit 0
 echo "deps: installing$missing" >&2
 export DEBIAN_FRONTEND=noninteractive
+# Machines are shared: wait for another apt run rather than fail on its lock.
 # Refresh the lists only when they are missing or older than a day.
 if [ -z "$(find /var/lib/apt/lists -maxdepth 1 -name '*Packages*' -mtime -1 2>/dev/null | head -1)" ]; then
-    apt-get update -qq
+    apt-get -o DPkg::Lock::Timeout=600 update -qq
 fi
 # shellcheck disable=SC2086
-apt-get install -y -qq --no-install-recommends $missing >&2
+apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends $missing >&2

@@ -4,6 +4,8 @@
 # kvm_intel when present), virtio + 9p modules, the init of tests/lab/l1/init,
 # kvm-probe, and the programs of tests/lab/l1-tools.list with their ldd
 # libraries (QEMU also gets the firmware it needs for -M pc / microvm).
+# LAB_ARCH=arm64 builds build/lab/arm64/l1/ the same way from the arm64
+# sysroot (tests/lab/arch.sh says what differs: modules, no kvm-probe).
 # Scenarios, the guest images and build/krunkit come in over 9p at run time,
 # so this image changes only when its own inputs do. Skipped when unchanged.
 #
@@ -12,40 +14,63 @@ set -euo pipefail
 trap 'echo "${0##*/}: failed at line $LINENO: $BASH_COMMAND" >&2' ERR
 
 LAB=$(cd "$(dirname "$0")" && pwd)
+. "$LAB/arch.sh"
 . "$LAB/initramfs.sh"
-BUILD=${LAB_BUILD:-$LAB/../../build/lab}
+BUILD=$LAB_ARCH_BUILD
 OUT=${1:-$BUILD/l1}
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
-PROBE=$BUILD/kvm-probe
+# kvm-probe is this machine's (x86) program: only an x86 L1 runs it.
+PROBE=""
+[ -z "$LAB_ARCH_PROBE" ] || PROBE=$BUILD/kvm-probe
 
 KERNEL=$(lab_kernel_image)
 [ -n "$KERNEL" ] && [ -f "$KERNEL" ] || {
-    echo "build-l1: no kernel in /boot (install linux-image-amd64)" >&2
+    echo "build-l1: no kernel in ${LAB_SYSROOT:-}/boot (tests/lab/setup.sh installs it)" >&2
     exit 1
 }
 KVER=$(lab_kernel_version "$KERNEL")
-[ -x "$PROBE" ] || {
+[ -z "$PROBE" ] || [ -x "$PROBE" ] || {
     echo "build-l1: $PROBE missing (tests/lab/run.sh builds it)" >&2
     exit 1
 }
 
-MODULES="virtio virtio_ring virtio_pci virtio_pci_modern_dev 9pnet 9pnet_virtio netfs 9p
-         irqbypass ccp kvm kvm_amd"
-OPTIONAL_MODULES="kvm_intel vsock vhost vhost_vsock tun"
+MODULES=$LAB_L1_MODULES
+OPTIONAL_MODULES=$LAB_L1_OPTIONAL_MODULES
+
+# find_program NAME: the program NAME of this architecture (a sysroot
+# path there, else what PATH finds here).
+find_program() {
+    local d
+    if [ -z "$LAB_SYSROOT" ]; then
+        command -v "$1" || true
+        return
+    fi
+    for d in /usr/bin /usr/sbin /bin /sbin; do
+        [ -x "$LAB_SYSROOT$d/$1" ] && { echo "$LAB_SYSROOT$d/$1"; return; }
+    done
+}
+# find_lib SONAME: the library (ldconfig's x86-64 one, or the sysroot's).
+find_lib() {
+    if [ -z "$LAB_SYSROOT" ]; then
+        ldconfig -p | awk -v n="$1" '$1 == n && /x86-64/ && !found { print $NF; found = 1 }'
+    else
+        p=$(_ird_sysroot_lib "$1") && echo "$LAB_SYSROOT$p"
+    fi
+}
 
 # Resolve the tool list to files: programs and libraries present here.
+# "qemu" is the architecture's comparison QEMU (LAB_QEMU_NAME).
 tools=()
 while read -r line; do
     line=${line%%#*}
     line=$(echo "$line" | tr -d '[:space:]')
     [ -n "$line" ] || continue
     case "$line" in
-    lib:*)
-        path=$(ldconfig -p | awk -v n="${line#lib:}" '$1 == n && /x86-64/ && !found { print $NF; found = 1 }')
-        ;;
-    /*) path=$line ;;
-    *) path=$(command -v "$line" || true) ;;
+    lib:*) path=$(find_lib "${line#lib:}") ;;
+    /*) path=$LAB_SYSROOT$line ;;
+    qemu) path=$(find_program "$LAB_QEMU_NAME") ;;
+    *) path=$(find_program "$line") ;;
     esac
     if [ -n "$path" ] && [ -e "$path" ]; then
         tools+=("$path")
@@ -53,21 +78,22 @@ while read -r line; do
         echo "build-l1: $line not on this machine, left out" >&2
     fi
 done <"$LAB/l1-tools.list"
-# Whatever build/krunkit links against today.
-KRUNKIT_BIN=$LAB/../../build/krunkit
-[ -x "$KRUNKIT_BIN" ] && tools+=($(ldd "$KRUNKIT_BIN" | awk '/=> \// { print $3 }'))
+# Whatever this architecture's krunkit links against today (an arm64 one
+# adds its NEEDED libraries from the sysroot: ird_add_binary).
+KRUNKIT_BIN=$LAB/../../$LAB_KRUNKIT_DEFAULT
+if [ -x "$KRUNKIT_BIN" ]; then
+    if [ -z "$LAB_SYSROOT" ]; then
+        tools+=($(ldd "$KRUNKIT_BIN" | awk '/=> \// { print $3 }'))
+    else
+        tools+=("$(cd "$(dirname "$KRUNKIT_BIN")" && pwd)/${KRUNKIT_BIN##*/}")
+    fi
+fi
 
-QEMU_DATA=()
-for f in /usr/share/seabios/bios-256k.bin /usr/share/seabios/bios.bin \
-    /usr/share/seabios/bios-microvm.bin /usr/share/qemu/linuxboot_dma.bin \
-    /usr/share/qemu/linuxboot.bin /usr/share/qemu/kvmvapic.bin /usr/share/qemu/pvh.bin \
-    /usr/share/qemu/multiboot_dma.bin /usr/share/qemu/qboot.rom; do
-    [ -e "$f" ] && QEMU_DATA+=("$f")
-done
+QEMU_DATA=("${LAB_L1_DATA[@]}")
 
 stamp=$(
     lab_inputs_hash "$0" "$LAB/initramfs.sh" "$LAB/l1/init" "$LAB/l1-tools.list" \
-        "$KERNEL" /bin/busybox "$PROBE" "/lib/modules/$KVER/modules.dep" \
+        "$KERNEL" "$LAB_SYSROOT/bin/busybox" ${PROBE:+"$PROBE"} "$LAB_SYSROOT/lib/modules/$KVER/modules.dep" \
         "${tools[@]}" "${QEMU_DATA[@]}"
     echo "$MODULES $OPTIONAL_MODULES"
     echo "${tools[*]}"
@@ -88,14 +114,21 @@ ird_add_modules "$KVER" $MODULES
 ird_add_optional_modules "$KVER" $OPTIONAL_MODULES
 for t in "${tools[@]}"; do
     case "$t" in
-    *.so*) _ird_copy_path "$t" ;;
+    "$LAB_SYSROOT"/*.so* | *.so*)
+        if [ -n "$LAB_SYSROOT" ]; then
+            _ird_copy_sysroot "${t#"$LAB_SYSROOT"}"
+            _ird_add_needed "$t"
+        else
+            _ird_copy_path "$t"
+        fi
+        ;;
     *) ird_add_binary "$t" ;;
     esac
 done
 for f in "${QEMU_DATA[@]}"; do
     ird_add_file "$f"
 done
-ird_add_file "$PROBE" /usr/bin/kvm-probe
+[ -z "$PROBE" ] || ird_add_file "$PROBE" /usr/bin/kvm-probe
 install -m 0755 "$LAB/l1/init" "$ROOT/init"
 mods=$(tr '\n' ' ' <"$ROOT/etc/lab-modules")
 # Uncompressed: the kernel unpacks it faster under TCG than it could gunzip.

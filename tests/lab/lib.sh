@@ -9,7 +9,9 @@
 #   GUEST_INITRD_TOOLS  the same plus tests/lab/guest-tools.list (fio);
 #                 exists only when built (build-guest.sh --tools, bench/run.sh)
 #   WORK          a fresh empty directory for this scenario, removed after
-#   QEMU          qemu-system-x86_64 for side-by-side runs, may be empty
+#   QEMU          qemu-system-x86_64 (qemu-system-aarch64 in the arm64 lab)
+#                 for side-by-side runs, may be empty
+#   LAB_ARCH      x86 or arm64: the architecture of the L2 guest
 #   LAB_MODE      direct (this host's /dev/kvm) or nested (inside L1)
 #   LAB_DIR       tests/lab of the checkout
 #   LAB_TIMEOUT   seconds this scenario may run before it is killed
@@ -40,7 +42,25 @@ lab_need_krunkit() {
 }
 
 lab_need_qemu() {
-    [ -n "$QEMU" ] && [ -x "$QEMU" ] || lab_skip "no qemu-system-x86_64 for comparison"
+    [ -n "$QEMU" ] && [ -x "$QEMU" ] || lab_skip "no QEMU of ${LAB_ARCH:-x86} for comparison"
+}
+
+# lab_qemu_machine: $QEMU's machine, accelerator and CPU options for a KVM
+# guest of this lab's architecture (word-split by the caller). arm64: virt
+# with the GICv3 L1 has; -nic none, as L1 carries no NIC option ROMs.
+lab_qemu_machine() {
+    case "${LAB_ARCH:-x86}" in
+    arm64) echo "-M virt,gic-version=3 -accel kvm -cpu host -nic none" ;;
+    *) echo "-M pc -accel kvm -cpu host -vga none" ;;
+    esac
+}
+
+# lab_qemu_console: the guest's device for $QEMU's first serial port.
+lab_qemu_console() {
+    case "${LAB_ARCH:-x86}" in
+    arm64) echo ttyAMA0 ;;
+    *) echo ttyS0 ;;
+    esac
 }
 
 # lab_disk PATH MIB: a sparse raw image.

@@ -10,9 +10,13 @@
 # OVMF (NESTED-LAB.md); when every attempt hit it, the scenario is a SKIP
 # that says so. Any other failure is a FAIL at once.
 #
-# usage: tests/lab/run.sh [NAME...]      (default: tests/lab/scenarios.list)
+# usage: tests/lab/run.sh [--arch x86|arm64] [NAME...]
+#        (default: tests/lab/scenarios.list)
 #        NAME is tests/lab/scenarios/NAME.sh, or DIR/NAME for DIR/NAME.sh in
 #        the checkout (bench/run.sh runs bench/*.sh this way)
+#        --arch arm64 (or LAB_ARCH=arm64): the arm64 lab, an arm64 L1 under
+#        qemu-system-aarch64's TCG running arm64 L2 guests; its images and
+#        runs are in build/lab/arm64/ (tests/lab/arch.sh, tests/lab/arm64/)
 # env:   LAB_FORCE_NESTED=1 / LAB_FORCE_DIRECT=1   choose the mode
 #        LAB_SCENARIO_TIMEOUT  default per-scenario timeout (s), 300
 #        LAB_L1_TIMEOUT        whole L1 boot (s), default: sum of timeouts + 180
@@ -29,7 +33,17 @@ set -uo pipefail
 
 LAB=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$LAB/../.." && pwd)
-BUILD=$REPO/build/lab
+if [ "${1:-}" = --arch ]; then
+    [ $# -ge 2 ] || { echo "lab: --arch needs x86 or arm64" >&2; exit 2; }
+    LAB_ARCH=$2
+    shift 2
+fi
+export LAB_ARCH=${LAB_ARCH:-x86}
+. "$LAB/arch.sh"
+BUILD=$LAB_ARCH_BUILD
+# Lines name the architecture only when it is not the default one.
+LAB_ARCH_LABEL=""
+[ "$LAB_ARCH" = x86 ] || LAB_ARCH_LABEL="$LAB_ARCH "
 mkdir -p "$BUILD"
 
 if [ $# -gt 0 ]; then
@@ -39,8 +53,12 @@ else
 fi
 [ ${#scenarios[@]} -gt 0 ] || { echo "lab: no scenarios to run" >&2; exit 2; }
 
-PROBE=$BUILD/kvm-probe
-"$LAB/build-probe.sh" || { echo "lab: cannot build kvm-probe" >&2; exit 2; }
+# kvm-probe (x86 guest code) tells whether this machine's KVM runs x86
+# guests well; the tools it builds with it (dgram-flood) are x86 too.
+if [ -n "$LAB_ARCH_PROBE" ]; then
+    PROBE=$BUILD/kvm-probe
+    "$LAB/build-probe.sh" || { echo "lab: cannot build kvm-probe" >&2; exit 2; }
+fi
 
 if [ -n "${LAB_FORCE_NESTED:-}" ]; then
     mode=nested
@@ -48,26 +66,36 @@ if [ -n "${LAB_FORCE_NESTED:-}" ]; then
 elif [ -n "${LAB_FORCE_DIRECT:-}" ]; then
     mode=direct
     why="LAB_FORCE_DIRECT is set"
+elif [ -z "$LAB_ARCH_PROBE" ]; then
+    mode=nested
+    why="$LAB_ARCH guests under $LAB_L0_QEMU's TCG (no kvm-probe for $LAB_ARCH)"
 elif why=$("$PROBE" 2>&1); then
     mode=direct
 else
     mode=nested
 fi
-echo "lab: $mode mode ($(echo "$why" | head -1))"
+echo "lab: $LAB_ARCH_LABEL$mode mode ($(echo "$why" | head -1))"
 
+if [ -n "$LAB_SYSROOT" ] && [ ! -f "$LAB_SYSROOT/.complete" ]; then
+    echo "lab: $LAB_SYSROOT missing; run tests/lab/setup.sh --arch $LAB_ARCH" >&2
+    exit 2
+fi
 "$LAB/build-guest.sh" || exit 2
 # The EFI scenarios' disk and OVMF32 (L1 has neither GRUB nor OVMF).
-"$LAB/build-efi.sh" || exit 2
+if [ -n "$LAB_ARCH_EFI" ]; then
+    "$LAB/build-efi.sh" || exit 2
+fi
 
-KRUNKIT_REL=build/krunkit
+KRUNKIT_REL=$LAB_KRUNKIT_DEFAULT
 if [ -n "${LAB_KRUNKIT:-}" ]; then
     KRUNKIT_REL=$(realpath -m --relative-to="$REPO" "$LAB_KRUNKIT")
     case "$KRUNKIT_REL" in
     ../*) echo "lab: LAB_KRUNKIT must be inside $REPO (L1 sees only the checkout)" >&2; exit 2 ;;
     esac
-    echo "lab: testing $KRUNKIT_REL instead of build/krunkit"
+    echo "lab: testing $KRUNKIT_REL instead of $LAB_KRUNKIT_DEFAULT"
 fi
-QEMU_BIN=$(command -v qemu-system-x86_64 || true)
+# L0's emulator for L1 (nested), or the comparison QEMU (direct).
+QEMU_BIN=$(command -v "$LAB_L0_QEMU" || true)
 
 # scenario_header NAME KEY: the number on the scenario's `# KEY: N` line.
 scenario_header() {
@@ -108,6 +136,7 @@ boot_l1() {
         printf "%s='%s'\nexport %s\n" "$v" "${!v}" "$v"
     done >"$dir/env"
     printf "LAB_KRUNKIT_REL='%s'\n" "$KRUNKIT_REL" >>"$dir/env"
+    printf "LAB_ARCH='%s'\nLAB_QEMU_NAME='%s'\n" "$LAB_ARCH" "$LAB_QEMU_NAME" >>"$dir/env"
     limit=${LAB_L1_TIMEOUT:-}
     if [ -z "$limit" ]; then
         limit=180
@@ -115,15 +144,15 @@ boot_l1() {
             limit=$((limit + $(timeout_of "$s")))
         done
     fi
-    echo "lab: booting L1 (QEMU TCG, ${LAB_L1_CPUS:-2} vCPUs, ${LAB_L1_MEM:-2048} MiB, limit $limit s); console: $dir/l1-console.log"
+    echo "lab: booting ${LAB_ARCH_LABEL}L1 (QEMU TCG, ${LAB_L1_CPUS:-2} vCPUs, ${LAB_L1_MEM:-2048} MiB, limit $limit s); console: $dir/l1-console.log"
     # The braces' stderr takes bash's own "Aborted" report of a QEMU that
     # died on a signal; the console log and the summary below say it.
     local l1_rc
-    { timeout -k 10 "$limit" "$QEMU_BIN" -accel tcg -cpu max -m "${LAB_L1_MEM:-2048}" \
-        -smp "${LAB_L1_CPUS:-2}" -display none -vga none -nodefaults -no-reboot -no-user-config \
+    { timeout -k 10 "$limit" "$QEMU_BIN" "${LAB_L0_MACHINE[@]}" -m "${LAB_L1_MEM:-2048}" \
+        -smp "${LAB_L1_CPUS:-2}" -display none -nodefaults -no-reboot -no-user-config \
         -serial stdio -monitor none \
         -kernel "$BUILD/l1/vmlinuz" -initrd "$BUILD/l1/initrd.img" \
-        -append "console=ttyS0 quiet panic=-1 lab.run=$id" \
+        -append "console=$LAB_L1_CONSOLE quiet panic=-1 lab.run=$id lab.build=${BUILD#"$REPO"/}" \
         -virtfs "local,path=$REPO,mount_tag=lab,security_model=none" \
         </dev/null 2>&1 | while IFS= read -r line; do
         line=${line%$'\r'}
@@ -152,12 +181,12 @@ if [ "$mode" = direct ]; then
     mkdir -p "$RUN_DIR"
     KRUNKIT=$REPO/$KRUNKIT_REL GUEST_KERNEL=$BUILD/guest/vmlinuz \
         GUEST_INITRD=$BUILD/guest/initrd.img GUEST_INITRD_TOOLS=$BUILD/guest/initrd-tools.img \
-        QEMU=$QEMU_BIN LAB_MODE=direct LAB_DIR=$LAB \
+        QEMU=$(command -v "$LAB_QEMU_NAME") LAB_MODE=direct LAB_DIR=$LAB \
         LAB_TMP=${TMPDIR:-/tmp} \
         sh "$LAB/run-scenarios.sh" --results "$RUN_DIR/results" --logs "$RUN_DIR/logs" \
         "${scenarios[@]}"
 else
-    [ -n "$QEMU_BIN" ] || { echo "lab: qemu-system-x86_64 missing; run tests/lab/setup.sh" >&2; exit 2; }
+    [ -n "$QEMU_BIN" ] || { echo "lab: $LAB_L0_QEMU missing; run tests/lab/setup.sh${LAB_SYSROOT:+ --arch $LAB_ARCH}" >&2; exit 2; }
     "$LAB/build-l1.sh" || exit 2
     # Old runs: keep the last few for their logs.
     ls -1dt "$BUILD"/nested/run-* 2>/dev/null | tail -n +6 | xargs -r rm -rf
@@ -236,7 +265,7 @@ done
 for l in "${listed[@]}"; do
     echo "lab: expected skip $l"
 done
-echo "lab: $pass passed, $fail failed, $skip skipped ($mode mode, $(elapsed) s); logs: $RUN_DIR"
+echo "lab: $pass passed, $fail failed, $skip skipped ($LAB_ARCH_LABEL$mode mode, $(elapsed) s); logs: $RUN_DIR"
 [ "$fail" = 0 ]
 exit
 }

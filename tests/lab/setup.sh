@@ -6,11 +6,23 @@
 # with a usable /dev/kvm, bookworm's QEMU is enough for the side-by-side
 # comparisons. LAB_FORCE_NESTED=1 asks for the nested setup anyway.
 # --bench adds what benchmarks put in the guest (tests/lab/guest-tools.list).
+# --arch arm64 (or LAB_ARCH=arm64) sets up the arm64 lab instead
+# (tests/lab/arm64/setup.sh: its L0 QEMU, AAVMF, cross compiler and the
+# arm64 sysroot L1 and L2 are built from).
 #
-# usage: tests/lab/setup.sh [--bench]
+# usage: tests/lab/setup.sh [--bench] | --arch x86|arm64
 set -eu
 LAB=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$LAB/../.." && pwd)
+if [ "${1:-}" = --arch ]; then
+    LAB_ARCH=${2:?--arch needs x86 or arm64}
+    shift 2
+fi
+case "${LAB_ARCH:-x86}" in
+x86) ;;
+arm64) exec "$LAB/arm64/setup.sh" ;;
+*) echo "setup: unknown architecture ${LAB_ARCH}" >&2; exit 2 ;;
+esac
 
 "$REPO/scripts/deps.sh" linux-image-amd64 busybox-static cpio kmod gcc libc6-dev \
     curl socat strace

@@ -1,7 +1,7 @@
 #!/bin/sh
 # lab-timeout: 240
-# The lab itself works: QEMU as the L2 VMM (-M pc, direct kernel boot, KVM)
-# boots the test guest with 1 and then 2 vCPUs; the guest's init prints its
+# The lab itself works: QEMU as the L2 VMM (-M pc, or -M virt in the arm64
+# lab; direct kernel boot, KVM) boots the test guest with 1 and then 2 vCPUs; the guest's init prints its
 # marker and runs the `boot` guest scenario, which must report PASS with
 # every vCPU online, and QEMU must exit 0 when the guest powers off.
 # This is the reference our krunkit scenarios are measured against.
@@ -12,11 +12,12 @@ lab_need_qemu
 for cpus in 1 2; do
     : >"$WORK/console.log"
     start=$(lab_now)
-    "$QEMU" -M pc -accel kvm -cpu host -m 256 -smp "$cpus" \
-        -display none -vga none -nodefaults -no-reboot -no-user-config \
+    # shellcheck disable=SC2046
+    "$QEMU" $(lab_qemu_machine) -m 256 -smp "$cpus" \
+        -display none -nodefaults -no-reboot -no-user-config \
         -serial "file:$WORK/console.log" \
         -kernel "$GUEST_KERNEL" -initrd "$GUEST_INITRD" \
-        -append "console=ttyS0 quiet panic=-1 lab.scenario=boot lab.cpus=$cpus" \
+        -append "console=$(lab_qemu_console) quiet panic=-1 lab.scenario=boot lab.cpus=$cpus" \
         >"$WORK/qemu.log" 2>&1 </dev/null &
     QEMU_PID=$!
     lab_wait_log "$WORK/console.log" KRUNKIT-GUEST-INIT 120 "$QEMU_PID"
@@ -38,5 +39,5 @@ for cpus in 1 2; do
     fi
     [ "$LAB_EXIT_RC" = 0 ] || { lab_show_logs; lab_fail "$cpus vCPU: qemu exited with $LAB_EXIT_RC"; }
     QEMU_PID=""
-    echo "qemu -M pc, $cpus vCPU: guest init after $to_init s, powered off after $(lab_since "$start") s: $line"
+    echo "qemu $(lab_qemu_machine | cut -d" " -f1-2), $cpus vCPU: guest init after $to_init s, powered off after $(lab_since "$start") s: $line"
 done

@@ -7,6 +7,12 @@
 # Results obtained with it say nothing about krunkit.
 set -u
 QEMU=${QEMU:-$(command -v qemu-system-x86_64)}
+# The machine of the lab's architecture (LAB_ARCH, as lib.sh's
+# lab_qemu_machine): PC, or arm64 virt with L1's GICv3.
+case "${LAB_ARCH:-x86}" in
+arm64) machine="-M virt,gic-version=3 -nic none" ;;
+*) machine="-M pc -vga none" ;;
+esac
 cpus=1 mem=512 kernel="" initrd="" cmdline="" rest="" pidfile=""
 devs=""
 
@@ -44,7 +50,8 @@ done
 
 [ -f "$kernel" ] || fail "kernel $kernel: No such file"
 [ -z "$initrd" ] || [ -f "$initrd" ] || fail "initrd $initrd: No such file"
-set -- -M pc -accel "${SHIM_ACCEL:-kvm}" -cpu "${SHIM_CPU:-host}" -smp "$cpus" -m "$mem" -display none -vga none \
+# shellcheck disable=SC2086
+set -- $machine -accel "${SHIM_ACCEL:-kvm}" -cpu "${SHIM_CPU:-host}" -smp "$cpus" -m "$mem" -display none \
     -nodefaults -no-reboot -no-user-config -kernel "$kernel" -append "$cmdline"
 [ -z "$initrd" ] || set -- "$@" -initrd "$initrd"
 n=0
