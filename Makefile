@@ -209,4 +209,6 @@ format:
 clean:
 	rm -rf $(BUILD)
 
--include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+# The compilers' dependency files; build/lab holds unpacked packages (with
+# directories such as etc/ld.so.conf.d), never ours.
+-include $(shell find $(BUILD) -path $(BUILD)/lab -prune -o -type f -name '*.d' -print 2>/dev/null)
