@@ -292,9 +292,22 @@ krunkit_expect_result() {
 }
 
 # krunkit_expect_exit SECONDS [STATUS]: the VMM exits (with STATUS, default 0).
+# lab_show_threads PID: each thread's name, state, where it waits in the
+# kernel, and its kernel stack: what a hung VMM was doing.
+lab_show_threads() {
+    echo "    --- threads of $1"
+    for t in /proc/"$1"/task/*; do
+        [ -d "$t" ] || continue
+        echo "    ${t##*/} $(cat "$t/comm" 2>/dev/null) $(awk '{ print $3 }' "$t/stat" 2>/dev/null)" \
+            "wchan=$(cat "$t/wchan" 2>/dev/null)"
+        sed 's/^/        /' "$t/stack" 2>/dev/null | head -8
+    done
+}
+
 krunkit_expect_exit() {
     if ! lab_wait_exit "$KRUNKIT_PID" "$1"; then
         lab_show_logs
+        lab_show_threads "$KRUNKIT_PID"
         lab_fail "krunkit still running $1 s later"
     fi
     if [ "$LAB_EXIT_RC" != "${2:-0}" ]; then
