@@ -124,18 +124,21 @@ $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(SUPPORT_OBJS) $(BUILD)/libkrunkit.a
 	$(LINK) -o $@ $^ $(LDLIBS) -lcmocka
 
 # Tests of another arch's pure parts (no KVM, no arch header: arm64's Image
-# parser and device tree builder) also run on this host, each built with the
+# parser, device tree builder, PL031 and PL061) also run on this host, each built with the
 # sources it tests (PORTABLE_<test>). When ARCH is that arch they are
 # ordinary unit tests of tests/unit/$(ARCH)/ and not built twice.
 PORTABLE_test_arm64_image := src/arch/arm64/image.c
 PORTABLE_test_arm64_fdt   := src/arch/arm64/fdt.c
-PORTABLE_TESTS := $(if $(filter arm64,$(ARCH)),,arm64/test_arm64_image arm64/test_arm64_fdt)
+PORTABLE_test_arm64_amba  := src/arch/arm64/amba.c
+PORTABLE_TESTS := $(if $(filter arm64,$(ARCH)),,\
+                  arm64/test_arm64_image arm64/test_arm64_fdt arm64/test_arm64_amba)
 PORTABLE_BINS  := $(PORTABLE_TESTS:%=$(BUILD)/tests/%)
+# (A function, so that the pattern rule below does not take its % for the stem.)
+portable_objs = $(patsubst %.c,$(BUILD)/portable/%.o,$(PORTABLE_$(1)))
 
 .SECONDEXPANSION:
 $(PORTABLE_BINS): $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o \
-                  $$(patsubst %.c,$(BUILD)/portable/%.o,$$(PORTABLE_$$(notdir $$*))) \
-                  $(SUPPORT_OBJS) $(BUILD)/libkrunkit.a
+                  $$(call portable_objs,$$(notdir $$*)) $(SUPPORT_OBJS) $(BUILD)/libkrunkit.a
 	@mkdir -p $(dir $@)
 	$(LINK) -o $@ $^ $(LDLIBS) -lfdt -lcmocka
 
