@@ -195,7 +195,7 @@ int arch_boot_load(struct vmm *vmm)
     /* The tree's size does not depend on where the initrd goes: build it once to size it. */
     if (rc == 0)
         rc = build_fdt(vmm, 0, initrd_size ? 1 : 0, seed, &dtb, &dtb_size);
-    struct arm64_boot_layout l;
+    struct arm64_boot_layout l = {0};
     if (rc == 0) {
         rc = arm64_boot_layout(&im, VIRT_RAM_BASE, vmm->mem.ram_size, initrd_size, dtb_size, &l);
         if (rc)
