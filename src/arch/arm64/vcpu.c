@@ -32,8 +32,9 @@
     (KVM_REG_ARM64 | KVM_REG_SIZE_U64 | KVM_REG_ARM_CORE | KVM_REG_ARM_CORE_REG(field))
 #define MPIDR_EL1 ARM64_SYS_REG(3, 0, 0, 0, 5)
 
-/* booting.rst: EL1h, with Debug, SError, IRQ and FIQ masked. */
+/* booting.rst: EL1h (EL2h when the vCPU has EL2), with Debug, SError, IRQ and FIQ masked. */
 #define PSR_MODE_EL1H 0x5ull
+#define PSR_MODE_EL2H 0x9ull
 #define PSR_DAIF (0xfull << 6)
 
 static int set_reg(struct vcpu *v, uint64_t id, uint64_t val)
@@ -76,7 +77,13 @@ int arch_vcpu_init(struct vcpu *v)
 
 int arm64_vcpu_setup_linux(struct vcpu *v, uint64_t entry, uint64_t dtb)
 {
-    int rc = set_reg(v, CORE_REG(regs.pstate), PSR_MODE_EL1H | PSR_DAIF);
+    /* A vCPU with EL2 (--nested) enters there, so the guest kernel can run KVM itself. */
+    uint64_t mode = PSR_MODE_EL1H;
+#ifdef KVM_ARM_VCPU_HAS_EL2
+    if (v->vmm->arch->vcpu_features0 & (1u << KVM_ARM_VCPU_HAS_EL2))
+        mode = PSR_MODE_EL2H;
+#endif
+    int rc = set_reg(v, CORE_REG(regs.pstate), mode | PSR_DAIF);
     rc = rc ?: set_reg(v, CORE_REG(regs.regs[0]), dtb);
     for (int i = 1; rc == 0 && i <= 3; i++)
         rc = set_reg(v, CORE_REG(regs.regs[i]), 0); /* booting.rst: reserved, zero */
