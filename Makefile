@@ -185,6 +185,21 @@ $(BUILD)/asan/tests/%: $(BUILD)/asan/tests/unit/%.o $(ASAN_SUPPORT_OBJS) $(BUILD
 	@mkdir -p $(dir $@)
 	$(ASAN_CC) $(CFLAGS) $(ASAN_FLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS) -lcmocka
 
+# The portable tests (above) under the sanitizers too.
+ASAN_PORTABLE_BINS := $(PORTABLE_TESTS:%=$(BUILD)/asan/tests/%)
+asan_portable_objs = $(patsubst %.c,$(BUILD)/asan/portable/%.o,$(PORTABLE_$(1)))
+$(ASAN_PORTABLE_BINS): $(BUILD)/asan/tests/%: $(BUILD)/asan/tests/unit/%.o \
+                       $$(call asan_portable_objs,$$(notdir $$*)) $(ASAN_SUPPORT_OBJS) \
+                       $(BUILD)/asan/libkrunkit.a
+	@mkdir -p $(dir $@)
+	$(ASAN_CC) $(CFLAGS) $(ASAN_FLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS) -lfdt -lcmocka
+
+$(BUILD)/asan/portable/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(ASAN_CC) $(CPPFLAGS) $(CFLAGS) $(ASAN_FLAGS) -Itests/unit -c $< -o $@
+
+ASAN_BINS += $(ASAN_PORTABLE_BINS)
+
 .SECONDARY: $(ASAN_OBJS) $(ASAN_SUPPORT_OBJS)
 
 # detect_leaks=0: LeakSanitizer needs ptrace, which the test containers and
