@@ -124,9 +124,9 @@ $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(SUPPORT_OBJS) $(BUILD)/libkrunkit.a
 	$(LINK) -o $@ $^ $(LDLIBS) -lcmocka
 
 # Tests of another arch's pure parts (no KVM, no arch header: arm64's Image
-# parser, device tree builder, PL031 and PL061) also run on this host, each built with the
-# sources it tests (PORTABLE_<test>). When ARCH is that arch they are
-# ordinary unit tests of tests/unit/$(ARCH)/ and not built twice.
+# parser, device tree builder, PL031 and PL061) also run on this host, each
+# built with the sources it tests (PORTABLE_<test>). When ARCH is that arch
+# they are ordinary unit tests of tests/unit/$(ARCH)/ and not built twice.
 PORTABLE_test_arm64_image := src/arch/arm64/image.c
 PORTABLE_test_arm64_fdt   := src/arch/arm64/fdt.c
 PORTABLE_test_arm64_amba  := src/arch/arm64/amba.c

@@ -186,6 +186,10 @@ int arch_boot_load(struct vmm *vmm)
     size_t dtb_size = 0;
     struct arm64_image im;
     uint64_t initrd_size = 0;
+    if (!b->kernel) {
+        log_error("arm64: a direct boot needs a kernel (--kernel)");
+        return -EINVAL;
+    }
     uint64_t seed = 0;
     if (getrandom(&seed, sizeof(seed), GRND_NONBLOCK) != sizeof(seed))
         seed = 0; /* no seed: the kernel only says KASLR is off */
