@@ -37,13 +37,40 @@ LINK    = $(CC) $(KRUNKIT_CFLAGS) $(CFLAGS) $(KRUNKIT_LDFLAGS) $(LDFLAGS)
 # Compile and link in one command (a test tool built from one .c file).
 COMPILE_LINK = $(COMPILE) $(KRUNKIT_LDFLAGS) $(LDFLAGS)
 
-# Debian packages the build and the unit tests need.
-BUILD_DEPS := libcmocka-dev libjansson-dev liburing-dev libseccomp-dev zlib1g-dev curl clang
+# Debian packages the build and the unit tests need (libfdt-dev: the host-run
+# tests of src/arch/arm64's device tree, below).
+BUILD_DEPS := libcmocka-dev libjansson-dev liburing-dev libseccomp-dev zlib1g-dev libfdt-dev \
+              curl clang
 
 # The architecture built for: one folder of src/arch/ (docs/porting.md).
-ARCH ?= $(patsubst x86_64,x86,$(patsubst aarch64,arm64,$(shell uname -m)))
+HOST_ARCH := $(patsubst x86_64,x86,$(patsubst aarch64,arm64,$(shell uname -m)))
+ARCH ?= $(HOST_ARCH)
 ifeq ($(wildcard src/arch/$(ARCH)/arch.c),)
 $(error ARCH=$(ARCH): no src/arch/$(ARCH)/arch.c (this VMM has: $(notdir $(wildcard src/arch/*))))
+endif
+
+# arm64 needs libfdt (its device tree). Cross-built from another host
+# (`make ARCH=arm64` on x86-64) it goes to build/arm64/ with Debian's cross
+# compiler and the :arm64 libraries (multiarch; scripts/deps.sh adds the
+# architecture). libfdt-dev cannot be installed for two architectures at
+# once (the packages conflict), and the host's copy is kept for the host-run
+# tests: its headers are architecture-neutral, and the arm64 link takes the
+# runtime library libfdt1:arm64 by its file name.
+ifeq ($(ARCH),arm64)
+ifneq ($(HOST_ARCH),arm64)
+CROSS   := aarch64-linux-gnu-
+BUILD   := build/arm64
+ifneq ($(filter default undefined,$(origin CC)),)
+CC      := $(CROSS)gcc
+endif
+BUILD_DEPS := gcc-aarch64-linux-gnu libc6-dev-arm64-cross libcmocka-dev:arm64 \
+              libjansson-dev:arm64 liburing-dev:arm64 libseccomp-dev:arm64 zlib1g-dev:arm64 \
+              libfdt1:arm64 libfdt-dev
+LDLIBS  += -l:libfdt.so.1
+else
+BUILD_DEPS += libfdt-dev
+LDLIBS  += -lfdt
+endif
 endif
 
 LIB_SRCS  := $(filter-out src/main.c $(filter-out src/arch/$(ARCH)/%,$(wildcard src/arch/*/*.c)),\
@@ -96,10 +123,39 @@ $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(SUPPORT_OBJS) $(BUILD)/libkrunkit.a
 	@mkdir -p $(dir $@)
 	$(LINK) -o $@ $^ $(LDLIBS) -lcmocka
 
+# Tests of another arch's pure parts (no KVM, no arch header: arm64's Image
+# parser, device tree builder, PL031 and PL061) also run on this host, each
+# built with the sources it tests (PORTABLE_<test>). When ARCH is that arch
+# they are ordinary unit tests of tests/unit/$(ARCH)/ and not built twice.
+PORTABLE_test_arm64_image := src/arch/arm64/image.c
+PORTABLE_test_arm64_fdt   := src/arch/arm64/fdt.c
+PORTABLE_test_arm64_amba  := src/arch/arm64/amba.c
+PORTABLE_TESTS := $(if $(filter arm64,$(ARCH)),,\
+                  arm64/test_arm64_image arm64/test_arm64_fdt arm64/test_arm64_amba)
+PORTABLE_BINS  := $(PORTABLE_TESTS:%=$(BUILD)/tests/%)
+# (A function, so that the pattern rule below does not take its % for the stem.)
+portable_objs = $(patsubst %.c,$(BUILD)/portable/%.o,$(PORTABLE_$(1)))
+
+.SECONDEXPANSION:
+$(PORTABLE_BINS): $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o \
+                  $$(call portable_objs,$$(notdir $$*)) $(SUPPORT_OBJS) $(BUILD)/libkrunkit.a
+	@mkdir -p $(dir $@)
+	$(LINK) -o $@ $^ $(LDLIBS) -lfdt -lcmocka
+
+$(BUILD)/portable/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(COMPILE) -c $< -o $@
+
 CHECK_TARGETS := check-unit
 
-check-unit: deps $(UNIT_BINS) $(BUILD)/krunkit
-	@scripts/run-unit-tests.sh $(UNIT_BINS)
+# A cross build's tests are built (every one links) but cannot run on this host.
+check-unit: deps $(UNIT_BINS) $(PORTABLE_BINS) $(BUILD)/krunkit
+ifdef CROSS
+	@echo "check-unit: $(words $(UNIT_BINS)) $(ARCH) unit tests built in $(BUILD)/tests, not run" \
+	     "(a cross build: run \`make check-unit\` on an $(ARCH) host)"
+else
+	@scripts/run-unit-tests.sh $(UNIT_BINS) $(PORTABLE_BINS)
+endif
 
 # The unit tests again, built with clang under ASan and UBSan into
 # build/asan/ (libkrunkit, the test doubles and every test). Excluded, each
@@ -128,6 +184,21 @@ $(BUILD)/asan/libkrunkit.a: $(ASAN_OBJS)
 $(BUILD)/asan/tests/%: $(BUILD)/asan/tests/unit/%.o $(ASAN_SUPPORT_OBJS) $(BUILD)/asan/libkrunkit.a
 	@mkdir -p $(dir $@)
 	$(ASAN_CC) $(CFLAGS) $(ASAN_FLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS) -lcmocka
+
+# The portable tests (above) under the sanitizers too.
+ASAN_PORTABLE_BINS := $(PORTABLE_TESTS:%=$(BUILD)/asan/tests/%)
+asan_portable_objs = $(patsubst %.c,$(BUILD)/asan/portable/%.o,$(PORTABLE_$(1)))
+$(ASAN_PORTABLE_BINS): $(BUILD)/asan/tests/%: $(BUILD)/asan/tests/unit/%.o \
+                       $$(call asan_portable_objs,$$(notdir $$*)) $(ASAN_SUPPORT_OBJS) \
+                       $(BUILD)/asan/libkrunkit.a
+	@mkdir -p $(dir $@)
+	$(ASAN_CC) $(CFLAGS) $(ASAN_FLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS) -lfdt -lcmocka
+
+$(BUILD)/asan/portable/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(ASAN_CC) $(CPPFLAGS) $(CFLAGS) $(ASAN_FLAGS) -Itests/unit -c $< -o $@
+
+ASAN_BINS += $(ASAN_PORTABLE_BINS)
 
 .SECONDARY: $(ASAN_OBJS) $(ASAN_SUPPORT_OBJS)
 
@@ -210,5 +281,6 @@ clean:
 	rm -rf $(BUILD)
 
 # The compilers' dependency files; build/lab holds unpacked packages (with
-# directories such as etc/ld.so.conf.d), never ours.
--include $(shell find $(BUILD) -path $(BUILD)/lab -prune -o -type f -name '*.d' -print 2>/dev/null)
+# directories such as etc/ld.so.conf.d), never ours, and a cross build's tree
+# (build/arm64/) has its own, not read here.
+-include $(shell find $(BUILD) \( -path $(BUILD)/lab -o -path $(BUILD)/arm64 \) -prune -o -type f -name '*.d' -print 2>/dev/null)

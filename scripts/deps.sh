@@ -11,9 +11,25 @@ done
 [ -z "$missing" ] && exit 0
 echo "deps: installing$missing" >&2
 export DEBIAN_FRONTEND=noninteractive
+# A package of another architecture (libjansson-dev:arm64 for a cross build)
+# needs that architecture added to dpkg first, and lists that include it.
+refresh=""
+for p in $missing; do
+    case "$p" in
+    *:*)
+        a="${p##*:}"
+        if [ "$a" != "$(dpkg --print-architecture)" ] && ! dpkg --print-foreign-architectures | grep -qx "$a"; then
+            echo "deps: adding the $a architecture to dpkg" >&2
+            dpkg --add-architecture "$a"
+            refresh=1
+        fi
+        ;;
+    esac
+done
 # Machines are shared: wait for another apt run rather than fail on its lock.
-# Refresh the lists only when they are missing or older than a day.
-if [ -z "$(find /var/lib/apt/lists -maxdepth 1 -name '*Packages*' -mtime -1 2>/dev/null | head -1)" ]; then
+# Refresh the lists only when they are missing or older than a day, or an
+# architecture was added.
+if [ -n "$refresh" ] || [ -z "$(find /var/lib/apt/lists -maxdepth 1 -name '*Packages*' -mtime -1 2>/dev/null | head -1)" ]; then
     apt-get -o DPkg::Lock::Timeout=600 update -qq
 fi
 # shellcheck disable=SC2086

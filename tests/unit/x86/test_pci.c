@@ -3,6 +3,8 @@
  * a guest drives it: dword writes to 0xCF8 and accesses to 0xCFC-0xCFF on a
  * real port I/O bus, BARs reached through the real MMIO/PIO buses.
  * PCI Local Bus 3.0: 3.2.2.3.2 (mechanism #1), 6.2.5.1 (BAR sizing).
+ * The fixture's host bridge is the PC's (src/arch/x86/i440fx.c), so this
+ * test is built for ARCH=x86 only.
  */
 #include <errno.h>
 #include <setjmp.h>
