@@ -11,7 +11,8 @@
 # that says so. Any other failure is a FAIL at once.
 #
 # usage: tests/lab/run.sh [--arch x86|arm64] [NAME...]
-#        (default: tests/lab/scenarios.list)
+#        (default: tests/lab/scenarios.list, or the arch's own list,
+#        tests/lab/<arch>/scenarios.list)
 #        NAME is tests/lab/scenarios/NAME.sh, or DIR/NAME for DIR/NAME.sh in
 #        the checkout (bench/run.sh runs bench/*.sh this way)
 #        --arch arm64 (or LAB_ARCH=arm64): the arm64 lab, an arm64 L1 under
@@ -49,7 +50,10 @@ mkdir -p "$BUILD"
 if [ $# -gt 0 ]; then
     scenarios=("$@")
 else
-    mapfile -t scenarios < <(sed -e 's/#.*//' -e 's/[[:space:]]//g' -e '/^$/d' "$LAB/scenarios.list")
+    # An arch with a list of its own runs that (tests/lab/arm64/scenarios.list).
+    list=$LAB/scenarios.list
+    [ -f "$LAB/$LAB_ARCH/scenarios.list" ] && list=$LAB/$LAB_ARCH/scenarios.list
+    mapfile -t scenarios < <(sed -e 's/#.*//' -e 's/[[:space:]]//g' -e '/^$/d' "$list")
 fi
 [ ${#scenarios[@]} -gt 0 ] || { echo "lab: no scenarios to run" >&2; exit 2; }
 
