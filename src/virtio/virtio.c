@@ -230,6 +230,12 @@ static void kick_handler(void *opaque, uint32_t events)
     struct virtio_dev *dev = q->dev;
     uint64_t cnt;
     (void)events;
+    /*
+     * Quiesced (the loop is about to park): leave the kick in its eventfd
+     * for the resume, and touch nothing.
+     */
+    if (__atomic_load_n(&dev->quiesced, __ATOMIC_ACQUIRE))
+        return;
     if (read(q->kick_fd, &cnt, sizeof(cnt)) < 0)
         return;
     pthread_mutex_lock(&dev->lock);
@@ -245,7 +251,8 @@ static void fd_handler(void *opaque, uint32_t events)
     struct virtio_fd_handler *h = opaque;
     struct virtio_dev *dev = h->dev;
     pthread_mutex_lock(&dev->lock);
-    if (h->cb && h->fd >= 0) {
+    /* Quiesced: backend data waits in its fd for the resume. */
+    if (h->cb && h->fd >= 0 && !dev->quiesced) {
         h->cb(dev, h->fd, events);
         check_broken(dev);
     }
@@ -382,9 +389,9 @@ void virtio_dev_reset(struct virtio_dev *dev)
  * A quiesce asked of a running device runs here, on its I/O thread (no
  * lock held, as ops->quiesce may wait): in that thread's seccomp class,
  * with the calls the device's host I/O needs (a disk's completions), which
- * the asking thread (REST) must not have. Handlers of this batch that ran
- * before it finished their work; none runs after it, since the loop parks
- * at the end of the batch.
+ * the asking thread (REST) must not have. From `quiesced` on, the kick and
+ * fd handlers leave their events pending, so nothing is served between
+ * here and the park that the asking thread then waits for (evloop_stop).
  */
 static void quiesce_handler(void *opaque, uint32_t events)
 {
@@ -394,11 +401,10 @@ static void quiesce_handler(void *opaque, uint32_t events)
     if (read(dev->quiesce_efd, &n, sizeof(n)) < 0)
         return; /* EAGAIN: asked once, already served */
     pthread_mutex_lock(&dev->lock);
-    dev->quiesced = true;
+    __atomic_store_n(&dev->quiesced, true, __ATOMIC_RELEASE);
     pthread_mutex_unlock(&dev->lock);
     if (dev->ops->quiesce)
         dev->ops->quiesce(dev);
-    evloop_stop(dev->loop); /* from a handler: the loop parks after this batch */
     pthread_mutex_lock(&dev->lock);
     dev->quiesce_done = true;
     pthread_cond_broadcast(&dev->quiesce_cond);
@@ -431,7 +437,7 @@ void virtio_dev_quiesce(struct virtio_dev *dev)
     if (dev->thread_started)
         evloop_stop(dev->loop);
     pthread_mutex_lock(&dev->lock);
-    dev->quiesced = true;
+    __atomic_store_n(&dev->quiesced, true, __ATOMIC_RELEASE);
     pthread_mutex_unlock(&dev->lock);
     if (dev->ops->quiesce)
         dev->ops->quiesce(dev);
@@ -441,7 +447,7 @@ void virtio_dev_resume(struct virtio_dev *dev)
 {
     pthread_mutex_lock(&dev->lock);
     bool was = dev->quiesced;
-    dev->quiesced = false;
+    __atomic_store_n(&dev->quiesced, false, __ATOMIC_RELEASE);
     if (was && dev->ops->resume)
         dev->ops->resume(dev);
     pthread_mutex_unlock(&dev->lock);
