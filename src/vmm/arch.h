@@ -86,9 +86,10 @@ void arch_clock_freeze(struct vmm *vmm);
 void arch_clock_thaw(struct vmm *vmm);
 
 /*
- * The arch's own ioctl requests thread class c may make, 0-terminated (or
- * NULL), added to the core's allow list for c (vmm/sandbox.c).
+ * The arch's own ioctl requests each thread class may make, indexed by
+ * class, each list 0-terminated (NULL: none), added to the core's allow
+ * list for that class (vmm/sandbox.c).
  */
-const unsigned long *arch_sandbox_ioctls(enum sandbox_class c);
+extern const unsigned long *const arch_sandbox_ioctls[SANDBOX_CLASS_COUNT];
 
 #endif

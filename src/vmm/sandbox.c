@@ -347,7 +347,7 @@ static int add_rule(scmp_filter_ctx ctx, enum sandbox_class c, const struct call
                                 SCMP_A0(SCMP_CMP_EQ, SECCOMP_SET_MODE_FILTER),
                                 SCMP_A1(SCMP_CMP_EQ, 0));
     case ARG_IOCTL: {
-        const unsigned long *lists[2] = {classes[c].ioctls, arch_sandbox_ioctls(c)};
+        const unsigned long *lists[2] = {classes[c].ioctls, arch_sandbox_ioctls[c]};
         for (unsigned l = 0; l < 2; l++) {
             for (const unsigned long *req = lists[l]; req && *req; req++) {
                 /* The kernel takes the request as 32 bits: compare those only. */

@@ -27,18 +27,9 @@ static const unsigned long rest_ioctls[] = {KVM_GET_ONE_REG, KVM_SET_ONE_REG, KV
 /* The signal thread: a stop presses the power button. */
 static const unsigned long signal_ioctls[] = {KVM_IRQ_LINE, 0};
 
-const unsigned long *arch_sandbox_ioctls(enum sandbox_class c)
-{
-    switch (c) {
-    case SANDBOX_VCPU:
-        return vcpu_ioctls;
-    case SANDBOX_CONTROL:
-        return control_ioctls;
-    case SANDBOX_REST:
-        return rest_ioctls;
-    case SANDBOX_SIGNAL:
-        return signal_ioctls;
-    default:
-        return NULL;
-    }
-}
+const unsigned long *const arch_sandbox_ioctls[SANDBOX_CLASS_COUNT] = {
+    [SANDBOX_VCPU] = vcpu_ioctls,
+    [SANDBOX_CONTROL] = control_ioctls,
+    [SANDBOX_REST] = rest_ioctls,
+    [SANDBOX_SIGNAL] = signal_ioctls,
+};
